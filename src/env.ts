@@ -1,0 +1,122 @@
+import * as v from "valibot";
+
+/** The bindings celeriac reads from the request's env (Workers vars and secrets, or process env). */
+export type Env = Record<string, unknown>;
+
+const url = (name: string) =>
+  v.pipe(
+    v.string(`${name} is missing`),
+    v.nonEmpty(`${name} is missing`),
+    v.url(`${name} must be an absolute URL`),
+    v.transform((s) => s.replace(/\/+$/, "")),
+  );
+const secret = (name: string) => v.pipe(v.string(`${name} is missing`), v.nonEmpty(`${name} is missing`));
+const optional = (schema: v.GenericSchema<string, string>) =>
+  v.optional(v.union([v.literal(""), schema]), "");
+
+/** `name:key,name:key`: named keys so that one can be revoked without touching the others. */
+const apiKeys = v.pipe(
+  secret("CELERIAC_API_KEYS"),
+  v.transform((raw) =>
+    raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf(":");
+        return at > 0 ? { name: pair.slice(0, at), key: pair.slice(at + 1) } : { name: "", key: pair };
+      }),
+  ),
+  v.check(
+    (keys) => keys.length > 0 && keys.every((k) => k.name !== "" && k.key.length >= 16),
+    "CELERIAC_API_KEYS must be a comma-separated list of name:key pairs, each key at least 16 characters",
+  ),
+);
+
+const list = v.pipe(
+  v.optional(v.string(), ""),
+  v.transform((s) => s.split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)),
+);
+
+const EnvSchema = v.object({
+  CELERIAC_PUBLIC_URL: url("CELERIAC_PUBLIC_URL"),
+  CELERIAC_API_KEYS: apiKeys,
+  CELERIAC_MAIL_FROM: v.optional(secret("CELERIAC_MAIL_FROM"), "celeriac <tasks@celeriac.dev>"),
+  CELERIAC_WEBHOOK_SECRET: optional(
+    v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "CELERIAC_WEBHOOK_SECRET must look like whsec_<base64>")),
+  ),
+  CELERIAC_WEBHOOK_ALLOW_HOSTS: list,
+  CELERIAC_STATS_EMAIL: optional(v.pipe(v.string(), v.email("CELERIAC_STATS_EMAIL must be an email address"))),
+  QSTASH_URL: url("QSTASH_URL"),
+  QSTASH_TOKEN: secret("QSTASH_TOKEN"),
+  QSTASH_CURRENT_SIGNING_KEY: secret("QSTASH_CURRENT_SIGNING_KEY"),
+  QSTASH_NEXT_SIGNING_KEY: secret("QSTASH_NEXT_SIGNING_KEY"),
+  UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL"),
+  UPSTASH_REDIS_REST_TOKEN: secret("UPSTASH_REDIS_REST_TOKEN"),
+  RESEND_API_KEY: secret("RESEND_API_KEY"),
+  RESEND_BASE_URL: optional(url("RESEND_BASE_URL")),
+});
+
+/** celeriac's configuration, parsed from the env. */
+export interface Config {
+  /** Origin QStash delivers to; the `sub` claim of every delivery is checked against it. */
+  publicUrl: string;
+  apiKeys: { name: string; key: string }[];
+  /** Sender used when a send-email task names none. */
+  mailFrom: string;
+  webhookSecret: string;
+  /** Hosts the webhook task may call even though they are private or loopback. */
+  webhookAllowHosts: string[];
+  /** Where the daily statistics report is mailed; empty for nowhere. */
+  statsEmail: string;
+  qstash: { url: string; token: string; currentSigningKey: string; nextSigningKey: string };
+  redis: { url: string; token: string };
+  resend: { apiKey: string; baseUrl: string };
+}
+
+/** A configuration problem: every bad variable, by name. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`[celeriac] bad configuration: ${problems.join("; ")}`);
+    this.problems = problems;
+  }
+}
+
+// Parsed once per env object (one per isolate on Workers), never at module scope.
+const cache = new WeakMap<object, Config>();
+
+/** Parses the env; throws a {@link ConfigError} naming each missing or malformed variable. */
+export function loadConfig(env: Env): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const parsed = v.safeParse(EnvSchema, env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.issues.map((i) => {
+        const key = v.getDotPath(i) ?? "env";
+        return i.message.includes(key) ? i.message : `${key}: ${i.message}`;
+      }),
+    );
+  }
+  const e = parsed.output;
+  const config: Config = {
+    publicUrl: e.CELERIAC_PUBLIC_URL,
+    apiKeys: e.CELERIAC_API_KEYS,
+    mailFrom: e.CELERIAC_MAIL_FROM,
+    webhookSecret: e.CELERIAC_WEBHOOK_SECRET,
+    webhookAllowHosts: e.CELERIAC_WEBHOOK_ALLOW_HOSTS,
+    statsEmail: e.CELERIAC_STATS_EMAIL,
+    qstash: {
+      url: e.QSTASH_URL,
+      token: e.QSTASH_TOKEN,
+      currentSigningKey: e.QSTASH_CURRENT_SIGNING_KEY,
+      nextSigningKey: e.QSTASH_NEXT_SIGNING_KEY,
+    },
+    redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
+    resend: { apiKey: e.RESEND_API_KEY, baseUrl: e.RESEND_BASE_URL },
+  };
+  cache.set(env, config);
+  return config;
+}
