@@ -29,6 +29,9 @@ export function servicesFor(config: Config): Services {
         token: config.redis.token,
         retry: false,
         enableTelemetry: false,
+        // Round trips are explicit (pipelines, Lua), and values are parsed where they are read.
+        enableAutoPipelining: false,
+        automaticDeserialization: false,
       }));
     },
     get qstash() {

@@ -1,0 +1,19 @@
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/** A task id: `tsk_` + 10 time chars + 16 random chars (Crockford base32), sortable by creation. */
+export function newTaskId(now = Date.now()): string {
+  let time = "";
+  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = ALPHABET[t % 32] + time;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let rand = "";
+  for (const b of bytes) rand += ALPHABET[b % 32];
+  return `tsk_${time}${rand}`;
+}
+
+export const TASK_ID = /^tsk_[0-9a-z]{26}$/;
+
+/** Hex SHA-256 of a string (for ids derived from caller-supplied keys). */
+export async function sha256Hex(s: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
+  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,77 @@
+import type { Client } from "@upstash/qstash";
+import type { Config } from "./env.ts";
+import type { TaskOptions } from "./store/record.ts";
+import type { FlowControl } from "./task.ts";
+
+/** Path QStash delivers tasks to, and the one its failure callback calls. */
+export const DELIVER_PATH = "/qstash/deliver";
+export const FAILURE_PATH = "/qstash/failure";
+
+/** The QStash message body: everything a delivery needs, so Redis is never the source of truth. */
+export interface TaskMessage {
+  v: 1;
+  id: string;
+  task: string;
+  payload: unknown;
+  options: TaskOptions;
+  createdAt: number;
+  runAt: number;
+  idempotencyKey?: string;
+  scheduleId?: string;
+}
+
+/** Extra seconds QStash waits beyond the task's own timeout, so our abort answers first. */
+const TIMEOUT_GRACE_S = 10;
+
+/** One publish: the message and how QStash should deliver it. */
+export interface Publish {
+  message: TaskMessage;
+  flowControl?: FlowControl;
+  /** QStash-side deduplication id (guards concurrent repeats of one idempotency key). */
+  deduplicationId?: string;
+}
+
+function request(config: Config, p: Publish) {
+  const m = p.message;
+  const fc = p.flowControl;
+  return {
+    url: config.publicUrl + DELIVER_PATH,
+    body: m,
+    retries: m.options.retries,
+    timeout: m.options.timeout + TIMEOUT_GRACE_S,
+    failureCallback: config.publicUrl + FAILURE_PATH,
+    // The label lets a cancel find the message before celeriac has seen its message id.
+    label: m.id,
+    ...(m.runAt > m.createdAt ? { notBefore: Math.ceil(m.runAt / 1000) } : {}),
+    ...(p.deduplicationId ? { deduplicationId: p.deduplicationId } : {}),
+    ...(fc && (fc.parallelism || fc.rate)
+      ? {
+          flowControl: {
+            key: fc.key ?? m.task,
+            ...(fc.parallelism ? { parallelism: fc.parallelism } : {}),
+            ...(fc.rate ? { rate: fc.rate, period: fc.period ?? 1 } : {}),
+          } as import("@upstash/qstash").FlowControl,
+        }
+      : {}),
+  };
+}
+
+/** Publishes one message, or many in one batch call; returns each QStash message id. */
+export async function publish(
+  qstash: Client,
+  config: Config,
+  items: Publish[],
+): Promise<{ messageId: string; deduplicated: boolean }[]> {
+  if (items.length === 1) {
+    const r = (await qstash.publishJSON(request(config, items[0]!))) as { messageId: string; deduplicated?: boolean };
+    return [{ messageId: r.messageId, deduplicated: r.deduplicated === true }];
+  }
+  const rs = (await qstash.batchJSON(items.map((p) => request(config, p)))) as { messageId: string; deduplicated?: boolean }[];
+  return rs.map((r) => ({ messageId: r.messageId, deduplicated: r.deduplicated === true }));
+}
+
+/** Cancels every pending QStash message of a task (found by its label). */
+export async function cancelMessages(qstash: Client, taskId: string): Promise<number> {
+  const { cancelled } = await qstash.messages.cancel({ filter: { label: taskId } });
+  return cancelled;
+}

@@ -1,0 +1,161 @@
+import { PermanentError, RetryLater, messageOf } from "./errors.ts";
+import type { Config } from "./env.ts";
+import { mailerFor } from "./mail.ts";
+import type { TaskMessage } from "./queue.ts";
+import { checkPayload, type Registry } from "./registry.ts";
+import type { Services } from "./services.ts";
+import type { TaskStore } from "./store/index.ts";
+import type { TaskError, TaskState } from "./store/record.ts";
+import type { EnqueueFn, Logger, TaskContext } from "./task.ts";
+
+/** A delivery as QStash made it. */
+export interface Delivery {
+  message: TaskMessage;
+  messageId: string;
+  /** `Upstash-Retried`: attempts QStash already made for this message. */
+  retried: number;
+}
+
+/** How to answer QStash. */
+export interface Outcome {
+  status: 200 | 489 | 500 | 503;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+/** A claim outlives the task's timeout by this much before another delivery may take over (ms). */
+const LEASE_GRACE_MS = 15_000;
+/** Results larger than this (bytes of JSON) fail the task instead of bloating Redis. */
+const MAX_RESULT_BYTES = 1_000_000;
+
+export interface RunnerDeps {
+  config: Config;
+  services: Services;
+  store: TaskStore;
+  registry: Registry;
+  enqueue: EnqueueFn;
+}
+
+/**
+ * Runs one delivery effectively once: claim (one Redis round trip), run, record the outcome
+ * (one more). A finished task's redelivery is acknowledged; a concurrent copy is told to retry.
+ */
+export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcome> {
+  const { store, registry } = deps;
+  const m = d.message;
+  const started = Date.now();
+  const claim = await store.claim({ ...m, state: "queued" }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
+  if (claim.kind === "skip") return { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
+  if (claim.kind === "busy") {
+    const after = Math.max(1, Math.ceil(claim.retryInMs / 1000));
+    return { status: 503, headers: { "Retry-After": String(after) }, body: { id: m.id, busy: true } };
+  }
+  const attempt = claim.attempt;
+  const log = logger(m.id, m.task, attempt);
+  const finalAttempt = d.retried >= m.options.retries;
+
+  let result: unknown;
+  let failure: unknown;
+  const def = registry.get(m.task);
+  if (!def) {
+    failure = new PermanentError(`no task named "${m.task}" is registered`, "unknown_task");
+  } else {
+    const input = await checkPayload(def, m.payload);
+    if (!input.ok) {
+      failure = new PermanentError(
+        `payload no longer matches the schema: ${input.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+        "invalid_payload",
+      );
+    } else {
+      const timeout = new AbortController();
+      const timer = setTimeout(
+        () => timeout.abort(new TimeoutError(`timed out after ${m.options.timeout} s`)),
+        m.options.timeout * 1000,
+      );
+      const ctx = context(deps, d, attempt, timeout.signal, log);
+      try {
+        result = await Promise.race([
+          def.run(input.output, ctx),
+          new Promise<never>((_, reject) =>
+            timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true }),
+          ),
+        ]);
+        if (result !== undefined && JSON.stringify(result).length > MAX_RESULT_BYTES) {
+          failure = new PermanentError(`result is larger than ${MAX_RESULT_BYTES} bytes of JSON`, "result_too_large");
+        }
+      } catch (err) {
+        failure = err;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  const now = Date.now();
+  const base = { from: ["running"] as TaskState[], fence: attempt, at: now, attempt };
+  const ttl = m.options.resultTtl;
+  if (failure === undefined) {
+    const fields: Record<string, string> = result === undefined ? {} : { result: JSON.stringify(result) };
+    await store.transition(m.id, { ...base, to: "succeeded", fields }, ttl);
+    log.info("succeeded", { ms: now - started });
+    return { status: 200, headers: {}, body: { id: m.id, state: "succeeded" } };
+  }
+
+  const error = describe(failure);
+  const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
+  if (!error.retryable || finalAttempt) {
+    await store.transition(m.id, { ...base, to: "failed", error, fields: { error: JSON.stringify(error) } }, ttl);
+    log.error("failed", { code: error.code, message: error.message });
+    // 489 stops QStash; a retryable error on the last attempt lets QStash finish its own books.
+    return error.retryable
+      ? { status: 500, headers: {}, body: { id: m.id, state: "failed", error } }
+      : { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { id: m.id, state: "failed", error } };
+  }
+  const fields: Record<string, string | number> = { error: JSON.stringify(error) };
+  if (retryAfter !== undefined) fields.runAt = now + retryAfter * 1000;
+  await store.transition(m.id, { ...base, to: "retrying", error, fields });
+  log.warn("will retry", { code: error.code, message: error.message, retryAfter });
+  return retryAfter !== undefined
+    ? { status: 503, headers: { "Retry-After": String(retryAfter) }, body: { id: m.id, state: "retrying", error } }
+    : { status: 500, headers: {}, body: { id: m.id, state: "retrying", error } };
+}
+
+class TimeoutError extends Error {
+  override name = "TimeoutError";
+}
+
+/** Maps a thrown value to the recorded error: permanent unless it can succeed later. */
+function describe(err: unknown): TaskError {
+  if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false };
+  if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true };
+  if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
+  if (err instanceof Error && err.name === "ValiError") return { code: "invalid", message: err.message, retryable: false };
+  return { code: "error", message: messageOf(err), retryable: true };
+}
+
+function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext {
+  const m = d.message;
+  return {
+    id: m.id,
+    attempt,
+    messageId: d.messageId,
+    ...(m.scheduleId ? { scheduleId: m.scheduleId } : {}),
+    signal,
+    log,
+    mail: mailerFor(deps.services.resend, m.id),
+    fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal, ...init })) as typeof fetch,
+    enqueue: deps.enqueue,
+    config: deps.config,
+    redis: deps.services.redis,
+  };
+}
+
+function logger(id: string, task: string, attempt: number): Logger {
+  const line = (level: string, message: string, data?: Record<string, unknown>) =>
+    `[celeriac] ${level} ${task} ${id} attempt ${attempt}: ${message}${data ? " " + JSON.stringify(data) : ""}`;
+  return {
+    info: (msg, data) => console.log(line("info", msg, data)),
+    warn: (msg, data) => console.warn(line("warn", msg, data)),
+    error: (msg, data) => console.error(line("error", msg, data)),
+  };
+}

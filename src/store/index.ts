@@ -1,0 +1,191 @@
+import type { Redis } from "@upstash/redis/cloudflare";
+import { FINAL_STATES, pairs, recordFromHash, type TaskRecord, type TaskState } from "./record.ts";
+import { CLAIM, CREATE, LIST, TRANSITION } from "./scripts.ts";
+import { Lua } from "./lua.ts";
+
+const create = new Lua(CREATE);
+const claim = new Lua(CLAIM);
+const transition = new Lua(TRANSITION);
+const list = new Lua(LIST);
+
+/** How long an idempotency key maps to its task (s): 24 h, whatever QStash's dedup window is. */
+export const IDEMPOTENCY_TTL_S = 86_400;
+/** Extra time an unfinished record is kept beyond its due time, to cover retries (s). */
+const UNFINISHED_GRACE_S = 7 * 86_400;
+
+/** What a new record is made of. */
+export interface NewRecord {
+  id: string;
+  task: string;
+  state: TaskState;
+  payload: unknown;
+  options: TaskRecord["options"];
+  createdAt: number;
+  runAt: number;
+  idempotencyKey?: string;
+  scheduleId?: string;
+}
+
+export type CreateResult = { kind: "new" } | { kind: "dup"; id: string };
+export type ClaimResult =
+  | { kind: "run"; attempt: number }
+  | { kind: "skip"; state: TaskState }
+  | { kind: "busy"; retryInMs: number };
+export type TransitionResult =
+  | { kind: "ok"; from: TaskState }
+  | { kind: "conflict"; state: TaskState }
+  | { kind: "missing" };
+
+/** A state change: from which states, to which, and what to record with it. */
+export interface Transition {
+  from: readonly TaskState[];
+  to: TaskState;
+  /** The attempt that must still hold the task (its claim), so a stale delivery changes nothing. */
+  fence?: number;
+  at: number;
+  fields?: Record<string, string | number>;
+  /** Error recorded in the history entry. */
+  error?: { code: string; message: string; retryable: boolean };
+  attempt?: number;
+}
+
+/** The result store: task records in Upstash Redis, each change one atomic round trip. */
+export class TaskStore {
+  readonly redis: Redis;
+  readonly prefix: string;
+  constructor(redis: Redis, prefix = "celeriac:") {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  #rec(id: string) {
+    return `${this.prefix}t:${id}`;
+  }
+  #hist(id: string) {
+    return `${this.prefix}t:${id}:h`;
+  }
+  /** Idempotency keys are scoped by API key name, so two callers cannot collide. */
+  idemKey(scope: string, key: string) {
+    return `${this.prefix}idem:${scope}:${key}`;
+  }
+
+  #createCall(r: NewRecord, idemKey: string) {
+    const ttl = Math.ceil(Math.max(0, r.runAt - r.createdAt) / 1000) + UNFINISHED_GRACE_S + r.options.resultTtl;
+    const fields: (string | number)[] = ["payload", JSON.stringify(r.payload ?? null), "options", JSON.stringify(r.options), "runAt", r.runAt];
+    if (r.idempotencyKey) fields.push("idempotencyKey", r.idempotencyKey);
+    if (r.scheduleId) fields.push("scheduleId", r.scheduleId);
+    const entry = JSON.stringify({ at: r.createdAt, state: r.state });
+    return {
+      keys: [this.#rec(r.id), this.#hist(r.id), idemKey],
+      args: [this.prefix, r.id, r.task, r.state, r.createdAt, ttl, IDEMPOTENCY_TTL_S, entry, ...fields],
+    };
+  }
+
+  /** Creates records in one round trip; `idemKeys[i]` is the scoped idempotency key or "". */
+  async createMany(records: NewRecord[], idemKeys: string[]): Promise<CreateResult[]> {
+    const replies = await create.run<[string, string?]>(
+      this.redis,
+      records.map((r, i) => this.#createCall(r, idemKeys[i] ?? "")),
+    );
+    return replies.map(([kind, id]) => (kind === "dup" ? { kind: "dup", id: id! } : { kind: "new" }));
+  }
+
+  /** Claims one delivery attempt; recreates the record from `message` when it is missing. */
+  async claim(r: NewRecord, messageId: string, now: number, leaseMs: number): Promise<ClaimResult> {
+    const call = this.#createCall(r, "");
+    const ttl = call.args[5]!;
+    const [reply] = await claim.run<[string, string]>(this.redis, [
+      { keys: call.keys.slice(0, 2), args: [this.prefix, r.id, r.task, now, leaseMs, messageId, ttl, ...call.args.slice(8)] },
+    ]);
+    const [kind, value] = reply!;
+    if (kind === "run") return { kind, attempt: Number(value) };
+    if (kind === "busy") return { kind, retryInMs: Number(value) };
+    return { kind: "skip", state: value as TaskState };
+  }
+
+  /** Applies a state change atomically; finished records start their `ttl` (s) countdown. */
+  async transition(id: string, t: Transition, ttl?: number): Promise<TransitionResult> {
+    const fields = Object.entries(t.fields ?? {}).flat();
+    if (FINAL_STATES.includes(t.to)) fields.push("finishedAt", t.at);
+    const entry = JSON.stringify({
+      at: t.at,
+      state: t.to,
+      ...(t.attempt ? { attempt: t.attempt } : {}),
+      ...(t.error ? { error: t.error } : {}),
+    });
+    const [reply] = await transition.run<[string, string?]>(this.redis, [
+      {
+        keys: [this.#rec(id), this.#hist(id)],
+        args: [this.prefix, id, t.from.join(","), t.fence ?? "", t.to, ttl ?? "", entry, ...fields],
+      },
+    ]);
+    const [kind, state] = reply!;
+    if (kind === "ok") return { kind, from: state as TaskState };
+    if (kind === "conflict") return { kind, state: state as TaskState };
+    return { kind: "missing" };
+  }
+
+  /** Removes records an enqueue wrote when its publish failed, so nothing is left half-written. */
+  async discard(ids: string[], idemKeys: string[]): Promise<void> {
+    const p = this.redis.pipeline();
+    for (const id of ids) {
+      p.del(this.#rec(id), this.#hist(id));
+      p.zrem(`${this.prefix}i:all`, id);
+    }
+    for (const k of idemKeys) if (k) p.del(k);
+    await p.exec();
+  }
+
+  /** The record with its history, or null for an id never seen (or expired). */
+  async get(id: string): Promise<TaskRecord | null> {
+    // The client runs without automatic deserialization, so HGETALL arrives as a flat list.
+    const [flat, history] = await this.redis
+      .pipeline()
+      .hgetall(this.#rec(id))
+      .lrange(this.#hist(id), 0, -1)
+      .exec<[string[] | null, string[]]>();
+    const hash = pairs(flat ?? []);
+    if (!hash.state || hash.supersededBy) return null;
+    return recordFromHash(hash, history);
+  }
+
+  /** One page, newest first; cost grows with the page, not with the number of records. */
+  async list(q: { state?: TaskState; task?: string; cursor?: string; limit: number }) {
+    const idx = q.task
+      ? q.state
+        ? `i:task:${q.task}:state:${q.state}`
+        : `i:task:${q.task}`
+      : q.state
+        ? `i:state:${q.state}`
+        : "i:all";
+    const [score, after] = q.cursor ? decodeCursor(q.cursor) : ["+inf", ""];
+    const [reply] = await list.run<[string, string, string, (string | number)[]]>(this.redis, [
+      { keys: [this.prefix + idx], args: [this.prefix, score, after, q.limit] },
+    ]);
+    const [more, lastScore, lastId, flat] = reply!;
+    const tasks: TaskRecord[] = [];
+    for (let i = 0; i < flat.length; ) {
+      const n = Number(flat[i]);
+      tasks.push(recordFromHash(pairs(flat.slice(i + 1, i + 1 + n).map(String))));
+      i += n + 1;
+    }
+    return { tasks, cursor: more === "more" ? encodeCursor(lastScore, lastId) : undefined };
+  }
+}
+
+function encodeCursor(score: string, id: string) {
+  return btoa(`${score}|${id}`).replace(/=+$/, "");
+}
+
+/** Throws on a cursor that was not made by {@link encodeCursor}. */
+export function decodeCursor(cursor: string): [string, string] {
+  let raw: string;
+  try {
+    raw = atob(cursor);
+  } catch {
+    throw new RangeError("cursor is not one this API returned");
+  }
+  const m = /^(\d+(?:\.\d+)?)\|([\w-]+)$/.exec(raw);
+  if (!m) throw new RangeError("cursor is not one this API returned");
+  return [m[1]!, m[2]!];
+}

@@ -1,0 +1,41 @@
+import type { Redis } from "@upstash/redis/cloudflare";
+
+/** One call of a Lua script: its keys and arguments. */
+export interface LuaCall {
+  keys: string[];
+  args: (string | number)[];
+}
+
+/** A Lua script run by SHA, loaded once when Redis answers NOSCRIPT (after a restart or flush). */
+export class Lua {
+  readonly source: string;
+  #sha: Promise<string> | undefined;
+  constructor(source: string) {
+    this.source = source;
+  }
+
+  sha(): Promise<string> {
+    return (this.#sha ??= crypto.subtle
+      .digest("SHA-1", new TextEncoder().encode(this.source))
+      .then((d) => [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("")));
+  }
+
+  /** Runs the script once per call in a single pipeline: one round trip (two on NOSCRIPT). */
+  async run<T>(redis: Redis, calls: LuaCall[]): Promise<T[]> {
+    const sha = await this.sha();
+    const once = () => {
+      const p = redis.pipeline();
+      for (const c of calls) p.evalsha(sha, c.keys, c.args.map(String));
+      return p.exec<unknown[]>({ keepErrors: true }) as Promise<{ result: unknown; error?: string }[]>;
+    };
+    let replies = await once();
+    if (replies.some((r) => r.error?.includes("NOSCRIPT"))) {
+      await redis.scriptLoad(this.source);
+      replies = await once();
+    }
+    return replies.map((r) => {
+      if (r.error) throw new Error(`[celeriac] Redis script failed: ${r.error}`);
+      return r.result as T;
+    });
+  }
+}

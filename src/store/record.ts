@@ -1,0 +1,95 @@
+/** Where a task is in its life. `unknown` is only ever reported for an id never seen. */
+export type TaskState = "queued" | "scheduled" | "running" | "retrying" | "succeeded" | "failed" | "cancelled";
+export const TASK_STATES: readonly TaskState[] = [
+  "queued",
+  "scheduled",
+  "running",
+  "retrying",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+export const FINAL_STATES: readonly TaskState[] = ["succeeded", "failed", "cancelled"];
+
+/** Why an attempt or a task failed. */
+export interface TaskError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export interface HistoryEntry {
+  at: string;
+  state: TaskState;
+  attempt?: number;
+  error?: TaskError;
+}
+
+/** Per-enqueue options, after defaults from the task definition were applied. */
+export interface TaskOptions {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** Per-attempt timeout, seconds. */
+  timeout: number;
+  /** How long a finished record is kept, seconds. */
+  resultTtl: number;
+}
+
+/** A task record as callers see it. */
+export interface TaskRecord {
+  id: string;
+  task: string;
+  state: TaskState;
+  attempts: number;
+  payload: unknown;
+  options: TaskOptions;
+  createdAt: string;
+  runAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  result?: unknown;
+  error?: TaskError;
+  messageId?: string;
+  idempotencyKey?: string;
+  scheduleId?: string;
+  history: HistoryEntry[];
+}
+
+const iso = (ms: string | undefined) => (ms ? new Date(Number(ms)).toISOString() : undefined);
+const json = (s: string | undefined) => (s === undefined || s === "" ? undefined : JSON.parse(s));
+
+/** Builds a record from its Redis hash (field → string) and raw history entries. */
+export function recordFromHash(h: Record<string, string>, history: string[] = []): TaskRecord {
+  const rec: TaskRecord = {
+    id: h.id ?? "",
+    task: h.task ?? "",
+    state: (h.state ?? "queued") as TaskState,
+    attempts: Number(h.attempts ?? 0),
+    payload: json(h.payload),
+    options: json(h.options),
+    createdAt: iso(h.createdAt) ?? "",
+    runAt: iso(h.runAt) ?? iso(h.createdAt) ?? "",
+    history: history.map((raw) => {
+      const e = JSON.parse(raw) as Omit<HistoryEntry, "at"> & { at: number };
+      return { ...e, at: new Date(e.at).toISOString() };
+    }),
+  };
+  const optional = {
+    startedAt: iso(h.startedAt),
+    finishedAt: iso(h.finishedAt),
+    result: json(h.result),
+    error: json(h.error),
+    messageId: h.messageId || undefined,
+    idempotencyKey: h.idempotencyKey || undefined,
+    scheduleId: h.scheduleId || undefined,
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (rec as unknown as Record<string, unknown>)[k] = v;
+  return rec;
+}
+
+/** Turns a flat HGETALL reply into an object. */
+export function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}

@@ -1,0 +1,151 @@
+// Lua run atomically in Redis: each state change is one round trip and cannot interleave with
+// another delivery of the same task. Index keys are derived inside the scripts from ARGV[1] (the
+// key prefix), which is fine for a single-node store such as Upstash Redis.
+//
+// Keys: <p>t:<id> (hash: the record), <p>t:<id>:h (list: newest-first history, capped),
+// <p>i:all, <p>i:task:<task>, <p>i:state:<state>, <p>i:task:<task>:state:<state> (sorted sets
+// scored by creation time, for listing newest first), <p>idem:<key> (idempotency key → id).
+
+/** Shared Lua helpers: move a task between the state indexes. */
+const LIB = `
+local function indexes(p, task, state)
+  return { p .. 'i:state:' .. state, p .. 'i:task:' .. task .. ':state:' .. state }
+end
+local function reindex(p, id, task, from, to, score)
+  if from == to then return end
+  if from then for _, k in ipairs(indexes(p, task, from)) do redis.call('ZREM', k, id) end end
+  for _, k in ipairs(indexes(p, task, to)) do redis.call('ZADD', k, score, id) end
+end
+local function history(hist, entry, ttl)
+  redis.call('LPUSH', hist, entry)
+  redis.call('LTRIM', hist, 0, 19)
+  if ttl then redis.call('EXPIRE', hist, ttl) end
+end
+`;
+
+/**
+ * Creates a record unless its idempotency key already names a live task.
+ * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, task, state, createdAt, ttl (s),
+ * idemTtl (s), history entry, then field/value pairs.
+ * Returns {"new"} or {"dup", existingId}; a duplicate leaves a cancelled tombstone under the new
+ * id so that a stray delivery of the message published for it is acknowledged without running.
+ */
+export const CREATE = `${LIB}
+local rec, hist, idem = KEYS[1], KEYS[2], KEYS[3]
+local p, id, task, state, created, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+if idem ~= '' then
+  local existing = redis.call('GET', idem)
+  if existing and redis.call('EXISTS', p .. 't:' .. existing) == 1 then
+    redis.call('HSET', rec, 'id', id, 'task', task, 'state', 'cancelled', 'supersededBy', existing)
+    redis.call('EXPIRE', rec, 86400)
+    return { 'dup', existing }
+  end
+  redis.call('SET', idem, id, 'EX', tonumber(ARGV[7]))
+end
+redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, unpack(ARGV, 9))
+redis.call('EXPIRE', rec, ttl)
+history(hist, ARGV[8], ttl)
+redis.call('ZADD', p .. 'i:all', created, id)
+redis.call('ZADD', p .. 'i:task:' .. task, created, id)
+reindex(p, id, task, nil, state, created)
+return { 'new' }
+`;
+
+/**
+ * Claims a task for one delivery attempt.
+ * KEYS: rec, hist. ARGV: prefix, id, task, now (ms), lease (ms), messageId, ttl (s) for a
+ * recreated record, then field/value pairs to recreate it from the message if it is missing.
+ * Returns {"run", attempt}, {"skip", state} or {"busy", ms until the lease ends}.
+ */
+export const CLAIM = `${LIB}
+local rec, hist = KEYS[1], KEYS[2]
+local p, id, task, now, lease, mid = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local state = redis.call('HGET', rec, 'state')
+local created = tonumber(redis.call('HGET', rec, 'createdAt'))
+if not state then
+  -- The delivery outran the enqueue's write, or the record was lost: the message is
+  -- self-contained, so recreate the record from it.
+  state = 'queued'
+  created = now
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, unpack(ARGV, 8))
+  redis.call('EXPIRE', rec, tonumber(ARGV[7]))
+  redis.call('ZADD', p .. 'i:all', now, id)
+  redis.call('ZADD', p .. 'i:task:' .. task, now, id)
+  reindex(p, id, task, nil, state, now)
+end
+if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return { 'skip', state } end
+if state == 'running' then
+  local until_ = tonumber(redis.call('HGET', rec, 'leaseUntil') or '0')
+  if until_ > now then return { 'busy', tostring(until_ - now) } end
+end
+local n = redis.call('HINCRBY', rec, 'attempts', 1)
+redis.call('HSET', rec, 'state', 'running', 'startedAt', now, 'leaseUntil', now + lease, 'messageId', mid)
+reindex(p, id, task, state, 'running', created)
+history(hist, '{"at":' .. now .. ',"state":"running","attempt":' .. n .. '}', nil)
+return { 'run', tostring(n) }
+`;
+
+/**
+ * Moves a task from one of the allowed states to another.
+ * KEYS: rec, hist. ARGV: prefix, id, allowed states (comma-separated), fence (attempt number that
+ * must still hold the task, or ""), new state, ttl (s, or "" to keep), history entry, then
+ * field/value pairs to set. Returns {"ok", previous state} or {"conflict", state} or {"missing"}.
+ */
+export const TRANSITION = `${LIB}
+local rec, hist = KEYS[1], KEYS[2]
+local p, id, allowed, fence, to, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'attempts')
+local state = f[1]
+if not state then return { 'missing' } end
+if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then return { 'conflict', state } end
+if fence ~= '' and f[4] ~= fence then return { 'conflict', state } end
+if ARGV[8] then redis.call('HSET', rec, 'state', to, unpack(ARGV, 8)) else redis.call('HSET', rec, 'state', to) end
+redis.call('HDEL', rec, 'leaseUntil')
+if ttl then redis.call('EXPIRE', rec, ttl) end
+reindex(p, id, f[2], state, to, tonumber(f[3]))
+history(hist, ARGV[7], ttl)
+return { 'ok', state }
+`;
+
+/**
+ * One page of records, newest first.
+ * KEYS: index. ARGV: prefix, before score (ms, "+inf" for the first page), before id ("" for
+ * none), limit.
+ * Returns a flat list of HGETALL replies (each prefixed by its length) and a next cursor.
+ */
+export const LIST = `
+local idx = KEYS[1]
+local p, max, afterId, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out, n, last, lastScore, offset = {}, 0, nil, nil, 0
+while n < limit do
+  local batch = redis.call('ZREVRANGEBYSCORE', idx, max, '-inf', 'WITHSCORES', 'LIMIT', offset, limit + 1)
+  if #batch == 0 then break end
+  for i = 1, #batch, 2 do
+    local id, score = batch[i], batch[i + 1]
+    -- Skip what the previous page already returned (same millisecond, ids at or after afterId).
+    if not (afterId ~= '' and score == max and id >= afterId) then
+      local rec = redis.call('HGETALL', p .. 't:' .. id)
+      if #rec == 0 then
+        redis.call('ZREM', idx, id) -- the record expired: prune its index entry on the way
+        offset = offset - 1
+      elseif n < limit then
+        out[#out + 1] = #rec
+        for _, v in ipairs(rec) do out[#out + 1] = v end
+        n, last, lastScore = n + 1, id, score
+      else
+        return { 'more', lastScore, last, out }
+      end
+    end
+  end
+  offset = offset + #batch / 2
+end
+-- One more entry beyond the page means there is a next page.
+if last then
+  local rest = redis.call('ZREVRANGEBYSCORE', idx, '(' .. lastScore, '-inf', 'LIMIT', 0, 1)
+  local same = redis.call('ZRANGEBYSCORE', idx, lastScore, lastScore)
+  local tie = false
+  for _, id in ipairs(same) do if id < last then tie = true end end
+  if #rest > 0 or tie then return { 'more', lastScore, last, out } end
+end
+return { 'end', '', '', out }
+`;
