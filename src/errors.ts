@@ -1,5 +1,6 @@
 /** The JSON error body every celeriac route answers with. */
 export interface ErrorBody {
+  [extra: string]: unknown;
   error: { code: string; message: string; issues?: Issue[] };
 }
 
@@ -18,6 +19,8 @@ export class ApiError extends Error {
   readonly issues?: Issue[];
   /** Seconds after which the caller may try again (sent as `Retry-After`). */
   readonly retryAfter?: number;
+  /** Top-level fields sent beside `error` (e.g. `state: "unknown"`). */
+  extra?: Record<string, unknown>;
   constructor(status: ApiStatus, code: string, message: string, issues?: Issue[], retryAfter?: number) {
     super(message);
     this.status = status;
@@ -27,7 +30,10 @@ export class ApiError extends Error {
   }
 
   toJSON(): ErrorBody {
-    return { error: { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}) } };
+    return {
+      ...this.extra,
+      error: { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}) },
+    };
   }
 }
 

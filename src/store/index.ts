@@ -1,7 +1,7 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import { FINAL_STATES, pairs, recordFromHash, type TaskRecord, type TaskState } from "./record.ts";
 import { CLAIM, CREATE, LIST, TRANSITION } from "./scripts.ts";
-import { Lua } from "./lua.ts";
+import { Lua, redisIo } from "./lua.ts";
 
 const create = new Lua(CREATE);
 const claim = new Lua(CLAIM);
@@ -133,17 +133,15 @@ export class TaskStore {
       p.zrem(`${this.prefix}i:all`, id);
     }
     for (const k of idemKeys) if (k) p.del(k);
-    await p.exec();
+    await redisIo(() => p.exec());
   }
 
   /** The record with its history, or null for an id never seen (or expired). */
   async get(id: string): Promise<TaskRecord | null> {
     // The client runs without automatic deserialization, so HGETALL arrives as a flat list.
-    const [flat, history] = await this.redis
-      .pipeline()
-      .hgetall(this.#rec(id))
-      .lrange(this.#hist(id), 0, -1)
-      .exec<[string[] | null, string[]]>();
+    const [flat, history] = await redisIo(() =>
+      this.redis.pipeline().hgetall(this.#rec(id)).lrange(this.#hist(id), 0, -1).exec<[string[] | null, string[]]>(),
+    );
     const hash = pairs(flat ?? []);
     if (!hash.state || hash.supersededBy) return null;
     return recordFromHash(hash, history);

@@ -1,4 +1,14 @@
 import type { Redis } from "@upstash/redis/cloudflare";
+import { UnavailableError } from "../errors.ts";
+
+/** Runs Redis I/O; a failure to reach Redis (or a reply it cannot make sense of) becomes a 503. */
+export async function redisIo<T>(io: () => Promise<T>): Promise<T> {
+  try {
+    return await io();
+  } catch (err) {
+    throw err instanceof UnavailableError ? err : new UnavailableError("redis", err);
+  }
+}
 
 /** One call of a Lua script: its keys and arguments. */
 export interface LuaCall {
@@ -21,7 +31,11 @@ export class Lua {
   }
 
   /** Runs the script once per call in a single pipeline: one round trip (two on NOSCRIPT). */
-  async run<T>(redis: Redis, calls: LuaCall[]): Promise<T[]> {
+  run<T>(redis: Redis, calls: LuaCall[]): Promise<T[]> {
+    return redisIo(() => this.#run<T>(redis, calls));
+  }
+
+  async #run<T>(redis: Redis, calls: LuaCall[]): Promise<T[]> {
     const sha = await this.sha();
     const once = () => {
       const p = redis.pipeline();

@@ -1,0 +1,113 @@
+import { Hono, type Context } from "hono";
+import * as v from "valibot";
+import { messageOf } from "../src/errors.ts";
+import { TASK_ID } from "../src/ids.ts";
+import { DELIVER_PATH, FAILURE_PATH, type TaskMessage } from "../src/queue.ts";
+import { relayOf, type AppEnv } from "../src/relay.ts";
+import { runDelivery } from "../src/runner.ts";
+
+const Message = v.object({
+  v: v.literal(1),
+  id: v.pipe(v.string(), v.regex(TASK_ID)),
+  task: v.string(),
+  payload: v.unknown(),
+  options: v.object({ retries: v.number(), timeout: v.number(), resultTtl: v.number() }),
+  createdAt: v.number(),
+  runAt: v.number(),
+  idempotencyKey: v.optional(v.string()),
+  scheduleId: v.optional(v.string()),
+});
+
+const FailureCallback = v.object({
+  status: v.optional(v.number()),
+  retried: v.optional(v.number()),
+  maxRetries: v.optional(v.number()),
+  sourceMessageId: v.optional(v.string()),
+  sourceBody: v.string(),
+  body: v.optional(v.string()),
+  dlqId: v.optional(v.string()),
+});
+
+/**
+ * Verifies QStash's signature over the raw body, `sub` included (against the configured public
+ * URL, not the URL this request happened to arrive at). Returns the body, or null after which the
+ * caller answers 401 and does nothing.
+ */
+async function verified(c: Context<AppEnv>): Promise<string | null> {
+  const relay = relayOf(c);
+  const signature = c.req.header("upstash-signature");
+  const body = await c.req.text();
+  if (!signature) return null;
+  const url = new URL(c.req.url);
+  try {
+    await relay.services.receiver.verify({ signature, body, url: relay.config.publicUrl + url.pathname + url.search });
+    return body;
+  } catch (err) {
+    console.warn(`[celeriac] rejected a delivery to ${url.pathname}: ${messageOf(err)}`);
+    return null;
+  }
+}
+
+const unsigned = (c: Context<AppEnv>) =>
+  c.json({ error: { code: "invalid_signature", message: "not signed by QStash with the configured keys" } }, 401);
+
+/** Decodes base64 as UTF-8 bytes (bare `atob` would garble non-ASCII text). */
+const fromBase64 = (b64: string) => new TextDecoder().decode(Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)));
+
+/** The routes only QStash can call: task deliveries and the failure callback. */
+export const deliver = new Hono<AppEnv>()
+  .post(DELIVER_PATH, async (c) => {
+    const body = await verified(c);
+    if (body === null) return unsigned(c);
+    let message: TaskMessage;
+    try {
+      message = v.parse(Message, JSON.parse(body)) as TaskMessage;
+    } catch (err) {
+      // Signed, so it came through QStash, but it is not a celeriac message: never retry it.
+      c.header("Upstash-NonRetryable-Error", "true");
+      return c.json({ error: { code: "invalid_message", message: messageOf(err) } }, 489 as 400);
+    }
+    const out = await runDelivery(
+      { ...relayOf(c), enqueue: relayOf(c).enqueueFrom(`task:${message.id}`) },
+      {
+        message,
+        messageId: c.req.header("upstash-message-id") ?? "",
+        retried: Number(c.req.header("upstash-retried") ?? 0),
+      },
+    );
+    for (const [k, val] of Object.entries(out.headers)) c.header(k, val);
+    return c.json(out.body, out.status as 200);
+  })
+  .post(FAILURE_PATH, async (c) => {
+    const body = await verified(c);
+    if (body === null) return unsigned(c);
+    const relay = relayOf(c);
+    const parsed = v.safeParse(FailureCallback, safeJson(body));
+    const source = parsed.success ? v.safeParse(Message, safeJson(fromBase64(parsed.output.sourceBody))) : undefined;
+    if (!parsed.success || !source?.success) {
+      return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);
+    }
+    const cb = parsed.output;
+    const m = source.output;
+    // QStash gave up. Whatever state the record is in short of final, the task has failed; a
+    // record already final (the runner recorded it) is left as it is.
+    const error = {
+      code: "delivery_failed",
+      message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}`,
+      retryable: false,
+    };
+    const t = await relay.store.transition(
+      m.id,
+      { from: ["queued", "scheduled", "running", "retrying"], to: "failed", at: Date.now(), error, fields: { error: JSON.stringify(error) } },
+      m.options.resultTtl,
+    );
+    return c.json({ id: m.id, recorded: t.kind === "ok" });
+  });
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,24 @@
+import type { Context } from "hono";
+import { ApiError } from "./errors.ts";
+
+/** Largest request body accepted, bytes: QStash's free-plan message limit. @default 1 MB */
+export const MAX_BODY_BYTES = 1_000_000;
+
+/** Reads a JSON body: 415 when not JSON, 413 when over the limit, 400 when it does not parse. */
+export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/(.+\+)?json\b/i.test(type)) {
+    throw new ApiError(415, "unsupported_media_type", "send the body as JSON with `Content-Type: application/json`");
+  }
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const text = await c.req.text();
+  if (new TextEncoder().encode(text).length > maxBytes) throw tooLarge(maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const tooLarge = (max: number) => new ApiError(413, "body_too_large", `the body is larger than ${max} bytes`);

@@ -1,0 +1,62 @@
+import { ApiError, UnavailableError, messageOf } from "./errors.ts";
+import { cancelMessages, publish } from "./queue.ts";
+import type { Relay } from "./relay.ts";
+import type { TaskRecord, TaskState } from "./store/record.ts";
+
+const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
+const RETRYABLE: TaskState[] = ["failed", "cancelled"];
+
+/**
+ * Cancels a task that has not started: records `cancelled` (so a delivery that still arrives is
+ * acknowledged without running), then cancels its pending QStash message. Null for an unknown id.
+ */
+export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord | null> {
+  const rec = await relay.store.get(id);
+  if (!rec) return null;
+  if (rec.state === "cancelled") return rec;
+  const t = await relay.store.transition(id, { from: CANCELLABLE, to: "cancelled", at: Date.now() }, rec.options.resultTtl);
+  if (t.kind === "missing") return null;
+  if (t.kind === "conflict") {
+    throw new ApiError(409, "not_cancellable", `task ${id} is ${t.state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled`);
+  }
+  // The record is what counts; a message QStash still holds only meets the cancelled record.
+  await cancelMessages(relay.services.qstash, id).catch((err) =>
+    console.warn(`[celeriac] task ${id} is cancelled, but its QStash message was not: ${messageOf(err)}`),
+  );
+  return relay.store.get(id);
+}
+
+/** Re-enqueues a failed or cancelled task under the same id, keeping its history. */
+export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | null> {
+  const rec = await relay.store.get(id);
+  if (!rec) return null;
+  const now = Date.now();
+  const t = await relay.store.transition(id, { from: RETRYABLE, to: "queued", at: now, fields: { runAt: now, error: "" } }, rec.options.resultTtl + 7 * 86_400);
+  if (t.kind === "missing") return null;
+  if (t.kind === "conflict") {
+    throw new ApiError(409, "not_retryable", `task ${id} is ${t.state}; only ${RETRYABLE.join(", ")} tasks can be retried`);
+  }
+  const def = relay.registry.get(rec.task);
+  try {
+    await publish(relay.services.qstash, relay.config, [
+      {
+        message: {
+          v: 1,
+          id,
+          task: rec.task,
+          payload: rec.payload,
+          options: rec.options,
+          createdAt: now,
+          runAt: now,
+          ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
+        },
+        ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
+      },
+    ]);
+  } catch (err) {
+    // Put the record back as it was, so the caller can simply try again.
+    await relay.store.transition(id, { from: ["queued"], to: t.from, at: Date.now(), fields: { error: JSON.stringify(rec.error ?? null) } }, rec.options.resultTtl);
+    throw new UnavailableError("qstash", err);
+  }
+  return relay.store.get(id);
+}

@@ -1,0 +1,92 @@
+import * as v from "valibot";
+import { toSeconds } from "./durations.ts";
+import { ApiError, type Issue } from "./errors.ts";
+import type { EnqueueItem } from "./enqueue.ts";
+import { checkPayload, toIssues, type Registry } from "./registry.ts";
+
+/** Longest delay accepted, seconds: QStash's pay-as-you-go limit (the free plan allows 7 days). */
+export const MAX_DELAY_S = 365 * 86_400;
+/** Most tasks in one batch. */
+export const MAX_BATCH = 100;
+
+const duration = (what: string, max: number) =>
+  v.pipe(
+    v.union([v.number(), v.string()], `${what} must be seconds or a duration such as "90s" or "1h30m"`),
+    v.transform((x) => toSeconds(x)),
+    v.number(`${what} must be seconds or a duration such as "90s" or "1h30m"`),
+    v.maxValue(max, `${what} must be at most ${max} seconds`),
+  );
+
+/** `notBefore`: unix seconds or an ISO 8601 date; becomes ms since the epoch. */
+const instant = v.pipe(
+  v.union([v.number(), v.string()], "notBefore must be unix seconds or an ISO 8601 date"),
+  v.transform((x) => (typeof x === "number" ? x * 1000 : Date.parse(x))),
+  v.number("notBefore must be unix seconds or an ISO 8601 date"),
+  v.check((ms) => !Number.isNaN(ms) && ms > 0, "notBefore must be unix seconds or an ISO 8601 date"),
+  v.check((ms) => ms <= Date.now() + MAX_DELAY_S * 1000, `notBefore must be within ${MAX_DELAY_S / 86_400} days`),
+);
+
+const optionEntries = {
+  payload: v.optional(v.unknown()),
+  delay: v.optional(duration("delay", MAX_DELAY_S)),
+  notBefore: v.optional(instant),
+  retries: v.optional(v.pipe(v.number(), v.integer("retries must be an integer"), v.minValue(0), v.maxValue(20))),
+  timeout: v.optional(v.pipe(duration("timeout", 7_200), v.minValue(1, "timeout must be at least 1 second"))),
+  idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256, "idempotencyKey must be at most 256 characters"))),
+};
+
+/** Body of `POST /v1/tasks/:name`. Unknown fields are refused, so a typo is never silently ignored. */
+export const EnqueueBody = v.strictObject(optionEntries, "expected a JSON object of known options");
+/** One entry of a batch. */
+export const BatchItem = v.strictObject(
+  { task: v.string("task must be a task name"), ...optionEntries },
+  "expected a JSON object with `task` and known options",
+);
+/** Body of `POST /v1/tasks`: the envelope; each entry is checked on its own with {@link BatchItem}. */
+export const BatchBody = v.strictObject(
+  {
+    tasks: v.pipe(
+      v.array(v.unknown(), "tasks must be an array"),
+      v.minLength(1, "tasks must hold at least one task"),
+      v.maxLength(MAX_BATCH, `tasks must hold at most ${MAX_BATCH} tasks`),
+    ),
+  },
+  "expected a JSON object { tasks: [...] }",
+);
+
+type Options = v.InferOutput<typeof EnqueueBody>;
+
+/** Validates one enqueue's options and payload into an {@link EnqueueItem}, or returns its issues. */
+export async function toItem(
+  registry: Registry,
+  name: string,
+  o: Options,
+  path: string,
+): Promise<{ item: EnqueueItem } | { issues: Issue[]; unknownTask?: true }> {
+  const def = registry.get(name);
+  if (!def) {
+    return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
+  }
+  const checked = await checkPayload(def, o.payload, path ? `${path}.payload` : "payload");
+  if (!checked.ok) return { issues: checked.issues };
+  return {
+    item: {
+      def,
+      // The raw payload travels: the runner parses it again, so transforms run where the work is.
+      payload: o.payload,
+      ...(o.delay !== undefined ? { delay: o.delay } : {}),
+      ...(o.notBefore !== undefined ? { notBefore: o.notBefore } : {}),
+      ...(o.retries !== undefined ? { retries: o.retries } : {}),
+      ...(o.timeout !== undefined ? { timeout: Math.ceil(o.timeout) } : {}),
+      ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
+    },
+  };
+}
+
+/** Parses a body against a schema, or throws 400 with each problem by field. */
+export function parseOptions<S extends v.GenericSchema>(schema: S, body: unknown): v.InferOutput<S> {
+  const r = v.safeParse(schema, body);
+  if (r.success) return r.output;
+  const issues = toIssues(r.issues);
+  throw new ApiError(400, "invalid_options", `the request is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues);
+}

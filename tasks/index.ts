@@ -1,0 +1,5 @@
+import type { TaskDefinition } from "../src/task.ts";
+import sendEmail from "./send-email.ts";
+
+/** Every task type the relay knows. Adding one: a file in tasks/ and a line here. */
+export const tasks: TaskDefinition[] = [sendEmail as TaskDefinition];

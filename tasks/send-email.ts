@@ -1,0 +1,52 @@
+import * as v from "valibot";
+import { defineTask } from "../src/task.ts";
+
+/** `a@b.co` or `Name <a@b.co>`, as Resend accepts them. */
+const address = v.pipe(
+  v.string("must be an email address"),
+  v.trim(),
+  v.check((s) => {
+    const m = /^(?:[^<>]*<([^<>]+)>|([^<>\s]+))$/.exec(s);
+    const addr = m?.[1] ?? m?.[2];
+    return addr !== undefined && v.is(v.pipe(v.string(), v.email()), addr.trim());
+  }, "must be an email address such as a@b.co or Name <a@b.co>"),
+);
+const addresses = (max: number) =>
+  v.union(
+    [address, v.pipe(v.array(address), v.minLength(1, "must name at least one address"), v.maxLength(max, `must name at most ${max} addresses`))],
+    "must be an email address or a list of them",
+  );
+const tagPart = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,256}$/, "may hold only ASCII letters, digits, _ and - (1 to 256)"));
+
+const Email = v.pipe(
+  v.strictObject({
+    from: v.optional(address),
+    to: addresses(50),
+    cc: v.optional(addresses(50)),
+    bcc: v.optional(addresses(50)),
+    replyTo: v.optional(addresses(50)),
+    subject: v.pipe(v.string("must be text"), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(998)),
+    html: v.optional(v.pipe(v.string(), v.minLength(1))),
+    text: v.optional(v.pipe(v.string(), v.minLength(1))),
+    tags: v.optional(v.pipe(v.array(v.strictObject({ name: tagPart, value: tagPart })), v.maxLength(50))),
+    headers: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]+$/, "must be a header name")), v.string())),
+  }),
+  v.check((e) => e.html !== undefined || e.text !== undefined, "needs html or text (or both)"),
+);
+
+/** Sends one email through Resend; retries never send twice (Idempotency-Key = task id). */
+export default defineTask({
+  name: "send-email",
+  input: Email,
+  retries: 5,
+  timeout: 30,
+  async run(email, ctx) {
+    const { replyTo, from, ...rest } = email;
+    const sent = await ctx.mail({
+      ...rest,
+      from: from ?? ctx.config.mailFrom,
+      ...(replyTo ? { replyTo } : {}),
+    } as Parameters<typeof ctx.mail>[0]);
+    return { emailId: sent.id };
+  },
+});
