@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
     // Stand-ins and the Worker are real servers on loopback; a slow shared machine needs headroom.
     testTimeout: 30_000,
     hookTimeout: 120_000,

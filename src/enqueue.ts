@@ -31,6 +31,8 @@ export interface Enqueued {
   createdAt: string;
   /** True when an idempotency key matched an earlier task, which is returned instead. */
   duplicate: boolean;
+  /** The QStash message that will deliver it (absent for a duplicate). */
+  messageId?: string;
   idempotencyKey?: string;
 }
 
@@ -101,6 +103,7 @@ export async function enqueue(
           runAt: new Date(m.runAt).toISOString(),
           createdAt: new Date(now).toISOString(),
           duplicate: false,
+          messageId: published.value[i]!.messageId,
           ...(m.idempotencyKey ? { idempotencyKey: m.idempotencyKey } : {}),
         };
       }

@@ -1,0 +1,18 @@
+// Deno entry: `deno run --allow-net --allow-env src/deno.ts`. PORT, default 8787.
+// Bindings are Deno's env, read per request like a Worker's.
+import { createApp } from "./app.ts";
+
+declare const Deno: {
+  serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): unknown;
+  env: { toObject(): Record<string, string>; get(name: string): string | undefined };
+};
+
+const app = createApp();
+Deno.serve(
+  {
+    port: Number(Deno.env.get("PORT") ?? 8787),
+    hostname: Deno.env.get("HOST") ?? "127.0.0.1",
+    onListen: ({ port }) => console.log(`[celeriac] Deno server on http://127.0.0.1:${port}`),
+  },
+  (request) => app.fetch(request, Deno.env.toObject()),
+);
