@@ -12,6 +12,7 @@ import { newId, type Store } from "./store.ts";
 import type { LogEvent, MessageSpec, MessageState, StoredMessage } from "./types.ts";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_TIMER_MS = 2_000_000_000;
 
 export interface DispatcherOptions {
   store: Store;
@@ -92,10 +93,12 @@ export class Dispatcher {
   private schedule(msg: StoredMessage): void {
     const wait = msg.nextAttemptAt - Date.now();
     if (wait <= 0) return this.lanes.admit(msg);
+    // setTimeout overflows past ~24.8 days; long waits re-arm in steps.
     const timer = setTimeout(() => {
       this.timers.delete(msg.messageId);
-      this.lanes.admit(msg);
-    }, wait);
+      if (msg.nextAttemptAt > Date.now()) this.schedule(msg);
+      else this.lanes.admit(msg);
+    }, Math.min(wait, MAX_TIMER_MS));
     this.timers.set(msg.messageId, timer);
   }
 
