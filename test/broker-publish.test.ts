@@ -91,6 +91,20 @@ describe("publish and deliver", () => {
     expect(claims.body.replace(/=+$/, "")).toBe(createHash("sha256").update(bytes).digest("base64url"));
   });
 
+  it("Upstash-Header-Forward: true forwards plain headers, never Authorization or Upstash-*", async () => {
+    const res = await raw(`/v2/publish/${rx.base}/header-forward`, {
+      method: "POST",
+      headers: { "upstash-header-forward": "true", "x-plain": "p", "upstash-retries": "0", "content-type": "text/plain" },
+      body: "h",
+    });
+    expect(res.status).toBe(201);
+    const [d] = await rx.waitFor("/header-forward", 1);
+    expect(d?.headers["x-plain"]).toBe("p");
+    expect(d?.headers.authorization).toBeUndefined();
+    expect(d?.headers["upstash-retries"]).toBeUndefined();
+    expect(d?.headers["upstash-header-forward"]).toBeUndefined();
+  });
+
   it("splits QStash's own query params off the destination and repairs https:/", async () => {
     const res = await fetch(
       `${broker.url}/v2/publish/${rx.base.replace("http://", "http:/")}/query?a=1&b=x%20y&qstash_token=${encodeURIComponent(broker.token)}&upstash-retries=0`,
