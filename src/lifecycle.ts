@@ -37,6 +37,8 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     throw new ApiError(409, "not_retryable", `task ${id} is ${t.state}; only ${RETRYABLE.join(", ")} tasks can be retried`);
   }
   const def = relay.registry.get(rec.task);
+  // Read back before publishing: once published, the delivery may already be running.
+  const queued = await relay.store.get(id);
   try {
     await publish(relay.services.qstash, relay.config, [
       {
@@ -58,5 +60,5 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     await relay.store.transition(id, { from: ["queued"], to: t.from, at: Date.now(), fields: { error: JSON.stringify(rec.error ?? null) } }, rec.options.resultTtl);
     throw new UnavailableError("qstash", err);
   }
-  return relay.store.get(id);
+  return queued;
 }
