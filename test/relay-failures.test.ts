@@ -1,0 +1,90 @@
+// What happens when a dependency is down or a worker dies mid-task. The app runs in-process
+// (app.request) against the stack's real bridge and broker, with one dependency pointed at a
+// closed port; the crashed-worker case goes through the Worker in workerd.
+import { Client } from "@upstash/qstash";
+import { Redis } from "@upstash/redis";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../src/app.ts";
+import { DEV_API_KEY, freePort } from "../dev/stack.ts";
+import { call, settle, stack, unique, until } from "./helpers/api.ts";
+
+const app = createApp();
+const DEAD = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+const enqueue = (env: Record<string, string>, subject: string, key: string) =>
+  app.request(
+    "/v1/tasks/send-email",
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify({ payload: { to: "ada@celeriac.dev", subject, text: "x" }, delay: "1h" }),
+    },
+    env,
+  );
+const redis = () => new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL, token: stack().env.UPSTASH_REDIS_REST_TOKEN });
+const qstash = () => new Client({ baseUrl: stack().broker, token: stack().env.QSTASH_TOKEN });
+
+describe("a dependency is down", () => {
+  it("QStash unreachable: 503, and the record and idempotency key written meanwhile are undone", async () => {
+    const key = unique("qstash-down").replace(" ", "-");
+    const env = { ...stack().env, QSTASH_URL: DEAD };
+    const r = await enqueue(env, unique("no qstash"), key);
+    expect(r.status).toBe(503);
+    const body = (await r.json()) as any;
+    expect(body.error.code).toBe("qstash_unavailable");
+    expect(r.headers.get("retry-after")).toBe("5");
+    expect(await redis().keys(`celeriac:idem:dev:${key}`)).toEqual([]);
+    // With QStash back, the same key enqueues a fresh task: nothing was left half-written.
+    const again = await enqueue(stack().env, unique("qstash back"), key);
+    expect(again.status).toBe(202);
+  });
+
+  it("Redis unreachable: 503, and the message published meanwhile is cancelled", async () => {
+    const env = { ...stack().env, UPSTASH_REDIS_REST_URL: DEAD };
+    const subject = unique("no redis");
+    const r = await enqueue(env, subject, unique("redis-down").replace(" ", "-"));
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as any).error.code).toBe("redis_unavailable");
+    const state = await (await fetch(`${stack().broker}/_broker/state`, { headers: { authorization: `Bearer ${stack().env.QSTASH_TOKEN}` } })).json();
+    const pending = (state.messages as any[]).filter((m) => m.state !== "CANCELLED" && m.destination.endsWith("/qstash/deliver"));
+    const bodies = await Promise.all(pending.map((m) => qstash().messages.get(m.messageId).catch(() => null)));
+    expect(bodies.filter((m) => m && String(m.body).includes(subject))).toEqual([]);
+  });
+
+  it("health reports an unreachable Redis as 503 with the reason, and a bad env by name", async () => {
+    const down = await app.request("/healthz", {}, { ...stack().env, UPSTASH_REDIS_REST_URL: DEAD });
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as any).checks.redis.ok).toBe(false);
+    const bad = await app.request("/healthz", {}, { ...stack().env, QSTASH_TOKEN: "", CELERIAC_PUBLIC_URL: "not a url" });
+    expect(bad.status).toBe(503);
+    const problems: string[] = ((await bad.json()) as any).checks.config.problems;
+    expect(problems.some((p) => p.includes("QSTASH_TOKEN"))).toBe(true);
+    expect(problems.some((p) => p.includes("CELERIAC_PUBLIC_URL"))).toBe(true);
+  });
+});
+
+describe("a worker dies mid-task", () => {
+  it("the failure callback marks the task failed when QStash gives up, never leaving it running", async () => {
+    // A task whose worker claimed it and died: the record says running, its lease still held.
+    const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("crash"), text: "x" }, delay: "1h", retries: 0 });
+    const id = r.body.id;
+    await call("DELETE", `/v1/tasks/${id}`); // drop the scheduled original; we redeliver by hand
+    const rec = `celeriac:t:${id}`;
+    await redis().hset(rec, { state: "running", leaseUntil: Date.now() + 3_600_000 });
+    // QStash's last attempt meets the held lease (503), so QStash gives up and calls back.
+    const message = {
+      v: 1, id, task: "send-email",
+      payload: { to: "ada@celeriac.dev", subject: "crash", text: "x" },
+      options: { retries: 0, timeout: 10, resultTtl: 60 },
+      createdAt: Date.now(), runAt: Date.now(),
+    };
+    await qstash().publishJSON({
+      url: `${stack().env.CELERIAC_PUBLIC_URL}/qstash/deliver`,
+      body: message,
+      retries: 0,
+      failureCallback: `${stack().env.CELERIAC_PUBLIC_URL}/qstash/failure`,
+    });
+    const done = await settle(id, ["failed"]);
+    expect(done.error.code).toBe("delivery_failed");
+    expect(done.error.message).toMatch(/QStash gave up after 1 attempt/);
+  });
+});
