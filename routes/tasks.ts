@@ -41,7 +41,7 @@ export const tasks = new Hono<AppEnv>()
     if (header !== undefined && (header.length < 1 || header.length > 256)) {
       throw new ApiError(400, "invalid_options", "Idempotency-Key must be 1 to 256 characters");
     }
-    const r = await toItem(relay.registry, name, { ...body, ...(header ? { idempotencyKey: header } : {}) }, "");
+    const r = await toItem(relay.registry, relay.config, name, { ...body, ...(header ? { idempotencyKey: header } : {}) }, "");
     if ("issues" in r) throw new ApiError(422, "invalid_payload", `the payload does not fit task "${name}"`, r.issues);
     const [e] = await enqueue(relay, c.get("apiKey"), [r.item]);
     return c.json(e!, e!.duplicate ? 200 : 202);
@@ -58,7 +58,7 @@ export const tasks = new Hono<AppEnv>()
         continue;
       }
       const { task, ...options } = parsed.output;
-      const r = await toItem(relay.registry, task, options, `tasks.${i}`);
+      const r = await toItem(relay.registry, relay.config, task, options, `tasks.${i}`);
       if ("issues" in r) issues.push(...r.issues);
       else items.push(r.item);
     }

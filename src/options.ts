@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
 import type { EnqueueItem } from "./enqueue.ts";
+import type { Config } from "./env.ts";
 import { checkPayload, toIssues, type Registry } from "./registry.ts";
 
 /** Longest delay accepted, seconds: QStash's pay-as-you-go limit (the free plan allows 7 days). */
@@ -59,6 +60,7 @@ type Options = v.InferOutput<typeof EnqueueBody>;
 /** Validates one enqueue's options and payload into an {@link EnqueueItem}, or returns its issues. */
 export async function toItem(
   registry: Registry,
+  config: Config,
   name: string,
   o: Options,
   path: string,
@@ -67,7 +69,7 @@ export async function toItem(
   if (!def) {
     return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
   }
-  const checked = await checkPayload(def, o.payload, path ? `${path}.payload` : "payload");
+  const checked = await checkPayload(def, o.payload, config, path ? `${path}.payload` : "payload");
   if (!checked.ok) return { issues: checked.issues };
   return {
     item: {

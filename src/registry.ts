@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import type { Issue } from "./errors.ts";
+import type { Config } from "./env.ts";
 import type { TaskDefinition } from "./task.ts";
 
 /** The task types an app knows, by name. */
@@ -26,10 +27,16 @@ export class Registry {
 export async function checkPayload(
   def: TaskDefinition,
   payload: unknown,
+  config: Config,
   path = "payload",
 ): Promise<{ ok: true; output: unknown } | { ok: false; issues: Issue[] }> {
   const r = await v.safeParseAsync(def.input, payload);
-  return r.success ? { ok: true, output: r.output } : { ok: false, issues: toIssues(r.issues, path) };
+  if (!r.success) return { ok: false, issues: toIssues(r.issues, path) };
+  const more = def.check?.(r.output, config) ?? [];
+  if (more.length) {
+    return { ok: false, issues: more.map((i) => ({ path: [path, i.path].filter(Boolean).join("."), message: i.message })) };
+  }
+  return { ok: true, output: r.output };
 }
 
 /** valibot issues as `{path, message}` with dot paths under `prefix`. */

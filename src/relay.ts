@@ -35,7 +35,7 @@ function relayFor(config: Config, registry: Registry): Relay {
     enqueueFrom: (scope) => async (name, payload, options = {}) => {
       const def = registry.get(name);
       if (!def) throw new Error(`[celeriac] no task named "${name}"`);
-      const checked = await checkPayload(def, payload);
+      const checked = await checkPayload(def, payload, config);
       if (!checked.ok) throw new Error(`[celeriac] ${name}: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
       const delay = options.delay === undefined ? undefined : toSeconds(options.delay);
       const notBefore =

@@ -60,7 +60,7 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
   if (!def) {
     failure = new PermanentError(`no task named "${m.task}" is registered`, "unknown_task");
   } else {
-    const input = await checkPayload(def, m.payload);
+    const input = await checkPayload(def, m.payload, deps.config);
     if (!input.ok) {
       failure = new PermanentError(
         `payload no longer matches the schema: ${input.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import type { Config } from "./env.ts";
+import type { Issue } from "./errors.ts";
 import type { Mailer } from "./mail.ts";
 
 /** A follow-up enqueue from inside a task (chaining). */
@@ -65,13 +66,19 @@ export interface TaskDefinitionInput<S extends v.GenericSchema> {
   flowControl?: FlowControl;
   /** How long a finished record (and its result) is kept, seconds. @default 604800 (7 days) */
   resultTtl?: number;
+  /**
+   * Checks that need the configuration (e.g. an allow-list), run at enqueue time after the schema.
+   * Return the problems (paths relative to the payload); none means the payload is accepted.
+   */
+  check?(payload: v.InferOutput<S>, config: Config): Issue[] | undefined;
   /** The work. Its resolved value (JSON) is stored as the task's result. */
   run(payload: v.InferOutput<S>, ctx: TaskContext): Promise<unknown>;
 }
 
 export interface TaskDefinition<S extends v.GenericSchema = v.GenericSchema>
-  extends Required<Omit<TaskDefinitionInput<S>, "flowControl">> {
+  extends Required<Omit<TaskDefinitionInput<S>, "flowControl" | "check">> {
   flowControl?: FlowControl;
+  check?: TaskDefinitionInput<S>["check"];
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
