@@ -77,7 +77,7 @@ export class TaskStore {
     const entry = JSON.stringify({ at: r.createdAt, state: r.state });
     return {
       keys: [this.#rec(r.id), this.#hist(r.id), idemKey],
-      args: [this.prefix, r.id, r.task, r.state, r.createdAt, ttl, IDEMPOTENCY_TTL_S, entry, ...fields],
+      args: [this.prefix, r.id, r.task, r.state, r.createdAt, ttl, IDEMPOTENCY_TTL_S, entry, utcDay(r.createdAt), ...fields],
     };
   }
 
@@ -95,7 +95,7 @@ export class TaskStore {
     const call = this.#createCall(r, "");
     const ttl = call.args[5]!;
     const [reply] = await claim.run<[string, string]>(this.redis, [
-      { keys: call.keys.slice(0, 2), args: [this.prefix, r.id, r.task, now, leaseMs, messageId, ttl, ...call.args.slice(8)] },
+      { keys: call.keys.slice(0, 2), args: [this.prefix, r.id, r.task, now, leaseMs, messageId, ttl, utcDay(now), ...call.args.slice(9)] },
     ]);
     const [kind, value] = reply!;
     if (kind === "run") return { kind, attempt: Number(value) };
@@ -116,7 +116,7 @@ export class TaskStore {
     const [reply] = await transition.run<[string, string?]>(this.redis, [
       {
         keys: [this.#rec(id), this.#hist(id)],
-        args: [this.prefix, id, t.from.join(","), t.fence ?? "", t.to, ttl ?? "", entry, ...fields],
+        args: [this.prefix, id, t.from.join(","), t.fence ?? "", t.to, ttl ?? "", entry, utcDay(t.at), t.at, ...fields],
       },
     ]);
     const [kind, state] = reply!;
@@ -169,6 +169,11 @@ export class TaskStore {
     }
     return { tasks, cursor: more === "more" ? encodeCursor(lastScore, lastId) : undefined };
   }
+}
+
+/** The UTC day of a time (ms), `YYYY-MM-DD`: the key of that day's statistics. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
 function encodeCursor(score: string, id: string) {

@@ -16,6 +16,19 @@ local function reindex(p, id, task, from, to, score)
   if from then for _, k in ipairs(indexes(p, task, from)) do redis.call('ZREM', k, id) end end
   for _, k in ipairs(indexes(p, task, to)) do redis.call('ZADD', k, score, id) end
 end
+-- Daily statistics ride along with each state change: no extra round trip, no scans.
+-- <p>stats:<day> holds <task>:<what> counters; durations go to log-spaced buckets (ms bounds).
+local BOUNDS = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000 }
+local function count(p, day, task, what, n)
+  local k = p .. 'stats:' .. day
+  redis.call('HINCRBY', k, task .. ':' .. what, n or 1)
+  redis.call('EXPIRE', k, 3456000)
+end
+local function duration(p, day, task, ms)
+  local b = #BOUNDS + 1
+  for i, bound in ipairs(BOUNDS) do if ms <= bound then b = i break end end
+  count(p, day, task, 'd' .. b)
+end
 local function history(hist, entry, ttl)
   redis.call('LPUSH', hist, entry)
   redis.call('LTRIM', hist, 0, 19)
@@ -26,7 +39,7 @@ end
 /**
  * Creates a record unless its idempotency key already names a live task.
  * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, task, state, createdAt, ttl (s),
- * idemTtl (s), history entry, then field/value pairs.
+ * idemTtl (s), history entry, day (YYYY-MM-DD, for the statistics), then field/value pairs.
  * Returns {"new"} or {"dup", existingId}; a duplicate leaves a cancelled tombstone under the new
  * id so that a stray delivery of the message published for it is acknowledged without running.
  */
@@ -42,9 +55,10 @@ if idem ~= '' then
   end
   redis.call('SET', idem, id, 'EX', tonumber(ARGV[7]))
 end
-redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, unpack(ARGV, 9))
+redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, unpack(ARGV, 10))
 redis.call('EXPIRE', rec, ttl)
 history(hist, ARGV[8], ttl)
+count(p, ARGV[9], task, 'enqueued')
 redis.call('ZADD', p .. 'i:all', created, id)
 redis.call('ZADD', p .. 'i:task:' .. task, created, id)
 reindex(p, id, task, nil, state, created)
@@ -54,7 +68,8 @@ return { 'new' }
 /**
  * Claims a task for one delivery attempt.
  * KEYS: rec, hist. ARGV: prefix, id, task, now (ms), lease (ms), messageId, ttl (s) for a
- * recreated record, then field/value pairs to recreate it from the message if it is missing.
+ * recreated record, day, then field/value pairs to recreate it from the message if it is missing
+ * (a scheduled run's first delivery creates its record this way).
  * Returns {"run", attempt}, {"skip", state} or {"busy", ms until the lease ends}.
  */
 export const CLAIM = `${LIB}
@@ -67,8 +82,10 @@ if not state then
   -- self-contained, so recreate the record from it.
   state = 'queued'
   created = now
-  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, unpack(ARGV, 8))
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, unpack(ARGV, 9))
   redis.call('EXPIRE', rec, tonumber(ARGV[7]))
+  history(hist, '{"at":' .. now .. ',"state":"queued"}', tonumber(ARGV[7]))
+  count(p, ARGV[8], task, 'enqueued')
   redis.call('ZADD', p .. 'i:all', now, id)
   redis.call('ZADD', p .. 'i:task:' .. task, now, id)
   reindex(p, id, task, nil, state, now)
@@ -82,28 +99,33 @@ local n = redis.call('HINCRBY', rec, 'attempts', 1)
 redis.call('HSET', rec, 'state', 'running', 'startedAt', now, 'leaseUntil', now + lease, 'messageId', mid)
 reindex(p, id, task, state, 'running', created)
 history(hist, '{"at":' .. now .. ',"state":"running","attempt":' .. n .. '}', nil)
+count(p, ARGV[8], task, 'attempts')
 return { 'run', tostring(n) }
 `;
 
 /**
  * Moves a task from one of the allowed states to another.
  * KEYS: rec, hist. ARGV: prefix, id, allowed states (comma-separated), fence (attempt number that
- * must still hold the task, or ""), new state, ttl (s, or "" to keep), history entry, then
- * field/value pairs to set. Returns {"ok", previous state} or {"conflict", state} or {"missing"}.
+ * must still hold the task, or ""), new state, ttl (s, or "" to keep), history entry, day, now
+ * (ms), then field/value pairs to set. Counts final states, retries and run durations. Returns {"ok", previous state} or {"conflict", state} or {"missing"}.
  */
 export const TRANSITION = `${LIB}
 local rec, hist = KEYS[1], KEYS[2]
 local p, id, allowed, fence, to, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'attempts')
+local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'attempts', 'startedAt')
 local state = f[1]
 if not state then return { 'missing' } end
 if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then return { 'conflict', state } end
 if fence ~= '' and f[4] ~= fence then return { 'conflict', state } end
-if ARGV[8] then redis.call('HSET', rec, 'state', to, unpack(ARGV, 8)) else redis.call('HSET', rec, 'state', to) end
+if ARGV[10] then redis.call('HSET', rec, 'state', to, unpack(ARGV, 10)) else redis.call('HSET', rec, 'state', to) end
 redis.call('HDEL', rec, 'leaseUntil')
 if ttl then redis.call('EXPIRE', rec, ttl) end
 reindex(p, id, f[2], state, to, tonumber(f[3]))
 history(hist, ARGV[7], ttl)
+local day, now = ARGV[8], tonumber(ARGV[9])
+if to == 'retrying' then count(p, day, f[2], 'retries') end
+if to == 'succeeded' or to == 'failed' or to == 'cancelled' then count(p, day, f[2], to) end
+if state == 'running' and (to == 'succeeded' or to == 'failed') and f[5] then duration(p, day, f[2], now - tonumber(f[5])) end
 return { 'ok', state }
 `;
 
