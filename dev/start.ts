@@ -35,6 +35,10 @@ console.log(`
     -d '{"payload":{"to":"you@celeriac.dev","subject":"Order placed","text":"Thanks!"}}'
 `);
 
+// Cron tasks fire locally too: make the local broker's schedules match the code.
+const sync = await fetch(`${w}/v1/schedules/sync`, { method: "POST", headers: { authorization: `Bearer ${stack.env.CELERIAC_API_KEYS!.split(":")[1]}` } });
+console.log(`[celeriac] schedules synced with the local broker: ${sync.status} ${await sync.text()}`);
+
 let stopping = false;
 const stop = async () => {
   if (stopping) return;

@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import * as v from "valibot";
 import { messageOf } from "../src/errors.ts";
-import { TASK_ID } from "../src/ids.ts";
+import { TASK_ID, scheduledRunId } from "../src/ids.ts";
 import { DELIVER_PATH, FAILURE_PATH, type TaskMessage } from "../src/queue.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { runDelivery } from "../src/runner.ts";
@@ -17,6 +17,31 @@ const Message = v.object({
   idempotencyKey: v.optional(v.string()),
   scheduleId: v.optional(v.string()),
 });
+
+const Scheduled = v.object({
+  v: v.literal(1),
+  schedule: v.string(),
+  task: v.string(),
+  payload: v.unknown(),
+  options: Message.entries.options,
+});
+
+/** A delivery's task: a published task as it is, a scheduled run with its per-firing id. */
+async function toTask(raw: unknown, messageId: string, now: number): Promise<TaskMessage> {
+  const scheduled = v.safeParse(Scheduled, raw);
+  if (!scheduled.success) return v.parse(Message, raw) as TaskMessage;
+  const s = scheduled.output;
+  return {
+    v: 1,
+    id: await scheduledRunId(messageId),
+    task: s.task,
+    payload: s.payload,
+    options: s.options,
+    createdAt: now,
+    runAt: now,
+    scheduleId: s.schedule,
+  };
+}
 
 const FailureCallback = v.object({
   status: v.optional(v.number()),
@@ -59,9 +84,10 @@ export const deliver = new Hono<AppEnv>()
   .post(DELIVER_PATH, async (c) => {
     const body = await verified(c);
     if (body === null) return unsigned(c);
+    const messageId = c.req.header("upstash-message-id") ?? "";
     let message: TaskMessage;
     try {
-      message = v.parse(Message, JSON.parse(body)) as TaskMessage;
+      message = await toTask(JSON.parse(body), messageId, Date.now());
     } catch (err) {
       // Signed, so it came through QStash, but it is not a celeriac message: never retry it.
       c.header("Upstash-NonRetryable-Error", "true");
@@ -71,7 +97,7 @@ export const deliver = new Hono<AppEnv>()
       { ...relayOf(c), enqueue: relayOf(c).enqueueFrom(`task:${message.id}`) },
       {
         message,
-        messageId: c.req.header("upstash-message-id") ?? "",
+        messageId,
         retried: Number(c.req.header("upstash-retried") ?? 0),
       },
     );
@@ -83,12 +109,11 @@ export const deliver = new Hono<AppEnv>()
     if (body === null) return unsigned(c);
     const relay = relayOf(c);
     const parsed = v.safeParse(FailureCallback, safeJson(body));
-    const source = parsed.success ? v.safeParse(Message, safeJson(fromBase64(parsed.output.sourceBody))) : undefined;
-    if (!parsed.success || !source?.success) {
+    const cb = parsed.success ? parsed.output : undefined;
+    const m = cb && (await toTask(safeJson(fromBase64(cb.sourceBody)), cb.sourceMessageId ?? "", Date.now()).catch(() => undefined));
+    if (!cb || !m) {
       return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);
     }
-    const cb = parsed.output;
-    const m = source.output;
     // QStash gave up. Whatever state the record is in short of final, the task has failed; a
     // record already final (the runner recorded it) is left as it is.
     const error = {

@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
+import { schedules } from "../routes/schedules.ts";
+import { stats } from "../routes/stats.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
 import { ApiError, messageOf } from "./errors.ts";
@@ -31,6 +33,8 @@ export function createApp(options: AppOptions = {}) {
     .use("/v1/*", relay(registry))
     .use("/qstash/*", relay(registry))
     .route("/v1/tasks", taskRoutes)
+    .route("/v1/schedules", schedules)
+    .route("/v1/stats", stats)
     .route("/", deliver);
 }
 

@@ -17,3 +17,14 @@ export async function sha256Hex(s: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * The task id of one run of a schedule, derived from its QStash message id: stable across that
+ * message's retries (so the claim dedupes them) and distinct for every firing.
+ */
+export async function scheduledRunId(messageId: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`schedule-run\n${messageId}`)));
+  let s = "";
+  for (let i = 0; i < 26; i++) s += ALPHABET[d[i]! % 32];
+  return `tsk_${s}`;
+}

@@ -2,7 +2,7 @@
 // Run: `node src/node.ts` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import { createApp } from "./app.ts";
+import { createApp, type AppOptions } from "./app.ts";
 
 /** Options for {@link serveNode}. */
 export interface NodeServeOptions {
@@ -12,10 +12,12 @@ export interface NodeServeOptions {
   host?: string;
   /** Bindings; read on every request so a changed env is seen. @default process.env */
   env?: () => Record<string, unknown>;
+  /** Task types to serve. @default every task in tasks/ */
+  tasks?: AppOptions["tasks"];
 }
 
 export function serveNode(options: NodeServeOptions = {}) {
-  const app = createApp();
+  const app = createApp(options.tasks ? { tasks: options.tasks } : {});
   const env = options.env ?? (() => ({ ...process.env }));
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -48,7 +50,26 @@ export function serveNode(options: NodeServeOptions = {}) {
   });
 }
 
+/**
+ * `node src/node.ts sync-schedules`: makes QStash's schedules match the code, reading the same
+ * variables as the Worker from the process env (e.g. `node --env-file=.dev.vars …`).
+ */
+async function syncSchedulesCli() {
+  const key = (process.env.CELERIAC_API_KEYS ?? "").split(",")[0]?.split(":").slice(1).join(":") ?? "";
+  const res = await createApp().request(
+    "/v1/schedules/sync",
+    { method: "POST", headers: { authorization: `Bearer ${key}` } },
+    { ...process.env },
+  );
+  const body = await res.json();
+  console.log(JSON.stringify(body, null, 2));
+  if (!res.ok) process.exitCode = 1;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { url } = await serveNode({ port: Number(process.env.PORT ?? 8787) });
-  console.log(`[celeriac] Node server on ${url}`);
+  if (process.argv[2] === "sync-schedules") await syncSchedulesCli();
+  else {
+    const { url } = await serveNode({ port: Number(process.env.PORT ?? 8787) });
+    console.log(`[celeriac] Node server on ${url}`);
+  }
 }

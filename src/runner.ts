@@ -146,7 +146,7 @@ function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSi
     fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal, ...init })) as typeof fetch,
     enqueue: deps.enqueue,
     config: deps.config,
-    redis: deps.services.redis,
+    store: deps.store,
   };
 }
 

@@ -1,7 +1,9 @@
 import * as v from "valibot";
 import type { Config } from "./env.ts";
 import type { Issue } from "./errors.ts";
+import { cronProblem, isTimeZone } from "./cron.ts";
 import type { Mailer } from "./mail.ts";
+import type { TaskStore } from "./store/index.ts";
 
 /** A follow-up enqueue from inside a task (chaining). */
 export type EnqueueFn = (
@@ -36,8 +38,8 @@ export interface TaskContext {
   /** Enqueues a follow-up task. */
   enqueue: EnqueueFn;
   config: Config;
-  /** The Redis client of the result store, for tasks that keep state of their own. */
-  redis: import("@upstash/redis/cloudflare").Redis;
+  /** The result store (its Redis client is `store.redis`), for tasks that keep state of their own. */
+  store: TaskStore;
 }
 
 /** Flow control for a task type: QStash keeps at most `parallelism` in flight and `rate` per `period`. */
@@ -50,6 +52,18 @@ export interface FlowControl {
   rate?: number;
   /** Period of `rate`, seconds. @default 1 */
   period?: number;
+}
+
+/** A cron schedule declared next to its task; `schedules:sync` makes QStash match it. */
+export interface ScheduleDeclaration {
+  /** Stable kebab-case name; the QStash schedule id is `celeriac-<task>-<name>`. */
+  name: string;
+  /** 5-field cron expression, evaluated by QStash. */
+  cron: string;
+  /** IANA time zone the cron is read in. @default "UTC" */
+  timezone?: string;
+  /** The payload every run receives; checked against the task's schema when the app loads. */
+  payload?: unknown;
 }
 
 export interface TaskDefinitionInput<S extends v.GenericSchema> {
@@ -66,6 +80,8 @@ export interface TaskDefinitionInput<S extends v.GenericSchema> {
   flowControl?: FlowControl;
   /** How long a finished record (and its result) is kept, seconds. @default 604800 (7 days) */
   resultTtl?: number;
+  /** Cron schedules that run this task. @default none */
+  schedules?: ScheduleDeclaration[];
   /**
    * Checks that need the configuration (e.g. an allow-list), run at enqueue time after the schema.
    * Return the problems (paths relative to the payload); none means the payload is accepted.
@@ -94,7 +110,22 @@ export function defineTask<S extends v.GenericSchema>(def: TaskDefinitionInput<S
   whole(def.timeout, 1, "timeout");
   whole(def.delay, 0, "delay");
   whole(def.resultTtl, 1, "resultTtl");
+  const names = new Set<string>();
+  for (const s of def.schedules ?? []) {
+    const at = `${where}, schedule "${s.name}"`;
+    if (!NAME.test(s.name)) throw new TypeError(`${at}: name must be kebab-case`);
+    if (names.has(s.name)) throw new TypeError(`${at}: declared twice`);
+    names.add(s.name);
+    const cron = cronProblem(s.cron);
+    if (cron) throw new TypeError(`${at}: cron ${cron}`);
+    if (s.timezone !== undefined && !isTimeZone(s.timezone)) throw new TypeError(`${at}: unknown time zone "${s.timezone}"`);
+    const checked = v.safeParse(def.input, s.payload);
+    if (!checked.success) {
+      throw new TypeError(`${at}: payload does not fit the task: ${checked.issues.map((i) => `${v.getDotPath(i) ?? "payload"}: ${i.message}`).join("; ")}`);
+    }
+  }
   return {
+    schedules: [],
     retries: 3,
     timeout: 30,
     delay: 0,

@@ -145,9 +145,10 @@ describe("batch", () => {
       { url: `${rx.base}/batch-b`, body: "b", delay: 10 },
     ]);
     expect(res).toHaveLength(3);
-    expect(res[0]?.messageId).toMatch(/^msg_/);
+    const ids = res as unknown as { messageId?: string }[];
+    expect(ids[0]?.messageId).toMatch(/^msg_/);
     expect((res[1] as unknown as { error: string }).error).toContain("invalid destination url");
-    expect(res[2]?.messageId).toMatch(/^msg_/);
+    expect(ids[2]?.messageId).toMatch(/^msg_/);
     const [a] = await rx.waitFor("/batch-a", 1);
     const [b] = await rx.waitFor("/batch-b", 1);
     expect(a?.text).toBe("a");

@@ -1,0 +1,141 @@
+import type { Schedule } from "@upstash/qstash";
+import { DELIVER_PATH, FAILURE_PATH } from "./queue.ts";
+import type { Relay } from "./relay.ts";
+import type { TaskOptions } from "./store/record.ts";
+
+/** Schedules celeriac owns carry this id prefix; any other schedule is left alone. */
+export const SCHEDULE_PREFIX = "celeriac-";
+
+/** The QStash message body of a scheduled run: no task id, one is derived per firing. */
+export interface ScheduledMessage {
+  v: 1;
+  schedule: string;
+  task: string;
+  payload: unknown;
+  options: TaskOptions;
+}
+
+/** A schedule as the code declares it, in the form QStash stores it. */
+export interface DesiredSchedule {
+  scheduleId: string;
+  task: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  /** The cron as QStash stores it (`CRON_TZ=<zone> <cron>` outside UTC). */
+  qstashCron: string;
+  destination: string;
+  body: string;
+  retries: number;
+}
+
+export function desiredSchedules(relay: Relay): DesiredSchedule[] {
+  return relay.registry.all().flatMap((def) =>
+    def.schedules.map((s) => {
+      const scheduleId = `${SCHEDULE_PREFIX}${def.name}-${s.name}`;
+      const timezone = s.timezone ?? "UTC";
+      const message: ScheduledMessage = {
+        v: 1,
+        schedule: scheduleId,
+        task: def.name,
+        payload: s.payload ?? null,
+        options: { retries: def.retries, timeout: def.timeout, resultTtl: def.resultTtl },
+      };
+      return {
+        scheduleId,
+        task: def.name,
+        name: s.name,
+        cron: s.cron,
+        timezone,
+        qstashCron: timezone === "UTC" ? s.cron : `CRON_TZ=${timezone} ${s.cron}`,
+        destination: relay.config.publicUrl + DELIVER_PATH,
+        body: JSON.stringify(message),
+        retries: def.retries,
+      };
+    }),
+  );
+}
+
+/** Why a live schedule differs from the declaration; empty when it matches. */
+export function drift(want: DesiredSchedule, live: Schedule): string[] {
+  const out: string[] = [];
+  if (live.cron !== want.qstashCron) out.push(`cron is "${live.cron}", declared "${want.qstashCron}"`);
+  if (live.destination !== want.destination) out.push(`destination is ${live.destination}, declared ${want.destination}`);
+  if ((live.body ?? "") !== want.body) out.push("payload or options differ");
+  if (live.retries !== want.retries) out.push(`retries is ${live.retries}, declared ${want.retries}`);
+  return out;
+}
+
+export interface SyncReport {
+  created: string[];
+  updated: string[];
+  deleted: string[];
+  unchanged: string[];
+  /** Schedules celeriac did not create: never touched. */
+  foreign: string[];
+}
+
+/**
+ * Makes QStash match the code: creates or overwrites (upsert by id) each declared schedule that is
+ * missing or drifted, deletes celeriac's schedules no longer declared, leaves everything else.
+ * Running it twice changes nothing the second time.
+ */
+export async function syncSchedules(relay: Relay): Promise<SyncReport> {
+  const qstash = relay.services.qstash;
+  const live = await qstash.schedules.list();
+  const byId = new Map(live.map((s) => [s.scheduleId, s]));
+  const report: SyncReport = { created: [], updated: [], deleted: [], unchanged: [], foreign: [] };
+  const desired = desiredSchedules(relay);
+  for (const want of desired) {
+    const have = byId.get(want.scheduleId);
+    if (have && drift(want, have).length === 0) {
+      report.unchanged.push(want.scheduleId);
+      continue;
+    }
+    await qstash.schedules.create({
+      scheduleId: want.scheduleId,
+      destination: want.destination,
+      cron: want.qstashCron,
+      body: want.body,
+      headers: { "Content-Type": "application/json" },
+      retries: want.retries,
+      failureCallback: relay.config.publicUrl + FAILURE_PATH,
+    });
+    (have ? report.updated : report.created).push(want.scheduleId);
+  }
+  const declared = new Set(desired.map((d) => d.scheduleId));
+  for (const s of live) {
+    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX)) report.foreign.push(s.scheduleId);
+    else if (!declared.has(s.scheduleId)) {
+      await qstash.schedules.delete(s.scheduleId);
+      report.deleted.push(s.scheduleId);
+    }
+  }
+  return report;
+}
+
+/** Declared vs. live, with drift flagged, for `GET /v1/schedules`. */
+export async function scheduleStatus(relay: Relay) {
+  const live = await relay.services.qstash.schedules.list();
+  const byId = new Map(live.map((s) => [s.scheduleId, s]));
+  const time = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+  const declared = desiredSchedules(relay).map((want) => {
+    const have = byId.get(want.scheduleId);
+    return {
+      id: want.scheduleId,
+      task: want.task,
+      name: want.name,
+      cron: want.cron,
+      timezone: want.timezone,
+      live: have
+        ? { cron: have.cron, paused: have.isPaused, nextRun: time(have.nextScheduleTime), lastRun: time(have.lastScheduleTime) }
+        : null,
+      drift: have ? drift(want, have) : ["not in QStash; sync creates it"],
+    };
+  });
+  const known = new Set(declared.map((d) => d.id));
+  const orphans = live
+    .filter((s) => s.scheduleId.startsWith(SCHEDULE_PREFIX) && !known.has(s.scheduleId))
+    .map((s) => ({ id: s.scheduleId, cron: s.cron, paused: s.isPaused, drift: ["no longer declared; sync deletes it"] }));
+  return { schedules: declared, orphans };
+}
