@@ -94,7 +94,7 @@ export const deliver = new Hono<AppEnv>()
       return c.json({ error: { code: "invalid_message", message: messageOf(err) } }, 489 as 400);
     }
     const out = await runDelivery(
-      { ...relayOf(c), enqueue: relayOf(c).enqueueFrom(`task:${message.id}`) },
+      { ...relayOf(c), enqueue: relayOf(c).enqueueFromTask },
       {
         message,
         messageId,

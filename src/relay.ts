@@ -14,16 +14,19 @@ export interface Relay {
   services: Services;
   store: TaskStore;
   registry: Registry;
-  /** Enqueue from inside a task (chaining), validated like an API call. */
-  enqueueFrom(scope: string): EnqueueFn;
+  /** Enqueue from inside a task (chaining), validated like an API call; idempotency keys share one scope. */
+  enqueueFromTask: EnqueueFn;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string } };
 
-const relays = new WeakMap<Config, Relay>();
+// One relay per (registry, config): apps with different task sets may share an env object.
+const relays = new WeakMap<Registry, WeakMap<Config, Relay>>();
 
 function relayFor(config: Config, registry: Registry): Relay {
-  let r = relays.get(config);
+  let byConfig = relays.get(registry);
+  if (!byConfig) relays.set(registry, (byConfig = new WeakMap()));
+  const r = byConfig.get(config);
   if (r) return r;
   const services = servicesFor(config);
   const store = new TaskStore(services.redis);
@@ -32,7 +35,7 @@ function relayFor(config: Config, registry: Registry): Relay {
     services,
     store,
     registry,
-    enqueueFrom: (scope) => async (name, payload, options = {}) => {
+    enqueueFromTask: async (name, payload, options = {}) => {
       const def = registry.get(name);
       if (!def) throw new Error(`[celeriac] no task named "${name}"`);
       const checked = await checkPayload(def, payload, config);
@@ -44,7 +47,8 @@ function relayFor(config: Config, registry: Registry): Relay {
           : typeof options.notBefore === "number"
             ? options.notBefore * 1000
             : Date.parse(options.notBefore);
-      const [e] = await enqueue(relay, scope, [
+      // ":" cannot occur in an API key name, so this scope never meets a caller's.
+      const [e] = await enqueue(relay, ":task", [
         {
           def,
           payload,
@@ -56,7 +60,7 @@ function relayFor(config: Config, registry: Registry): Relay {
       return { id: e!.id, state: e!.state, runAt: e!.runAt };
     },
   };
-  relays.set(config, relay);
+  byConfig.set(config, relay);
   return relay;
 }
 
