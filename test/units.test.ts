@@ -1,0 +1,134 @@
+// Unit tests of pure pieces: durations, cron checks, task definitions, the stats report, ids,
+// config parsing, and how Resend's answers map to outcomes (against a stub of the SDK's reply).
+import * as v from "valibot";
+import { describe, expect, it } from "vitest";
+import { cronProblem, isTimeZone } from "../src/cron.ts";
+import { toSeconds } from "../src/durations.ts";
+import { ConfigError, loadConfig } from "../src/env.ts";
+import { PermanentError, RetryLater } from "../src/errors.ts";
+import { TASK_ID, newTaskId, scheduledRunId } from "../src/ids.ts";
+import { mailerFor, retryAfterSeconds } from "../src/mail.ts";
+import { buildReport } from "../src/stats.ts";
+import { defineTask } from "../src/task.ts";
+
+describe("durations", () => {
+  it.each([
+    [90, 90], ["90", 90], ["90s", 90], ["1h30m", 5400], ["1.5d", 129600], ["250ms", 0.25], ["2m5s", 125],
+  ] as const)("%s → %s s", (input, seconds) => expect(toSeconds(input)).toBe(seconds));
+  it.each(["soon", "", "1x", "-5", "5 s", "h1"])("refuses %j", (input) => expect(toSeconds(input)).toBeUndefined());
+  it("refuses negative and non-finite numbers", () => {
+    expect(toSeconds(-1)).toBeUndefined();
+    expect(toSeconds(Number.POSITIVE_INFINITY)).toBeUndefined();
+  });
+});
+
+describe("cron", () => {
+  it.each(["* * * * *", "5 0 * * *", "*/15 9-17 * * MON-FRI", "0 0 1,15 JAN,jul 0", "0 12 * * 7"])("accepts %s", (c) =>
+    expect(cronProblem(c)).toBeUndefined(),
+  );
+  it.each([
+    ["* * * *", /5 fields/],
+    ["60 * * * *", /minute/],
+    ["* 24 * * *", /hour/],
+    ["* * 0 * *", /day of month/],
+    ["* * * 13 *", /month/],
+    ["* * * * 8", /day of week/],
+    ["*/0 * * * *", /step/],
+    ["5-1 * * * *", /backwards/],
+    ["a * * * *", /minute/],
+  ])("refuses %s", (c, why) => expect(cronProblem(c)).toMatch(why));
+  it("knows time zones", () => {
+    expect(isTimeZone("Europe/Berlin")).toBe(true);
+    expect(isTimeZone("Mars/Olympus")).toBe(false);
+  });
+});
+
+describe("defineTask", () => {
+  const base = { input: v.object({}), run: async () => null };
+  it("applies defaults", () => {
+    expect(defineTask({ name: "a-task", ...base })).toMatchObject({ retries: 3, timeout: 30, delay: 0, resultTtl: 604800, schedules: [] });
+  });
+  it("refuses bad names and options, naming the task", () => {
+    expect(() => defineTask({ name: "Bad_Name", ...base })).toThrow(/"Bad_Name".*kebab/);
+    expect(() => defineTask({ name: "x", retries: -1, ...base })).toThrow(/"x": retries/);
+    expect(() => defineTask({ name: "x", timeout: 0, ...base })).toThrow(/timeout/);
+    expect(() => defineTask({ name: "x", ...base, schedules: [{ name: "a", cron: "* * * * *", payload: {} }, { name: "a", cron: "* * * * *", payload: {} }] })).toThrow(/twice/);
+  });
+});
+
+describe("ids", () => {
+  it("makes task ids that sort by creation time", () => {
+    const a = newTaskId(1_700_000_000_000);
+    const b = newTaskId(1_700_000_000_001);
+    expect(a).toMatch(TASK_ID);
+    expect(a.slice(0, 14) < b.slice(0, 14)).toBe(true);
+  });
+  it("derives one stable id per scheduled firing", async () => {
+    expect(await scheduledRunId("msg_1")).toBe(await scheduledRunId("msg_1"));
+    expect(await scheduledRunId("msg_1")).not.toBe(await scheduledRunId("msg_2"));
+    expect(await scheduledRunId("msg_1")).toMatch(TASK_ID);
+  });
+});
+
+describe("stats report", () => {
+  it("folds counters into per-task figures, totals and percentiles", () => {
+    const r = buildReport("2026-11-25", {
+      "send-email:enqueued": "10", "send-email:succeeded": "8", "send-email:failed": "1", "send-email:retries": "3",
+      "send-email:attempts": "12", "send-email:d4": "5", "send-email:d7": "4",
+      "web-hook:enqueued": "2", "web-hook:cancelled": "2",
+    });
+    expect(r.tasks["send-email"]).toEqual({ enqueued: 10, attempts: 12, succeeded: 8, failed: 1, cancelled: 0, retries: 3, p50Ms: 100, p95Ms: 1000 });
+    expect(r.tasks["web-hook"]).toMatchObject({ enqueued: 2, cancelled: 2, p50Ms: null });
+    expect(r.totals).toEqual({ enqueued: 12, attempts: 12, succeeded: 8, failed: 1, cancelled: 2, retries: 3 });
+  });
+});
+
+describe("config", () => {
+  it("names every missing or malformed variable", () => {
+    let err: unknown;
+    try {
+      loadConfig({ CELERIAC_PUBLIC_URL: "nope", CELERIAC_API_KEYS: "short" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const text = (err as ConfigError).problems.join("\n");
+    for (const name of ["CELERIAC_PUBLIC_URL", "CELERIAC_API_KEYS", "QSTASH_TOKEN", "UPSTASH_REDIS_REST_URL", "RESEND_API_KEY"]) {
+      expect(text).toContain(name);
+    }
+  });
+});
+
+describe("Resend's answers", () => {
+  const reply = (r: unknown) => ({ emails: { send: async () => r } }) as never;
+  const email = { from: "a@b.co", to: "c@d.co", subject: "s", text: "t" };
+  it("returns the email id", async () => {
+    await expect(mailerFor(reply({ data: { id: "e1" }, error: null, headers: {} }), "k")(email)).resolves.toEqual({ id: "e1" });
+  });
+  it("maps a 422 to a permanent failure, a 429 to retry-after, a 5xx or network error to a retry", async () => {
+    const err = (statusCode: number | null, name: string, headers = {}) => reply({ data: null, error: { statusCode, name, message: "m" }, headers });
+    await expect(mailerFor(err(422, "validation_error"), "k")(email)).rejects.toBeInstanceOf(PermanentError);
+    const limited = await mailerFor(err(429, "rate_limit_exceeded", { "retry-after": "7" }), "k")(email).catch((e) => e);
+    expect(limited).toBeInstanceOf(RetryLater);
+    expect(limited.afterSeconds).toBe(7);
+    for (const e of [err(500, "internal_server_error"), err(null, "application_error")]) {
+      const thrown = await mailerFor(e, "k")(email).catch((x) => x);
+      expect(thrown).toBeInstanceOf(Error);
+      expect(thrown).not.toBeInstanceOf(PermanentError);
+      expect(thrown).not.toBeInstanceOf(RetryLater);
+    }
+  });
+  it("gives each email of a task its own stable idempotency key", async () => {
+    const keys: string[] = [];
+    const resend = { emails: { send: async (_: unknown, o: { idempotencyKey: string }) => (keys.push(o.idempotencyKey), { data: { id: "x" }, error: null, headers: {} }) } } as never;
+    const mail = mailerFor(resend, "tsk_1");
+    await mail(email);
+    await mail(email);
+    expect(keys).toEqual(["tsk_1", "tsk_1/1"]);
+  });
+  it("parses Retry-After as seconds or a date", () => {
+    expect(retryAfterSeconds("12")).toBe(12);
+    expect(retryAfterSeconds(new Date(Date.now() + 5_000).toUTCString())).toBeGreaterThanOrEqual(4);
+    expect(retryAfterSeconds("soon")).toBeUndefined();
+  });
+});
