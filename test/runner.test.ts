@@ -1,0 +1,82 @@
+// The runner through real deliveries: timeouts, RetryLater, chaining and result expiry, with
+// test-only task types served by the Node entry and delivered by the stack's broker.
+import { Redis } from "@upstash/redis";
+import * as v from "valibot";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveNode } from "../src/node.ts";
+import { RetryLater } from "../src/errors.ts";
+import { defineTask, type TaskDefinition } from "../src/task.ts";
+import { tasks as builtIn } from "../tasks/index.ts";
+import { call, settle, stack } from "./helpers/api.ts";
+
+const tag = Math.random().toString(36).slice(2, 8);
+const slow = defineTask({
+  name: `slow-${tag}`,
+  input: v.object({}),
+  timeout: 1,
+  retries: 1,
+  async run(_, ctx) {
+    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5_000)); // ignores the abort: still cut off
+    return "never";
+  },
+});
+const later = defineTask({
+  name: `later-${tag}`,
+  input: v.object({}),
+  async run(_, ctx) {
+    if (ctx.attempt === 1) throw new RetryLater({ after: 20, message: "provider asked for 20 s" });
+    return { attempt: ctx.attempt };
+  },
+});
+const parent = defineTask({
+  name: `parent-${tag}`,
+  input: v.object({ n: v.number() }),
+  resultTtl: 120,
+  async run({ n }, ctx) {
+    const child = await ctx.enqueue(`child-${tag}`, { n: n + 1 }, { idempotencyKey: `child-of-${ctx.id}` });
+    return { child: child.id };
+  },
+});
+const child = defineTask({ name: `child-${tag}`, input: v.object({ n: v.number() }), run: async ({ n }) => ({ n }) });
+
+let app: { url: string; close: () => Promise<void> };
+beforeAll(async () => {
+  const env = { ...stack().env };
+  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, child] as TaskDefinition[], env: () => env });
+  env.CELERIAC_PUBLIC_URL = app.url;
+});
+afterAll(() => app?.close());
+const api = (method: string, path: string, body?: unknown) => call(method, path, body, { base: app.url });
+
+describe("runner", () => {
+  it("aborts a run at its timeout and counts it as a retryable failure", async () => {
+    const r = await api("POST", `/v1/tasks/slow-${tag}`, { payload: {} });
+    const done = await settle(r.body.id, ["failed"], app.url);
+    expect(done.attempts).toBe(2);
+    expect(done.error).toMatchObject({ code: "timeout", retryable: true });
+    expect(done.history.filter((h: any) => h.state === "retrying")[0].error.code).toBe("timeout");
+  });
+
+  it("honours RetryLater: retrying with the asked time, then runs again", async () => {
+    const r = await api("POST", `/v1/tasks/later-${tag}`, { payload: {} });
+    const retrying = await settle(r.body.id, ["retrying", "succeeded"], app.url);
+    if (retrying.state === "retrying") {
+      expect(Date.parse(retrying.runAt) - Date.now()).toBeGreaterThan(10_000);
+      expect(retrying.error.code).toBe("retry_later");
+    }
+    const done = await settle(r.body.id, ["succeeded"], app.url);
+    expect(done.result).toEqual({ attempt: 2 });
+  });
+
+  it("chains a follow-up task through ctx.enqueue, once, and expires results after resultTtl", async () => {
+    const r = await api("POST", `/v1/tasks/parent-${tag}`, { payload: { n: 1 } });
+    const done = await settle(r.body.id, ["succeeded"], app.url);
+    const followUp = await settle(done.result.child, ["succeeded"], app.url);
+    expect(followUp).toMatchObject({ task: `child-${tag}`, result: { n: 2 } });
+    const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN! });
+    const ttl = await redis.ttl(`celeriac:t:${r.body.id}`);
+    expect(ttl).toBeGreaterThan(100);
+    expect(ttl).toBeLessThanOrEqual(120);
+  });
+});
