@@ -11,6 +11,7 @@ import { Cron } from "croner";
 import type { Dispatcher } from "./delivery.ts";
 import { PublishError } from "./publish.ts";
 import { newId, type Store } from "./store.ts";
+import { flowControlAndLabels } from "./views.ts";
 import type { MessageSpec, ScheduleRecord, StoredMessage } from "./types.ts";
 
 export function parseCron(expr: string): Cron {
@@ -164,16 +165,7 @@ export function scheduleJson(rec: ScheduleRecord): Record<string, unknown> {
   if (s.failureCallback) out.failureCallback = s.failureCallback;
   if (s.retryDelay) out.retryDelayExpression = s.retryDelay;
   if (s.queueName) out.queueName = s.queueName;
-  if (s.flowControl) {
-    out.flowControlKey = s.flowControl.key;
-    if (s.flowControl.parallelism !== undefined) out.parallelism = s.flowControl.parallelism;
-    if (s.flowControl.rate !== undefined) out.rate = s.flowControl.rate;
-    if (s.flowControl.period !== undefined) out.period = s.flowControl.period;
-  }
-  if (s.labels) {
-    out.labels = s.labels;
-    out.label = s.labels[0];
-  }
+  flowControlAndLabels(s, out);
   if (s.callerIp) out.callerIP = s.callerIp;
   if (rec.lastScheduleTime !== undefined) out.lastScheduleTime = rec.lastScheduleTime;
   if (rec.nextScheduleTime !== undefined) out.nextScheduleTime = rec.nextScheduleTime;

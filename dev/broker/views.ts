@@ -7,6 +7,20 @@ function utf8OrBase64(buf: Buffer, textKey: string, b64Key: string, out: Record<
   else out[b64Key] = buf.toString("base64");
 }
 
+/** Adds the flow-control fields and labels that messages and schedules report alike. */
+export function flowControlAndLabels(src: Pick<StoredMessage, "flowControl" | "labels">, out: Record<string, unknown>): void {
+  if (src.flowControl) {
+    out.flowControlKey = src.flowControl.key;
+    if (src.flowControl.parallelism !== undefined) out.parallelism = src.flowControl.parallelism;
+    if (src.flowControl.rate !== undefined) out.rate = src.flowControl.rate;
+    if (src.flowControl.period !== undefined) out.period = src.flowControl.period;
+  }
+  if (src.labels) {
+    out.labels = src.labels;
+    out.label = src.labels[0];
+  }
+}
+
 export function messageJson(m: StoredMessage): Record<string, unknown> {
   const out: Record<string, unknown> = {
     messageId: m.messageId,
@@ -27,16 +41,7 @@ export function messageJson(m: StoredMessage): Record<string, unknown> {
   if (m.queueName) out.queueName = m.queueName;
   if (m.scheduleId) out.scheduleId = m.scheduleId;
   if (m.callerIp) out.callerIp = m.callerIp;
-  if (m.flowControl) {
-    out.flowControlKey = m.flowControl.key;
-    if (m.flowControl.parallelism !== undefined) out.parallelism = m.flowControl.parallelism;
-    if (m.flowControl.rate !== undefined) out.rate = m.flowControl.rate;
-    if (m.flowControl.period !== undefined) out.period = m.flowControl.period;
-  }
-  if (m.labels) {
-    out.labels = m.labels;
-    out.label = m.labels[0];
-  }
+  flowControlAndLabels(m, out);
   return out;
 }
 
