@@ -9,7 +9,12 @@ export const TIME_SCALE = 0.05;
 let stack: Stack | undefined;
 
 export async function setup(project: TestProject) {
-  stack = await startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 }, timeScale: TIME_SCALE });
+  stack = await startStack({
+    ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
+    timeScale: TIME_SCALE,
+    // The webhook tests' receiver listens on loopback; only this exact host is let through.
+    vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
+  });
   console.log(
     `[celeriac] test stack: Redis bridge ${stack.bridge.url} (${stack.bridge.backend === "redis" ? "over the real Redis" : "embedded in-memory Redis"}), ` +
       `mail sink ${stack.sink.url}, broker ${stack.broker.url}, Worker (workerd) ${stack.worker.url}`,

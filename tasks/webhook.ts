@@ -1,0 +1,99 @@
+import { Webhook } from "standardwebhooks";
+import * as v from "valibot";
+import { PermanentError, RetryLater, messageOf } from "../src/errors.ts";
+import { retryAfterSeconds } from "../src/mail.ts";
+import { parseTarget, refuseTarget } from "../src/ssrf.ts";
+import { defineTask } from "../src/task.ts";
+
+/** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
+const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+  "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "webhook-id", "webhook-timestamp", "webhook-signature"]);
+const EXCERPT = 2_000; // characters of a response body kept in the result
+
+const url = v.pipe(v.string("must be a URL"), v.maxLength(2_048, "must be at most 2048 characters"), v.rawCheck(({ dataset, addIssue }) => {
+  const why = dataset.typed ? parseTarget(dataset.value) : undefined;
+  if (typeof why === "string") addIssue({ message: `the URL ${why}` });
+}));
+const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be a header name"),
+  v.check((n) => !RESERVED.has(n.toLowerCase()), "is set by celeriac or by the connection, not by a task"));
+const headerValue = v.pipe(v.string("must be text"), v.maxLength(8_192), v.regex(/^[^\r\n\0]*$/, "must not contain CR, LF or NUL"));
+
+const WebhookRequest = v.pipe(
+  v.strictObject({
+    url,
+    method: v.optional(v.picklist(["GET", "POST", "PUT", "PATCH", "DELETE"], "must be GET, POST, PUT, PATCH or DELETE"), "POST"),
+    headers: v.optional(v.pipe(v.record(headerName, headerValue), v.check((h) => Object.keys(h).length <= 50, "at most 50 headers"))),
+    body: v.optional(v.union([v.strictObject({ json: v.unknown() }), v.strictObject({ text: v.string() })],
+      'must be {"json": <any JSON>} or {"text": "<string>"}, exactly one of them')),
+  }),
+  v.forward(v.check((r) => r.body === undefined || (r.method !== "GET" && r.method !== "DELETE"), "GET and DELETE send no body"), ["body"]),
+);
+
+/**
+ * Delivers one HTTP request, signed with Standard Webhooks (`webhook-id` = task id, stable across
+ * retries, so receivers can drop duplicates). 2xx succeeds; 408, 429, 5xx and network errors retry
+ * (honouring Retry-After); other 4xx and any redirect fail for good. Private targets are refused.
+ */
+export default defineTask({
+  name: "webhook",
+  input: WebhookRequest,
+  retries: 5,
+  timeout: 30,
+  check(req, config) {
+    const why = refuseTarget(req.url, config.webhookAllowHosts);
+    return why ? [{ path: "url", message: why }] : undefined;
+  },
+  async run(req, ctx) {
+    const why = refuseTarget(req.url, ctx.config.webhookAllowHosts); // the runner re-checks too; this guards direct callers
+    if (why) throw new PermanentError(`[celeriac] webhook ${why}`, "target_refused");
+    const body = req.body === undefined ? undefined : "json" in req.body ? JSON.stringify(req.body.json ?? null) : req.body.text;
+    const headers = new Headers(req.headers);
+    if (req.body && !headers.has("content-type")) headers.set("content-type", "json" in req.body ? "application/json" : "text/plain; charset=utf-8");
+    if (!headers.has("user-agent")) headers.set("user-agent", "celeriac-webhook/1");
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000); // per attempt; the id is per task
+    headers.set("webhook-id", ctx.id);
+    headers.set("webhook-timestamp", String(at.getTime() / 1000));
+    // Without a secret the request goes out unsigned; webhook-id still lets receivers deduplicate.
+    if (ctx.config.webhookSecret) headers.set("webhook-signature", new Webhook(ctx.config.webhookSecret).sign(ctx.id, at, body ?? ""));
+    const what = `[celeriac] webhook ${req.method} ${new URL(req.url).origin}`;
+    let res: Response;
+    try {
+      // Never follow a redirect: its Location was not checked against the SSRF guard.
+      res = await ctx.fetch(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), redirect: "manual" });
+    } catch (err) {
+      if (ctx.signal.aborted) throw ctx.signal.reason; // the task's timeout: recorded as such
+      throw new Error(`${what} failed: ${messageOf(err)}`);
+    }
+    const { status } = res;
+    if (status >= 200 && status < 300) {
+      const type = res.headers.get("content-type");
+      return { status, headers: type ? { "content-type": type } : {}, ...(await excerpt(res)) };
+    }
+    await res.body?.cancel();
+    const answered = `${what} answered ${status}`;
+    if (status >= 300 && status < 400) {
+      throw new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect");
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      const after = retryAfterSeconds(res.headers.get("retry-after"));
+      if (after !== undefined) throw new RetryLater({ after, message: answered, code: `http_${status}` });
+      throw new Error(answered); // QStash's backoff
+    }
+    throw new PermanentError(answered, `http_${status}`);
+  },
+});
+
+/** The start of a response body, read only as far as needed (a huge answer is not buffered). */
+async function excerpt(res: Response): Promise<{ body: string; truncated?: true }> {
+  const reader = res.body?.getReader();
+  if (!reader) return { body: "" };
+  const decoder = new TextDecoder();
+  let text = "";
+  while (text.length <= EXCERPT) {
+    const { done, value } = await reader.read();
+    if (done) return { body: text + decoder.decode() };
+    text += decoder.decode(value, { stream: true });
+  }
+  await reader.cancel();
+  return { body: text.slice(0, EXCERPT), truncated: true };
+}
