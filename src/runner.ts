@@ -130,7 +130,9 @@ function describe(err: unknown): TaskError {
   if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true };
   if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
   if (err instanceof Error && err.name === "ValiError") return { code: "invalid", message: err.message, retryable: false };
-  return { code: "error", message: messageOf(err), retryable: true };
+  // Any other throw is retried; a string `code` on it (e.g. "http_503") is kept for the record.
+  const code = err instanceof Error && typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "error";
+  return { code, message: messageOf(err), retryable: true };
 }
 
 function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext {

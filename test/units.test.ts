@@ -132,3 +132,15 @@ describe("Resend's answers", () => {
     expect(retryAfterSeconds("soon")).toBeUndefined();
   });
 });
+
+describe("task registry", () => {
+  it("registers every file in tasks/ under its file name", async () => {
+    const { readdirSync } = await import("node:fs");
+    const { tasks } = await import("../tasks/index.ts");
+    const files = readdirSync(new URL("../tasks/", import.meta.url))
+      .filter((f) => f.endsWith(".ts") && f !== "index.ts")
+      .map((f) => f.replace(/\.ts$/, ""))
+      .sort();
+    expect(tasks.map((t) => t.name).sort()).toEqual(files);
+  });
+});

@@ -72,7 +72,9 @@ export async function connectRealRedis(url: string, timeoutMs = 1000): Promise<B
     async transaction(cmds) {
       // ioredis writes MULTI … EXEC in one go on the same connection, so nothing interleaves.
       const tx = client.multi();
-      for (const cmd of cmds) tx.sendCommand(raw(cmd));
+      // Pipeline#sendCommand exists at run time but is missing from ioredis's ChainableCommander type.
+      const queue = tx as unknown as { sendCommand(c: ReturnType<typeof raw>): void };
+      for (const cmd of cmds) queue.sendCommand(raw(cmd));
       let results: [Error | null, unknown][] | null;
       try {
         results = await tx.exec();
