@@ -131,7 +131,8 @@ function describe(err: unknown): TaskError {
   if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
   if (err instanceof Error && err.name === "ValiError") return { code: "invalid", message: err.message, retryable: false };
   // Any other throw is retried; a string `code` on it (e.g. "http_503") is kept for the record.
-  const code = err instanceof Error && typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "error";
+  const own = (err as { code?: unknown } | null)?.code;
+  const code = typeof own === "string" && own ? own : "error";
   return { code, message: messageOf(err), retryable: true };
 }
 
