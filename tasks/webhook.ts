@@ -77,7 +77,7 @@ export default defineTask({
     if (status === 408 || status === 429 || status >= 500) {
       const after = retryAfterSeconds(res.headers.get("retry-after"));
       if (after !== undefined) throw new RetryLater({ after, message: answered, code: `http_${status}` });
-      throw new Error(answered); // QStash's backoff
+      throw Object.assign(new Error(answered), { code: `http_${status}` }); // QStash's backoff
     }
     throw new PermanentError(answered, `http_${status}`);
   },

@@ -71,7 +71,7 @@ describe("webhook delivery", () => {
     expect(done.attempts).toBe(3);
     expect(done.result).toEqual({ status: 201, headers: { "content-type": "text/plain" }, body: "created" });
     const errors = retryingErrors(done);
-    expect(errors.map((e: any) => [e.code, e.retryable])).toEqual([["error", true], ["http_429", true]]);
+    expect(errors.map((e: any) => [e.code, e.retryable])).toEqual([["http_503", true], ["http_429", true]]);
     expect(errors[0].message).toContain("answered 503");
     expect(errors[1].message).toContain("answered 429");
 
