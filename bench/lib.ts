@@ -1,0 +1,205 @@
+// Shared pieces of the benchmarks: figures, tables, the machine line, the slow "provider" that
+// counts receipts, and the dedicated Redis logical database the benches write into.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import { Redis as IORedis } from "ioredis";
+
+/** What a section hands back to bench/run.ts. */
+export interface SectionResult {
+  id: string;
+  title: string;
+  markdown: string;
+  /** Figures for the chart and the README headline. */
+  data?: unknown;
+}
+
+export const args = process.argv.slice(2);
+export const QUICK = args.includes("--quick");
+
+/** The p-th percentile (nearest rank) of an ascending list. */
+export function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function summary(values: number[]) {
+  const s = [...values].sort((a, b) => a - b);
+  const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
+  return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), max: s.at(-1) ?? NaN, mean };
+}
+
+export const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
+
+/** Milliseconds, readable: 0.42 ms, 12.3 ms, 4.56 s, 1,000 s. */
+export function ms(v: number): string {
+  if (!Number.isFinite(v)) return "–";
+  if (v < 10) return `${v.toFixed(2)} ms`;
+  if (v < 1000) return `${v.toFixed(1)} ms`;
+  if (v < 100_000) return `${(v / 1000).toFixed(2)} s`;
+  return `${Math.round(v / 1000).toLocaleString("en-US")} s`;
+}
+
+export const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : "–");
+export const int = (n: number) => Math.round(n).toLocaleString("en-US");
+export const bytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${Math.round(n)} B`);
+
+export function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+export function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} cores (${cpus[0]?.model.trim() ?? "unknown CPU"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory, Node ${process.version}, ${os.platform()} ${os.arch()}`;
+}
+
+export const sleep = (t: number) => new Promise<void>((r) => setTimeout(r, t));
+
+/** Prints progress to stderr, so stdout stays the markdown. */
+export const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+/** Runs `fn` with console.log/info/warn silenced (the app logs one line per task). */
+export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = { log: console.log, info: console.info, warn: console.warn };
+  console.log = console.info = console.warn = () => {};
+  try {
+    return await fn();
+  } finally {
+    Object.assign(console, saved);
+  }
+}
+
+/** Runs `count` jobs with at most `width` in flight; each gets its index. */
+export async function pool(count: number, width: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await job(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, count) }, lane));
+}
+
+/**
+ * The notification provider: answers every request after `latencyMs` with 200 and counts receipts
+ * per notification id (the last path segment of `/n/<id>`). "Landed" is when the 200 went out.
+ */
+export interface Provider {
+  url: string;
+  latencyMs: number;
+  receipts: Map<string, number>;
+  landed: Map<string, number>;
+  maxInFlight: number;
+  reset(): void;
+  /** Resolves when `ids` all landed, or after `timeoutMs`; true when all did. */
+  waitFor(ids: string[], timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function startProvider(latencyMs: number): Promise<Provider> {
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const p: Provider = {
+    url: "",
+    latencyMs,
+    receipts: new Map(),
+    landed: new Map(),
+    maxInFlight: 0,
+    reset() {
+      p.receipts.clear();
+      p.landed.clear();
+      p.maxInFlight = 0;
+    },
+    async waitFor(ids, timeoutMs) {
+      const deadline = performance.now() + timeoutMs;
+      while (performance.now() < deadline) {
+        if (ids.every((id) => p.landed.has(id))) return true;
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 250);
+        });
+      }
+      return ids.every((id) => p.landed.has(id));
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+  const server = http.createServer((req, res) => {
+    const id = (req.url ?? "").split("?")[0]!.split("/").pop() ?? "";
+    p.receipts.set(id, (p.receipts.get(id) ?? 0) + 1);
+    p.maxInFlight = Math.max(p.maxInFlight, ++inFlight);
+    req.resume();
+    setTimeout(() => {
+      inFlight--;
+      res.writeHead(200, { "content-type": "text/plain" }).end("sent");
+      if (!p.landed.has(id)) p.landed.set(id, performance.now());
+      wake?.();
+    }, latencyMs);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  p.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return p;
+}
+
+/** Duplicates (receipts beyond the first) and misses (never received) among `ids`. */
+export function exactlyOnce(p: Provider, ids: string[]) {
+  let duplicates = 0;
+  let misses = 0;
+  for (const id of ids) {
+    const n = p.receipts.get(id) ?? 0;
+    if (n === 0) misses++;
+    else duplicates += n - 1;
+  }
+  return { duplicates, misses };
+}
+
+/**
+ * The Redis logical database the benchmarks write into, so the shared dev database (0) that the
+ * tests and `npm run dev` use is left alone. BENCH_REDIS_DB overrides it.
+ */
+export const BENCH_DB = Number(process.env.BENCH_REDIS_DB ?? 13);
+export const REDIS_HOST = "127.0.0.1";
+export const REDIS_PORT = 6379;
+export const benchRedisUrl = () => `redis://${REDIS_HOST}:${REDIS_PORT}/${BENCH_DB}`;
+
+/** A raw connection to the bench database (for MEMORY USAGE, INFO, SCAN and clean-up). */
+export function benchRedis(): IORedis {
+  return new IORedis({ host: REDIS_HOST, port: REDIS_PORT, db: BENCH_DB, lazyConnect: false, maxRetriesPerRequest: 2 });
+}
+
+/** Deletes every key matching `pattern` in the bench database; returns how many. */
+export async function deleteKeys(r: IORedis, pattern: string): Promise<number> {
+  let cursor = "0";
+  let n = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const [next, keys] = await r.scan(cursor, "MATCH", pattern, "COUNT", 2000);
+    if (keys.length) n += await r.unlink(...keys);
+    cursor = next;
+    if (cursor === "0") break;
+  }
+  return n;
+}
+
+/** Refuses to run in a database that holds keys the benchmarks did not write. */
+export async function checkBenchDb(r: IORedis, ours: string[]): Promise<void> {
+  const size = await r.dbsize();
+  if (size === 0) return;
+  const [, sample] = await r.scan("0", "COUNT", 200);
+  const foreign = sample.filter((k) => !ours.some((p) => k.startsWith(p)));
+  if (foreign.length) {
+    throw new Error(`[celeriac] bench: Redis db ${BENCH_DB} holds keys the benchmarks did not write (e.g. ${foreign[0]}); set BENCH_REDIS_DB to an empty one`);
+  }
+}
+
+/** Writes a section's JSON for bench/run.ts when asked (`--json <file>`), and prints its markdown. */
+export async function emit(result: SectionResult): Promise<void> {
+  process.stdout.write(`${result.markdown}\n`);
+  const at = args.indexOf("--json");
+  if (at >= 0 && args[at + 1]) {
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(args[at + 1]!, JSON.stringify(result));
+  }
+}
