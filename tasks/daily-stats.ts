@@ -22,9 +22,9 @@ export default defineTask({
     const to = ctx.config.statsEmail;
     let email: string | undefined;
     if (to) {
-      // Keyed by day: a retry of this task, or a second run for the same day, mails once.
+      // Keyed by day and address: a retry of this task, or a second run for the same day, mails once.
       const sent = await ctx.enqueue("send-email", { to, subject: `celeriac: statistics for ${day}`, text: asText(report) }, {
-        idempotencyKey: `daily-stats:${day}`,
+        idempotencyKey: `daily-stats:${day}:${to}`,
       });
       email = sent.id;
     }
