@@ -38,12 +38,25 @@ const parent = defineTask({
     return { child: child.id };
   },
 });
+let inFlight = 0;
+let peak = 0;
+const serial = defineTask({
+  name: `serial-${tag}`,
+  input: v.object({}),
+  flowControl: { parallelism: 1 },
+  async run() {
+    peak = Math.max(peak, ++inFlight);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    inFlight--;
+    return null;
+  },
+});
 const child = defineTask({ name: `child-${tag}`, input: v.object({ n: v.number() }), run: async ({ n }) => ({ n }) });
 
 let app: { url: string; close: () => Promise<void> };
 beforeAll(async () => {
   const env = { ...stack().env };
-  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, child] as TaskDefinition[], env: () => env });
+  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, child, serial] as TaskDefinition[], env: () => env });
   env.CELERIAC_PUBLIC_URL = app.url;
 });
 afterAll(() => app?.close());
@@ -67,6 +80,12 @@ describe("runner", () => {
     }
     const done = await settle(r.body.id, ["succeeded"], app.url);
     expect(done.result).toEqual({ attempt: 2 });
+  });
+
+  it("passes a task's flow control to QStash: never more than `parallelism` runs at once", async () => {
+    const ids = (await api("POST", "/v1/tasks", { tasks: Array.from({ length: 4 }, () => ({ task: `serial-${tag}`, payload: {} })) })).body.tasks.map((t: any) => t.id);
+    for (const id of ids) expect((await settle(id, ["succeeded"], app.url)).state).toBe("succeeded");
+    expect(peak).toBe(1);
   });
 
   it("chains a follow-up task through ctx.enqueue, once, and expires results after resultTtl", async () => {
