@@ -1,0 +1,299 @@
+/**
+ * How cost grows: status read, list pages and the day's statistics at 10,000 and 100,000 task
+ * records; Redis memory per finished task; and records expiring after resultTtl.
+ *   node bench/growth.ts [--quick] [--json out.json]
+ * Writes under a unique key prefix in the bench's Redis database and deletes it afterwards.
+ */
+import { Redis } from "@upstash/redis/cloudflare";
+import { startRedisBridge } from "../dev/redis-bridge.ts";
+import { newTaskId } from "../src/ids.ts";
+import { dayReport } from "../src/stats.ts";
+import { TaskStore, utcDay, type NewRecord } from "../src/store/index.ts";
+import type { TaskState } from "../src/store/record.ts";
+import {
+  BENCH_DB, QUICK, benchRedis, benchRedisUrl, bytes, checkBenchDb, deleteKeys, emit, int, ms, note, pool, ratio, sleep, summary, table,
+  type SectionResult,
+} from "./lib.ts";
+
+const SIZES = QUICK ? [2_000, 20_000] : [10_000, 100_000];
+const READS = QUICK ? 100 : 300;
+const SEED_CHUNK = 500;
+const LIFECYCLE = QUICK ? 500 : 2_000;
+const EXPIRING = QUICK ? 500 : 2_000;
+const EXPIRE_TTL_S = 2;
+const options = { retries: 5, timeout: 30, resultTtl: 604_800 };
+const payload = (i: number) => ({ url: `https://hooks.example.com/orders/${i}`, method: "POST", body: { json: { order: i, status: "placed" } } });
+const result = { status: 200, headers: { "content-type": "text/plain" }, body: "sent" };
+
+/** The same client options as src/services.ts. */
+function upstash(url: string, token: string) {
+  return new Redis({ url, token, retry: false, enableTelemetry: false, enableAutoPipelining: false, automaticDeserialization: false });
+}
+
+/** A spread of tasks and final states like a live store's: mostly succeeded, some failed, a few queued. */
+function stateOf(i: number): TaskState {
+  const r = i % 50;
+  return r < 4 ? "failed" : r === 4 ? "queued" : "succeeded";
+}
+
+async function seed(store: TaskStore, from: number, to: number, base: number): Promise<string[]> {
+  const ids: string[] = [];
+  const chunks = Math.ceil((to - from) / SEED_CHUNK);
+  await pool(chunks, 4, async (c) => {
+    const recs: NewRecord[] = [];
+    for (let i = from + c * SEED_CHUNK; i < Math.min(to, from + (c + 1) * SEED_CHUNK); i++) {
+      const createdAt = base + i * 10;
+      const id = newTaskId(createdAt);
+      ids.push(id);
+      recs.push({ id, task: i % 2 ? "webhook" : "send-email", state: stateOf(i), payload: payload(i), options, createdAt, runAt: createdAt });
+    }
+    await store.createMany(recs, recs.map(() => ""));
+  });
+  return ids;
+}
+
+type Op = "get" | "list" | "listState" | "listTask" | "listTaskState" | "stats";
+const OPS: Record<Op, string> = {
+  get: "status read, `store.get(id)` (record + history)",
+  list: "list page, 20 newest, no filter",
+  listState: "list page, 20, `state=failed` (8 % of tasks)",
+  listTask: "list page, 20, `task=webhook`",
+  listTaskState: "list page, 20, `task=webhook&state=failed`",
+  stats: "day's statistics, `dayReport`",
+};
+
+async function reads(store: TaskStore, ids: string[], day: string) {
+  const lat = Object.fromEntries(Object.keys(OPS).map((k) => [k, [] as number[]])) as Record<Op, number[]>;
+  const run: Record<Op, () => Promise<unknown>> = {
+    get: () => store.get(ids[Math.floor(Math.random() * ids.length)]!),
+    list: () => store.list({ limit: 20 }),
+    listState: () => store.list({ limit: 20, state: "failed" }),
+    listTask: () => store.list({ limit: 20, task: "webhook" }),
+    listTaskState: () => store.list({ limit: 20, task: "webhook", state: "failed" }),
+    stats: () => dayReport(store, day),
+  };
+  for (const f of Object.values(run)) for (let i = 0; i < 20; i++) await f(); // warm-up
+  const ops = Object.keys(run) as Op[];
+  for (let i = 0; i < READS; i++) {
+    for (let j = 0; j < ops.length; j++) {
+      const op = ops[(i + j) % ops.length]!;
+      const s = performance.now();
+      const r = await run[op]();
+      lat[op].push(performance.now() - s);
+      if (op === "get" && !r) throw new Error("[celeriac] bench: a seeded record was not found");
+      if (op.startsWith("list") && (r as { tasks: unknown[] }).tasks.length !== 20) throw new Error(`[celeriac] bench: ${op} returned a short page`);
+    }
+  }
+  return Object.fromEntries(ops.map((op) => [op, summary(lat[op])])) as Record<Op, ReturnType<typeof summary>>;
+}
+
+async function usedMemory(raw: ReturnType<typeof benchRedis>): Promise<number> {
+  const info = await raw.info("memory");
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+}
+
+/** Full lifecycle (create → claim → succeeded with a result), like a delivered webhook task. */
+async function lifecycle(store: TaskStore, count: number, ttl: number, skipClaim = false): Promise<string[]> {
+  const ids: string[] = [];
+  const now = Date.now();
+  const recs: NewRecord[] = Array.from({ length: count }, (_, i) => {
+    const id = newTaskId(now + i);
+    ids.push(id);
+    return { id, task: "webhook", state: "queued", payload: payload(i), options: { ...options, resultTtl: ttl }, createdAt: now + i, runAt: now + i };
+  });
+  for (let c = 0; c < count; c += SEED_CHUNK) await store.createMany(recs.slice(c, c + SEED_CHUNK), recs.slice(c, c + SEED_CHUNK).map(() => ""));
+  await pool(count, 20, async (i) => {
+    const r = recs[i]!;
+    if (!skipClaim) await store.claim(r, `msg_${i}`, Date.now(), 45_000);
+    const t = await store.transition(
+      r.id,
+      { from: skipClaim ? ["queued"] : ["running"], to: "succeeded", at: Date.now(), ...(skipClaim ? {} : { fence: 1 }), attempt: 1, fields: { result: JSON.stringify(result) } },
+      ttl,
+    );
+    if (t.kind !== "ok") throw new Error(`[celeriac] bench: transition ${t.kind}`);
+  });
+  return ids;
+}
+
+export async function runGrowth(): Promise<SectionResult> {
+  const started = performance.now();
+  const raw = benchRedis();
+  await checkBenchDb(raw, ["celeriac:", "bull:celeriac-bench-"]);
+  const bridge = await startRedisBridge({ port: 0, backend: "redis", redisUrl: benchRedisUrl() });
+  const prefix = `celeriac:bench-${process.pid}-${Date.now().toString(36)}:`;
+  const redis = upstash(bridge.url, bridge.token);
+  const store = new TaskStore(redis, prefix);
+  try {
+    // --- Latency at two sizes --------------------------------------------------------------
+    const base = Date.now() - SIZES.at(-1)! * 10;
+    const day = utcDay(Date.now());
+    const atSize: { size: number; seedMs: number; r: Awaited<ReturnType<typeof reads>> }[] = [];
+    let ids: string[] = [];
+    for (const size of SIZES) {
+      note(`growth: seeding to ${int(size)} records`);
+      const s = performance.now();
+      ids = ids.concat(await seed(store, ids.length, size, base));
+      const seedMs = performance.now() - s;
+      note(`growth: reads at ${int(size)} records`);
+      atSize.push({ size, seedMs, r: await reads(store, ids, day) });
+    }
+    const zcard = await raw.zcard(`${prefix}i:all`);
+    // Drop the seeded records before the memory and expiry runs, so those start from a quiet db.
+    await deleteKeys(raw, `${prefix}*`);
+
+    // --- Memory per finished task ------------------------------------------------------------
+    note(`growth: memory of ${int(LIFECYCLE)} finished tasks`);
+    const mp = `${prefix}mem:`;
+    const memStore = new TaskStore(redis, mp);
+    await sleep(200);
+    const before = await usedMemory(raw);
+    const memIds = await lifecycle(memStore, LIFECYCLE, options.resultTtl);
+    const after = await usedMemory(raw);
+    const usage = async (key: string) => Number((await raw.call("MEMORY", "USAGE", key, "SAMPLES", "0")) ?? 0);
+    const sample = memIds.filter((_, i) => i % Math.max(1, Math.floor(LIFECYCLE / 50)) === 0);
+    let recBytes = 0;
+    let histBytes = 0;
+    for (const id of sample) {
+      recBytes += await usage(`${mp}t:${id}`);
+      histBytes += await usage(`${mp}t:${id}:h`);
+    }
+    recBytes /= sample.length;
+    histBytes /= sample.length;
+    const indexKeys = [`${mp}i:all`, `${mp}i:task:webhook`, `${mp}i:state:succeeded`, `${mp}i:task:webhook:state:succeeded`];
+    let indexBytes = 0;
+    for (const k of indexKeys) indexBytes += await usage(k);
+    const statsBytes = await usage(`${mp}stats:${day}`);
+    const indexEntries = (await Promise.all(indexKeys.map((k) => raw.zcard(k)))).reduce((a, b) => a + b, 0);
+
+    // --- Expiry after resultTtl ---------------------------------------------------------------
+    note(`growth: ${int(EXPIRING)} tasks finished with resultTtl ${EXPIRE_TTL_S} s`);
+    const ep = `${prefix}ttl:`;
+    const ttlStore = new TaskStore(redis, ep);
+    const ttlIds = await lifecycle(ttlStore, EXPIRING, EXPIRE_TTL_S, true);
+    const finishedAt = performance.now();
+    // Keys Redis holds in the bench db (INFO keyspace counts them without touching, so no lazy expiry).
+    const dbKeys = async () => Number(new RegExp(`db${BENCH_DB}:keys=(\\d+)`).exec(await raw.info("keyspace"))?.[1] ?? 0);
+    const keysBefore = ttlIds.length * 2;
+    const baseline = (await dbKeys()) - keysBefore;
+    const expiredStat = async () => Number(/expired_keys:(\d+)/.exec(await raw.info("stats"))?.[1] ?? NaN);
+    const expiredBefore = await expiredStat();
+    // Wait for Redis' active expiry (no reads of those keys meanwhile), bounded.
+    let keysLeft = keysBefore;
+    let waitedMs = 0;
+    for (let i = 0; i < 60 && keysLeft > 0; i++) {
+      await sleep(500);
+      keysLeft = Math.max(0, (await dbKeys()) - baseline);
+      waitedMs = performance.now() - finishedAt;
+    }
+    const liveKeys = async () => {
+      let n = 0;
+      for (const id of ttlIds) n += await raw.exists(`${ep}t:${id}`, `${ep}t:${id}:h`);
+      return n;
+    };
+    const expiredDuring = (await expiredStat()) - expiredBefore;
+    const stillThere = await liveKeys();
+    const ttlIndexKeys = [`${ep}i:all`, `${ep}i:task:webhook`, `${ep}i:state:succeeded`, `${ep}i:task:webhook:state:succeeded`];
+    const zc = async () => Promise.all(ttlIndexKeys.map((k) => raw.zcard(k)));
+    const lingering = await zc();
+    let lingeringBytes = 0;
+    for (const k of ttlIndexKeys) lingeringBytes += await usage(k);
+    const t1 = performance.now();
+    const page = await ttlStore.list({ limit: 20 });
+    const pruneMs = performance.now() - t1;
+    const afterList = await zc();
+    const t2 = performance.now();
+    await ttlStore.list({ limit: 20, state: "succeeded" });
+    const pruneStateMs = performance.now() - t2;
+    const afterStateList = await zc();
+    const t3 = performance.now();
+    await ttlStore.list({ limit: 20 });
+    const emptyListMs = performance.now() - t3;
+
+    const seconds = (performance.now() - started) / 1000;
+    const [small, big] = atSize as [(typeof atSize)[number], (typeof atSize)[number]];
+    const perTask = recBytes + histBytes + indexBytes / LIFECYCLE;
+    const markdown = `## 4. How cost grows
+
+A \`TaskStore\` (src/store) over the Upstash-REST bridge and the real Redis (db ${BENCH_DB}), under a
+unique key prefix that is deleted afterwards; the client is configured as in src/services.ts, so
+each call below is one HTTP round trip to the bridge as in production (loopback instead of a
+network). Records are seeded with the store's own create path (\`createMany\`, pipelines of ${SEED_CHUNK}):
+half \`webhook\`, half \`send-email\`; 90 % succeeded, 8 % failed, 2 % queued; one creation time
+per 10 ms. ${READS} reads of each kind per size, interleaved, after warm-up.
+
+${table(
+  ["read", `p50 at ${int(small.size)}`, `p99 at ${int(small.size)}`, `p50 at ${int(big.size)}`, `p99 at ${int(big.size)}`, "p50 ratio"],
+  (Object.keys(OPS) as Op[]).map((op) => [
+    OPS[op],
+    ms(small.r[op].p50),
+    ms(small.r[op].p99),
+    ms(big.r[op].p50),
+    ms(big.r[op].p99),
+    ratio(big.r[op].p50, small.r[op].p50),
+  ]),
+)}
+
+Seeding took ${ms(small.seedMs)} for the first ${int(small.size)} and ${ms(big.seedMs)} for the next ${int(big.size - small.size)} (\`i:all\` then held ${int(zcard)} entries).
+
+### Redis memory per finished task
+
+${int(LIFECYCLE)} \`webhook\` tasks through the real lifecycle (\`createMany\` → \`claim\` → \`transition\` to
+succeeded with a small result, like a delivered webhook), under their own prefix. \`MEMORY USAGE …
+SAMPLES 0\` on ${sample.length} sampled records and on the index sorted sets; \`INFO memory\` \`used_memory\`
+before and after for comparison (server-wide: other work on the shared Redis moves it).
+
+${table(
+  ["what", "bytes"],
+  [
+    ["record hash (`t:<id>`)", int(recBytes)],
+    ["history list (`t:<id>:h`, 3 entries)", int(histBytes)],
+    [`index entries (4 sorted sets, ${int(indexEntries)} entries for ${int(LIFECYCLE)} tasks), per task`, int(indexBytes / LIFECYCLE)],
+    ["**per finished task** (sum of the above)", `**${int(perTask)}**`],
+    ["`used_memory` delta ÷ tasks", int((after - before) / LIFECYCLE)],
+    ["per day, whatever the volume: the statistics hash", int(statsBytes)],
+  ],
+)}
+
+At that size 1 GB holds about ${int(1e9 / perTask)} finished tasks; with the default resultTtl of 7 days
+that is about ${int(1e9 / perTask / 7)} tasks a day. Payloads and results are stored as given, so
+larger ones cost their own bytes on top.
+
+### Records expire after resultTtl
+
+${int(EXPIRING)} tasks finished with \`resultTtl\` ${EXPIRE_TTL_S} s (\`transition\` sets the TTL on the record and its history).
+Then no reads of those keys (so only Redis' active expiry works; \`INFO keyspace\` is polled, which
+touches no key), up to 30 s; the seeded records were deleted before this run.
+
+${table(
+  ["", "value"],
+  [
+    ["record + history keys right after finishing", int(keysBefore)],
+    [`of them still held by Redis after ${ms(waitedMs)}`, `${int(keysLeft)} (EXISTS on every id afterwards: ${int(stillThere)})`],
+    ["`expired_keys` counted by Redis meanwhile (server-wide)", int(expiredDuring)],
+    ["index entries left behind (i:all, i:task, i:state, i:task:state)", `${lingering.map(int).join(", ")} (${bytes(lingeringBytes)})`],
+    ["first `list` (no filter) afterwards: latency, page size", `${ms(pruneMs)}, ${page.tasks.length} tasks`],
+    ["index entries after it", afterList.map(int).join(", ")],
+    ["first `list?state=succeeded` afterwards: latency", ms(pruneStateMs)],
+    ["index entries after it", afterStateList.map(int).join(", ")],
+    ["next `list` (index now empty)", ms(emptyListMs)],
+  ],
+)}
+
+Records and histories go by themselves. Their index entries do not: \`list\` prunes the entries it
+walks past in the index it reads, so each of the four indexes a task sits in is cleaned only when
+that index is listed, and a list that meets many expired entries pays for pruning them in that
+one call. Indexes nobody lists (say \`task=send-email&state=failed\`) keep their dead entries, about
+${int(lingeringBytes / EXPIRING / 4)} bytes each, until they are listed; memory is bounded by the tasks
+created in the retention window only if every index is listed now and then.
+
+Section wall time: ${seconds.toFixed(0)} s.`;
+    return { id: "growth", title: "How cost grows", markdown, data: { atSize, perTask } };
+  } finally {
+    const removed = await deleteKeys(raw, `${prefix}*`);
+    note(`growth: removed ${int(removed)} keys under ${prefix}`);
+    raw.disconnect();
+    await bridge.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await emit(await runGrowth());
