@@ -16,6 +16,7 @@ const Message = v.object({
   runAt: v.number(),
   idempotencyKey: v.optional(v.string()),
   scheduleId: v.optional(v.string()),
+  gen: v.optional(v.number()),
 });
 
 const Scheduled = v.object({
@@ -114,8 +115,9 @@ export const deliver = new Hono<AppEnv>()
     if (!cb || !m) {
       return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);
     }
-    // QStash gave up. Whatever state the record is in short of final, the task has failed; a
-    // record already final (the runner recorded it) is left as it is.
+    // QStash gave up on this message. The task has failed unless it is already final or was
+    // re-enqueued since (another generation). An attempt still running (a duplicate delivery)
+    // may yet finish it: the runner may move a failed task on to its real outcome.
     const error = {
       code: "delivery_failed",
       message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}`,
@@ -123,7 +125,14 @@ export const deliver = new Hono<AppEnv>()
     };
     const t = await relay.store.transition(
       m.id,
-      { from: ["queued", "scheduled", "running", "retrying"], to: "failed", at: Date.now(), error, fields: { error: JSON.stringify(error) } },
+      {
+        from: ["queued", "scheduled", "running", "retrying"],
+        to: "failed",
+        at: Date.now(),
+        gen: m.gen ?? 0,
+        error,
+        fields: { error: JSON.stringify(error) },
+      },
       m.options.resultTtl,
     );
     return c.json({ id: m.id, recorded: t.kind === "ok" });

@@ -8,6 +8,7 @@ import { BatchBody, BatchItem, EnqueueBody, parseOptions, toItem } from "../src/
 import { toIssues } from "../src/registry.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { TASK_STATES } from "../src/store/record.ts";
+import { TASK_ID } from "../src/ids.ts";
 import { cancelTask, retryTask } from "../src/lifecycle.ts";
 
 const ListQuery = v.object({
@@ -44,6 +45,7 @@ export const tasks = new Hono<AppEnv>()
     const r = await toItem(relay.registry, relay.config, name, { ...body, ...(header ? { idempotencyKey: header } : {}) }, "");
     if ("issues" in r) throw new ApiError(422, "invalid_payload", `the payload does not fit task "${name}"`, r.issues);
     const [e] = await enqueue(relay, c.get("apiKey"), [r.item]);
+    if (e!.conflict) throw Object.assign(new ApiError(409, e!.conflict.code, e!.conflict.message), { extra: { id: e!.id } });
     return c.json(e!, e!.duplicate ? 200 : 202);
   })
   .post("/", async (c) => {
@@ -86,14 +88,15 @@ export const tasks = new Hono<AppEnv>()
       throw err;
     }
   })
-  .get("/:id", async (c) => {
-    const id = c.req.param("id");
-    const rec = await relayOf(c).store.get(id);
-    if (!rec) throw unknownId(id);
-    return c.json(rec);
-  })
-  .delete("/:id", async (c) => c.json(await cancelTask(relayOf(c), c.req.param("id")) ?? notFound(c.req.param("id"))))
-  .post("/:id/retry", async (c) => c.json(await retryTask(relayOf(c), c.req.param("id")) ?? notFound(c.req.param("id")), 202));
+  .get("/:id", async (c) => c.json((await relayOf(c).store.get(taskId(c.req.param("id")))) ?? notFound(c.req.param("id"))))
+  .delete("/:id", async (c) => c.json((await cancelTask(relayOf(c), taskId(c.req.param("id")))) ?? notFound(c.req.param("id"))))
+  .post("/:id/retry", async (c) => c.json((await retryTask(relayOf(c), taskId(c.req.param("id")))) ?? notFound(c.req.param("id")), 202));
+
+/** An id that is not a task id was never seen: 404 before any Redis key is built from it. */
+function taskId(id: string): string {
+  if (!TASK_ID.test(id)) notFound(id);
+  return id;
+}
 
 function notFound(id: string): never {
   throw unknownId(id);

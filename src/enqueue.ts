@@ -1,10 +1,10 @@
 import type { Config } from "./env.ts";
-import { UnavailableError, messageOf } from "./errors.ts";
-import { newTaskId, sha256Hex } from "./ids.ts";
-import { cancelMessages, publish, type Publish, type TaskMessage } from "./queue.ts";
+import { ApiError, UnavailableError, messageOf } from "./errors.ts";
+import { idempotentTaskId, newTaskId } from "./ids.ts";
+import { cancelMessage, publish, type Publish, type TaskMessage } from "./queue.ts";
 import type { Services } from "./services.ts";
-import type { TaskStore } from "./store/index.ts";
-import type { TaskRecord, TaskState } from "./store/record.ts";
+import type { CreateResult, TaskStore } from "./store/index.ts";
+import type { TaskState } from "./store/record.ts";
 import type { TaskDefinition } from "./task.ts";
 
 /** One task to enqueue; its payload already passed the task's schema. */
@@ -19,7 +19,6 @@ export interface EnqueueItem {
   /** Per-attempt timeout, seconds. */
   timeout?: number;
   idempotencyKey?: string;
-  scheduleId?: string;
 }
 
 /** What the caller gets back: the new task, or the first one its idempotency key made. */
@@ -31,52 +30,52 @@ export interface Enqueued {
   createdAt: string;
   /** True when an idempotency key matched an earlier task, which is returned instead. */
   duplicate: boolean;
-  /** The QStash message that will deliver it (absent for a duplicate). */
-  messageId?: string;
+  /** The QStash message that delivers it. */
+  messageId: string;
   idempotencyKey?: string;
+  /** Set when the key was first used with another task or payload: nothing was enqueued. */
+  conflict?: { code: "idempotency_key_reused"; message: string };
 }
 
 /** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
 const SCHEDULED_AFTER_MS = 1_000;
+/**
+ * QStash deduplicates a repeated publish for at least this long (ms; 10 minutes in its docs).
+ * Within it, a repeat's publish landed on the first message; past it, the repeat made a second.
+ */
+const QSTASH_DEDUP_WINDOW_MS = 10 * 60_000;
+
+type Deps = { config: Config; services: Services; store: TaskStore };
 
 /**
  * Enqueues tasks: one QStash call (a batch for several) and one Redis round trip, concurrently.
- * When either fails, what the other wrote is undone and the caller gets a 503.
+ * A task enqueued with an idempotency key gets an id derived from it, and QStash deduplicates on
+ * that id, so concurrent repeats meet on one record and one message. When QStash or Redis fails,
+ * what the other wrote is undone and the caller gets a 503.
  */
-export async function enqueue(
-  deps: { config: Config; services: Services; store: TaskStore },
-  scope: string,
-  items: EnqueueItem[],
-  now = Date.now(),
-): Promise<Enqueued[]> {
+export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], now = Date.now()): Promise<Enqueued[]> {
   const { config, services, store } = deps;
-  const messages: TaskMessage[] = items.map((it) => {
-    const runAt = it.notBefore ?? now + Math.round((it.delay ?? it.def.delay) * 1000);
-    return {
-      v: 1,
-      id: newTaskId(now),
-      task: it.def.name,
-      payload: it.payload,
-      options: {
-        retries: it.retries ?? it.def.retries,
-        timeout: it.timeout ?? it.def.timeout,
-        resultTtl: it.def.resultTtl,
-      },
-      createdAt: now,
-      runAt: Math.max(runAt, now),
-      ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
-      ...(it.scheduleId ? { scheduleId: it.scheduleId } : {}),
-    };
-  });
-  const idemKeys = items.map((it) => (it.idempotencyKey ? store.idemKey(scope, it.idempotencyKey) : ""));
-  const publishes: Publish[] = await Promise.all(
-    items.map(async (it, i) => ({
-      message: messages[i]!,
-      ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
-      // Two concurrent requests with one key publish twice; QStash keeps only the first.
-      ...(it.idempotencyKey ? { deduplicationId: await sha256Hex(`${scope}\n${it.idempotencyKey}`) } : {}),
-    })),
+  const messages = await Promise.all(
+    items.map(async (it): Promise<TaskMessage> => {
+      const runAt = Math.max(now, it.notBefore ?? now + Math.round((it.delay ?? it.def.delay) * 1000));
+      return {
+        v: 1,
+        id: it.idempotencyKey ? await idempotentTaskId(scope, it.idempotencyKey) : newTaskId(now),
+        task: it.def.name,
+        payload: it.payload,
+        options: { retries: it.retries ?? it.def.retries, timeout: it.timeout ?? it.def.timeout, resultTtl: it.def.resultTtl },
+        createdAt: now,
+        runAt,
+        ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
+      };
+    }),
   );
+  const idemKeys = items.map((it) => (it.idempotencyKey ? store.idemKey(scope, it.idempotencyKey) : ""));
+  const publishes: Publish[] = items.map((it, i) => ({
+    message: messages[i]!,
+    ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
+    ...(it.idempotencyKey ? { deduplicationId: messages[i]!.id } : {}),
+  }));
   const states = messages.map((m): TaskState => (m.runAt - now > SCHEDULED_AFTER_MS ? "scheduled" : "queued"));
 
   const [published, created] = await Promise.allSettled([
@@ -87,66 +86,99 @@ export async function enqueue(
     ),
   ]);
   if (published.status === "rejected" || created.status === "rejected") {
-    await undo(deps, messages, idemKeys, published, created);
-    const failed = published.status === "rejected" ? ["qstash", published.reason] : ["redis", (created as PromiseRejectedResult).reason];
-    throw new UnavailableError(failed[0] as string, failed[1]);
+    await undo(deps, messages, idemKeys, published, created, now);
+    if (published.status === "rejected") throw qstashError(published.reason);
+    throw new UnavailableError("redis", (created as PromiseRejectedResult).reason);
   }
 
   return Promise.all(
     created.value.map(async (c, i): Promise<Enqueued> => {
       const m = messages[i]!;
-      if (c.kind === "new") {
-        return {
-          id: m.id,
-          task: m.task,
-          state: states[i]!,
-          runAt: new Date(m.runAt).toISOString(),
-          createdAt: new Date(now).toISOString(),
-          duplicate: false,
-          messageId: published.value[i]!.messageId,
-          ...(m.idempotencyKey ? { idempotencyKey: m.idempotencyKey } : {}),
-        };
+      let { messageId } = published.value[i]!;
+      const { deduplicated } = published.value[i]!;
+      if (c.kind === "new" && deduplicated && !(await messageExists(services, messageId))) {
+        // QStash still remembered this id from an enqueue that was undone (its message cancelled):
+        // publish again, without deduplication, so the new record has a message.
+        const [again] = await publish(services.qstash, config, [{ ...publishes[i]!, deduplicationId: undefined }]).catch((err) => {
+          throw qstashError(err);
+        });
+        messageId = again!.messageId;
       }
-      // The key named an earlier task. The message just published (unless QStash already
-      // deduplicated it) would only meet a cancelled tombstone, but it is tidier to drop it.
-      if (!published.value[i]!.deduplicated) {
-        await cancelMessages(services.qstash, m.id).catch((err) =>
-          console.warn(`[celeriac] could not cancel duplicate message for ${m.id}: ${messageOf(err)}`),
+      if (c.kind !== "new" && !deduplicated && (c.kind === "mismatch" || now - c.createdAt > QSTASH_DEDUP_WINDOW_MS)) {
+        // This repeat published a second message for the same id (QStash had forgotten the
+        // first): drop it, or it could run the task before the first one's due time.
+        await cancelMessage(services.qstash, messageId).catch((err) =>
+          console.warn(`[celeriac] could not cancel the repeat's message ${messageId}: ${messageOf(err)}`),
         );
       }
-      const first = await store.get(c.id);
-      return summary(first, c.id, m);
+      const base = {
+        id: m.id,
+        task: m.task,
+        messageId,
+        ...(m.idempotencyKey ? { idempotencyKey: m.idempotencyKey } : {}),
+      };
+      if (c.kind === "new") {
+        return { ...base, state: states[i]!, runAt: iso(m.runAt), createdAt: iso(now), duplicate: false };
+      }
+      const first = await store.get(m.id);
+      return {
+        ...base,
+        task: first?.task ?? m.task,
+        state: first?.state ?? states[i]!,
+        runAt: first?.runAt ?? iso(m.runAt),
+        createdAt: first?.createdAt ?? iso(now),
+        duplicate: true,
+        ...(c.kind === "mismatch"
+          ? {
+              conflict: {
+                code: "idempotency_key_reused" as const,
+                message: `idempotency key "${m.idempotencyKey}" was first used for a "${c.task}" task with another payload`,
+              },
+            }
+          : {}),
+      };
     }),
   );
 }
 
-function summary(first: TaskRecord | null, id: string, m: TaskMessage): Enqueued {
-  return {
-    id,
-    task: first?.task ?? m.task,
-    state: first?.state ?? "queued",
-    runAt: first?.runAt ?? new Date(m.runAt).toISOString(),
-    createdAt: first?.createdAt ?? new Date(m.createdAt).toISOString(),
-    duplicate: true,
-    ...(m.idempotencyKey ? { idempotencyKey: m.idempotencyKey } : {}),
-  };
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A QStash failure: its 4xx answers are about the request (too large, over a plan limit). */
+function qstashError(err: unknown): ApiError {
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === "number" && status >= 400 && status < 500 && ![401, 403, 429].includes(status)) {
+    return new ApiError(status === 413 ? 413 : 422, "rejected_by_qstash", `[celeriac] QStash refused the task: ${messageOf(err)}`);
+  }
+  return new UnavailableError("qstash", err);
+}
+
+async function messageExists(services: Services, messageId: string): Promise<boolean> {
+  try {
+    await services.qstash.messages.get(messageId);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Undoes the half of an enqueue that succeeded, so a 503 leaves nothing behind. */
 async function undo(
-  deps: { services: Services; store: TaskStore },
+  deps: Deps,
   messages: TaskMessage[],
   idemKeys: string[],
-  published: PromiseSettledResult<unknown>,
-  created: PromiseSettledResult<{ kind: string }[]>,
+  published: PromiseSettledResult<{ messageId: string; deduplicated: boolean }[]>,
+  created: PromiseSettledResult<CreateResult[]>,
+  now: number,
 ) {
   const work: Promise<unknown>[] = [];
   if (created.status === "fulfilled") {
     const fresh = created.value.map((c, i) => (c.kind === "new" ? i : -1)).filter((i) => i >= 0);
-    work.push(deps.store.discard(fresh.map((i) => messages[i]!.id), fresh.map((i) => idemKeys[i]!)));
+    work.push(deps.store.discard(fresh.map((i) => messages[i]!.id), fresh.map((i) => idemKeys[i]!), now));
   }
   if (published.status === "fulfilled") {
-    work.push(...messages.map((m) => cancelMessages(deps.services.qstash, m.id)));
+    // Only messages this request made: a deduplicated one belongs to an earlier, live enqueue.
+    const own = published.value.filter((p) => !p.deduplicated);
+    work.push(...own.map((p) => cancelMessage(deps.services.qstash, p.messageId)));
   }
   for (const r of await Promise.allSettled(work)) {
     if (r.status === "rejected") console.error(`[celeriac] could not undo a failed enqueue: ${messageOf(r.reason)}`);

@@ -12,8 +12,25 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
   }
   const declared = Number(c.req.header("content-length") ?? 0);
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const text = await c.req.text();
-  if (new TextEncoder().encode(text).length > maxBytes) throw tooLarge(maxBytes);
+  // Count bytes as they arrive: a chunked body declares no length.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = c.req.raw.body?.getReader();
+  for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) {
+    size += r.value.byteLength;
+    if (size > maxBytes) {
+      await reader!.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(r.value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  const text = new TextDecoder().decode(bytes);
   try {
     return JSON.parse(text);
   } catch (err) {

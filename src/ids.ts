@@ -12,19 +12,23 @@ export function newTaskId(now = Date.now()): string {
 
 export const TASK_ID = /^tsk_[0-9a-z]{26}$/;
 
-/** Hex SHA-256 of a string (for ids derived from caller-supplied keys). */
-export async function sha256Hex(s: string): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** base32 of the first 26 bytes of SHA-256 over `text`: 130 bits, enough to never collide. */
+async function hashedId(text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  let s = "";
+  for (let i = 0; i < 26; i++) s += ALPHABET[d[i]! % 32];
+  return `tsk_${s}`;
+}
+
+/** The task id of an enqueue with an idempotency key: every repeat of the key names one task. */
+export function idempotentTaskId(scope: string, key: string): Promise<string> {
+  return hashedId(`idempotency\n${scope}\n${key}`);
 }
 
 /**
  * The task id of one run of a schedule, derived from its QStash message id: stable across that
  * message's retries (so the claim dedupes them) and distinct for every firing.
  */
-export async function scheduledRunId(messageId: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`schedule-run\n${messageId}`)));
-  let s = "";
-  for (let i = 0; i < 26; i++) s += ALPHABET[d[i]! % 32];
-  return `tsk_${s}`;
+export function scheduledRunId(messageId: string): Promise<string> {
+  return hashedId(`schedule-run\n${messageId}`);
 }

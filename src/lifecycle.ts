@@ -5,6 +5,8 @@ import type { TaskRecord, TaskState } from "./store/record.ts";
 
 const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
 const RETRYABLE: TaskState[] = ["failed", "cancelled"];
+/** Room beyond a task's due time for a late delivery to still meet its record (s). */
+const LATE_DELIVERY_S = 86_400;
 
 /**
  * Cancels a task that has not started: records `cancelled` (so a delivery that still arrives is
@@ -14,10 +16,14 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   const rec = await relay.store.get(id);
   if (!rec) return null;
   if (rec.state === "cancelled") return rec;
-  const t = await relay.store.transition(id, { from: CANCELLABLE, to: "cancelled", at: Date.now() }, rec.options.resultTtl);
+  // The record must outlive the message it guards, even when it is due months from now.
+  const dueIn = Math.ceil((Date.parse(rec.runAt) - Date.now()) / 1000);
+  const ttl = Math.max(rec.options.resultTtl, dueIn + LATE_DELIVERY_S);
+  const t = await relay.store.transition(id, { from: CANCELLABLE, to: "cancelled", at: Date.now() }, ttl);
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
-    throw new ApiError(409, "not_cancellable", `task ${id} is ${t.state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled`);
+    const state = t.state;
+    throw new ApiError(409, "not_cancellable", `task ${id} is ${state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled`);
   }
   // The record is what counts; a message QStash still holds only meets the cancelled record.
   await cancelMessages(relay.services.qstash, id).catch((err) =>
@@ -26,15 +32,24 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   return relay.store.get(id);
 }
 
-/** Re-enqueues a failed or cancelled task under the same id, keeping its history. */
+/**
+ * Re-enqueues a failed or cancelled task under the same id, keeping its history. The record's
+ * generation goes up, so the failure callback of the earlier message can no longer fail it.
+ */
 export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | null> {
   const rec = await relay.store.get(id);
   if (!rec) return null;
   const now = Date.now();
-  const t = await relay.store.transition(id, { from: RETRYABLE, to: "queued", at: now, fields: { runAt: now, error: "" } }, rec.options.resultTtl + 7 * 86_400);
+  const gen = (rec.generation ?? 0) + 1;
+  const t = await relay.store.transition(
+    id,
+    { from: RETRYABLE, to: "queued", at: now, fields: { runAt: now, error: "", gen } },
+    rec.options.resultTtl + LATE_DELIVERY_S,
+  );
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
-    throw new ApiError(409, "not_retryable", `task ${id} is ${t.state}; only ${RETRYABLE.join(", ")} tasks can be retried`);
+    const state = t.state;
+    throw new ApiError(409, "not_retryable", `task ${id} is ${state}; only ${RETRYABLE.join(", ")} tasks can be retried`);
   }
   const def = relay.registry.get(rec.task);
   // Read back before publishing: once published, the delivery may already be running.
@@ -50,14 +65,19 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           options: rec.options,
           createdAt: now,
           runAt: now,
+          gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
         },
         ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
       },
     ]);
   } catch (err) {
-    // Put the record back as it was, so the caller can simply try again.
-    await relay.store.transition(id, { from: ["queued"], to: t.from, at: Date.now(), fields: { error: JSON.stringify(rec.error ?? null) } }, rec.options.resultTtl);
+    // Put the record back as it was (uncounted: it never really changed), so the caller can retry.
+    await relay.store.transition(
+      id,
+      { from: ["queued"], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
+      rec.options.resultTtl,
+    );
     throw new UnavailableError("qstash", err);
   }
   return queued;

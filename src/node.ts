@@ -10,7 +10,7 @@ export interface NodeServeOptions {
   port?: number;
   /** @default "127.0.0.1" */
   host?: string;
-  /** Bindings; read on every request so a changed env is seen. @default process.env */
+  /** Bindings, asked for on every request. @default process.env */
   env?: () => Record<string, unknown>;
   /** Task types to serve. @default every task in tasks/ */
   tasks?: AppOptions["tasks"];
@@ -18,7 +18,8 @@ export interface NodeServeOptions {
 
 export function serveNode(options: NodeServeOptions = {}) {
   const app = createApp(options.tasks ? { tasks: options.tasks } : {});
-  const env = options.env ?? (() => ({ ...process.env }));
+  // process.env itself, not a copy: the config and client caches are keyed by the env object.
+  const env = options.env ?? (() => process.env);
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;

@@ -18,17 +18,19 @@ export interface TaskMessage {
   runAt: number;
   idempotencyKey?: string;
   scheduleId?: string;
+  /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
+  gen?: number;
 }
 
 /** Extra seconds QStash waits beyond the task's own timeout, so our abort answers first. */
-const TIMEOUT_GRACE_S = 10;
+export const TIMEOUT_GRACE_S = 10;
 
 /** One publish: the message and how QStash should deliver it. */
 export interface Publish {
   message: TaskMessage;
   flowControl?: FlowControl;
   /** QStash-side deduplication id (guards concurrent repeats of one idempotency key). */
-  deduplicationId?: string;
+  deduplicationId?: string | undefined;
 }
 
 function request(config: Config, p: Publish) {
@@ -74,4 +76,9 @@ export async function publish(
 export async function cancelMessages(qstash: Client, taskId: string): Promise<number> {
   const { cancelled } = await qstash.messages.cancel({ filter: { label: taskId } });
   return cancelled;
+}
+
+/** Cancels one QStash message. */
+export async function cancelMessage(qstash: Client, messageId: string): Promise<void> {
+  await qstash.messages.cancel(messageId);
 }

@@ -1,12 +1,13 @@
+import * as v from "valibot";
 import type { Context, MiddlewareHandler } from "hono";
 import { ConfigError, loadConfig, type Config, type Env } from "./env.ts";
-import { ApiError, messageOf } from "./errors.ts";
+import { ApiError, PermanentError, messageOf } from "./errors.ts";
 import { enqueue } from "./enqueue.ts";
-import { checkPayload, type Registry } from "./registry.ts";
+import { toIssues, type Registry } from "./registry.ts";
+import { EnqueueBody, toItem } from "./options.ts";
 import { servicesFor, type Services } from "./services.ts";
 import { TaskStore } from "./store/index.ts";
 import type { EnqueueFn } from "./task.ts";
-import { toSeconds } from "./durations.ts";
 
 /** Everything a request needs, built from its env (cached per isolate by config identity). */
 export interface Relay {
@@ -36,27 +37,16 @@ function relayFor(config: Config, registry: Registry): Relay {
     store,
     registry,
     enqueueFromTask: async (name, payload, options = {}) => {
-      const def = registry.get(name);
-      if (!def) throw new Error(`[celeriac] no task named "${name}"`);
-      const checked = await checkPayload(def, payload, config);
-      if (!checked.ok) throw new Error(`[celeriac] ${name}: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
-      const delay = options.delay === undefined ? undefined : toSeconds(options.delay);
-      const notBefore =
-        options.notBefore === undefined
-          ? undefined
-          : typeof options.notBefore === "number"
-            ? options.notBefore * 1000
-            : Date.parse(options.notBefore);
+      // Checked like an API call; a bad follow-up is a bug in the task, so it fails for good.
+      const body = v.safeParse(EnqueueBody, { ...options, payload });
+      const r = body.success
+        ? await toItem(registry, config, name, body.output, "")
+        : { issues: toIssues(body.issues) };
+      if ("issues" in r) {
+        throw new PermanentError(`enqueue "${name}": ${r.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, "invalid_follow_up");
+      }
       // ":" cannot occur in an API key name, so this scope never meets a caller's.
-      const [e] = await enqueue(relay, ":task", [
-        {
-          def,
-          payload,
-          ...(delay !== undefined ? { delay } : {}),
-          ...(notBefore !== undefined && !Number.isNaN(notBefore) ? { notBefore } : {}),
-          ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
-        },
-      ]);
+      const [e] = await enqueue(relay, ":task", [r.item]);
       return { id: e!.id, state: e!.state, runAt: e!.runAt };
     },
   };

@@ -80,9 +80,6 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
             timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true }),
           ),
         ]);
-        if (result !== undefined && JSON.stringify(result).length > MAX_RESULT_BYTES) {
-          failure = new PermanentError(`result is larger than ${MAX_RESULT_BYTES} bytes of JSON`, "result_too_large");
-        }
       } catch (err) {
         failure = err;
       } finally {
@@ -91,12 +88,30 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
     }
   }
 
+  // The result is stored as JSON: one that cannot be (a cycle, a BigInt, a function) or is too
+  // large fails for good rather than running the task's side effects again.
+  let resultJson: string | undefined;
+  if (failure === undefined && result !== undefined) {
+    try {
+      resultJson = JSON.stringify(result);
+    } catch (err) {
+      failure = new PermanentError(`result is not JSON: ${messageOf(err)}`, "result_not_json");
+    }
+    if (failure === undefined && resultJson === undefined) failure = new PermanentError("result is not JSON", "result_not_json");
+    if (resultJson !== undefined && new TextEncoder().encode(resultJson).length > MAX_RESULT_BYTES) {
+      failure = new PermanentError(`result is larger than ${MAX_RESULT_BYTES} bytes of JSON`, "result_too_large");
+    }
+  }
+
   const now = Date.now();
-  const base = { from: ["running"] as TaskState[], fence: attempt, at: now, attempt };
+  // A final outcome may also replace `failed`: QStash's failure callback can land while a
+  // duplicate delivery of this same attempt is still running. The attempt fence keeps it exact.
+  const final = { from: ["running", "failed"] as TaskState[], at: now, attempt };
+  const base = { from: ["running"] as TaskState[], at: now, attempt };
   const ttl = m.options.resultTtl;
   if (failure === undefined) {
-    const fields: Record<string, string> = result === undefined ? {} : { result: JSON.stringify(result) };
-    await store.transition(m.id, { ...base, to: "succeeded", fields }, ttl);
+    const fields: Record<string, string> = resultJson === undefined ? {} : { result: resultJson };
+    await store.transition(m.id, { ...final, to: "succeeded", fields }, ttl);
     log.info("succeeded", { ms: now - started });
     return { status: 200, headers: {}, body: { id: m.id, state: "succeeded" } };
   }
@@ -104,7 +119,7 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
   const error = describe(failure);
   const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
   if (!error.retryable || finalAttempt) {
-    await store.transition(m.id, { ...base, to: "failed", error, fields: { error: JSON.stringify(error) } }, ttl);
+    await store.transition(m.id, { ...final, to: "failed", error, fields: { error: JSON.stringify(error) } }, ttl);
     log.error("failed", { code: error.code, message: error.message });
     // 489 stops QStash; a retryable error on the last attempt lets QStash finish its own books.
     return error.retryable
@@ -138,6 +153,7 @@ function describe(err: unknown): TaskError {
 
 function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext {
   const m = d.message;
+  let followUps = 0;
   return {
     id: m.id,
     attempt,
@@ -147,7 +163,10 @@ function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSi
     log,
     mail: mailerFor(deps.services.resend, m.id),
     fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal, ...init })) as typeof fetch,
-    enqueue: deps.enqueue,
+    // A follow-up is keyed by this task and its order within the run, so a retry of this task
+    // finds the follow-ups its earlier attempt made instead of enqueueing them again.
+    enqueue: (task, payload, options = {}) =>
+      deps.enqueue(task, payload, { ...options, idempotencyKey: options.idempotencyKey ?? `${m.id}/enqueue/${followUps++}` }),
     config: deps.config,
     store: deps.store,
   };

@@ -1,5 +1,5 @@
 import type { Schedule } from "@upstash/qstash";
-import { DELIVER_PATH, FAILURE_PATH } from "./queue.ts";
+import { DELIVER_PATH, FAILURE_PATH, TIMEOUT_GRACE_S } from "./queue.ts";
 import type { Relay } from "./relay.ts";
 import type { TaskOptions } from "./store/record.ts";
 
@@ -27,6 +27,8 @@ export interface DesiredSchedule {
   destination: string;
   body: string;
   retries: number;
+  /** The task's per-attempt timeout, seconds. */
+  timeout: number;
 }
 
 export function desiredSchedules(relay: Relay): DesiredSchedule[] {
@@ -51,6 +53,7 @@ export function desiredSchedules(relay: Relay): DesiredSchedule[] {
         destination: relay.config.publicUrl + DELIVER_PATH,
         body: JSON.stringify(message),
         retries: def.retries,
+        timeout: def.timeout,
       };
     }),
   );
@@ -99,19 +102,26 @@ export async function syncSchedules(relay: Relay): Promise<SyncReport> {
       body: want.body,
       headers: { "Content-Type": "application/json" },
       retries: want.retries,
+      timeout: want.timeout + TIMEOUT_GRACE_S,
       failureCallback: relay.config.publicUrl + FAILURE_PATH,
     });
     (have ? report.updated : report.created).push(want.scheduleId);
   }
   const declared = new Set(desired.map((d) => d.scheduleId));
   for (const s of live) {
-    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX)) report.foreign.push(s.scheduleId);
+    // Ours: celeriac's id prefix and this deployment's delivery URL (another deployment may
+    // share the QStash account).
+    if (!ownedBy(relay, s)) report.foreign.push(s.scheduleId);
     else if (!declared.has(s.scheduleId)) {
       await qstash.schedules.delete(s.scheduleId);
       report.deleted.push(s.scheduleId);
     }
   }
   return report;
+}
+
+function ownedBy(relay: Relay, s: Schedule): boolean {
+  return s.scheduleId.startsWith(SCHEDULE_PREFIX) && s.destination === relay.config.publicUrl + DELIVER_PATH;
 }
 
 /** Declared vs. live, with drift flagged, for `GET /v1/schedules`. */
@@ -135,7 +145,7 @@ export async function scheduleStatus(relay: Relay) {
   });
   const known = new Set(declared.map((d) => d.id));
   const orphans = live
-    .filter((s) => s.scheduleId.startsWith(SCHEDULE_PREFIX) && !known.has(s.scheduleId))
+    .filter((s) => ownedBy(relay, s) && !known.has(s.scheduleId))
     .map((s) => ({ id: s.scheduleId, cron: s.cron, paused: s.isPaused, drift: ["no longer declared; sync deletes it"] }));
   return { schedules: declared, orphans };
 }

@@ -1,12 +1,13 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import { FINAL_STATES, pairs, recordFromHash, type TaskRecord, type TaskState } from "./record.ts";
-import { CLAIM, CREATE, LIST, TRANSITION } from "./scripts.ts";
+import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
 import { Lua, redisIo } from "./lua.ts";
 
 const create = new Lua(CREATE);
 const claim = new Lua(CLAIM);
 const transition = new Lua(TRANSITION);
 const list = new Lua(LIST);
+const discard = new Lua(DISCARD);
 
 /** How long an idempotency key maps to its task (s): 24 h, whatever QStash's dedup window is. */
 export const IDEMPOTENCY_TTL_S = 86_400;
@@ -24,9 +25,11 @@ export interface NewRecord {
   runAt: number;
   idempotencyKey?: string;
   scheduleId?: string;
+  /** Generation: bumped by each retry through the API, so a stale failure callback is ignored. */
+  gen?: number;
 }
 
-export type CreateResult = { kind: "new" } | { kind: "dup"; id: string };
+export type CreateResult = { kind: "new" } | { kind: "dup"; createdAt: number } | { kind: "mismatch"; task: string };
 export type ClaimResult =
   | { kind: "run"; attempt: number }
   | { kind: "skip"; state: TaskState }
@@ -40,13 +43,19 @@ export type TransitionResult =
 export interface Transition {
   from: readonly TaskState[];
   to: TaskState;
-  /** The attempt that must still hold the task (its claim), so a stale delivery changes nothing. */
-  fence?: number;
+  /**
+   * The attempt that must still hold the task (its claim), so a stale delivery changes nothing;
+   * also noted in the history entry.
+   */
+  attempt?: number;
+  /** The generation the record must have. */
+  gen?: number;
+  /** Leave the daily counters alone (for undoing a change that was never real). */
+  uncounted?: boolean;
   at: number;
   fields?: Record<string, string | number>;
   /** Error recorded in the history entry. */
   error?: { code: string; message: string; retryable: boolean };
-  attempt?: number;
 }
 
 /** The result store: task records in Upstash Redis, each change one atomic round trip. */
@@ -69,33 +78,45 @@ export class TaskStore {
     return `${this.prefix}idem:${scope}:${key}`;
   }
 
-  #createCall(r: NewRecord, idemKey: string) {
-    const ttl = Math.ceil(Math.max(0, r.runAt - r.createdAt) / 1000) + UNFINISHED_GRACE_S + r.options.resultTtl;
-    const fields: (string | number)[] = ["payload", JSON.stringify(r.payload ?? null), "options", JSON.stringify(r.options), "runAt", r.runAt];
+  /** TTL of an unfinished record (s): until it is due, plus room for retries and its result. */
+  #ttl(r: NewRecord) {
+    return Math.ceil(Math.max(0, r.runAt - r.createdAt) / 1000) + UNFINISHED_GRACE_S + r.options.resultTtl;
+  }
+
+  /** Field/value pairs of a record besides those the scripts set themselves. */
+  #fields(r: NewRecord) {
+    const fields: (string | number)[] = ["options", JSON.stringify(r.options), "runAt", r.runAt];
     if (r.idempotencyKey) fields.push("idempotencyKey", r.idempotencyKey);
     if (r.scheduleId) fields.push("scheduleId", r.scheduleId);
-    const entry = JSON.stringify({ at: r.createdAt, state: r.state });
-    return {
-      keys: [this.#rec(r.id), this.#hist(r.id), idemKey],
-      args: [this.prefix, r.id, r.task, r.state, r.createdAt, ttl, IDEMPOTENCY_TTL_S, entry, utcDay(r.createdAt), ...fields],
-    };
+    if (r.gen) fields.push("gen", r.gen);
+    return fields;
   }
 
   /** Creates records in one round trip; `idemKeys[i]` is the scoped idempotency key or "". */
   async createMany(records: NewRecord[], idemKeys: string[]): Promise<CreateResult[]> {
     const replies = await create.run<[string, string?]>(
       this.redis,
-      records.map((r, i) => this.#createCall(r, idemKeys[i] ?? "")),
+      records.map((r, i) => ({
+        keys: [this.#rec(r.id), this.#hist(r.id), idemKeys[i] ?? ""],
+        args: [
+          this.prefix, r.id, r.task, r.state, r.createdAt, this.#ttl(r), IDEMPOTENCY_TTL_S,
+          JSON.stringify({ at: r.createdAt, state: r.state }), utcDay(r.createdAt), JSON.stringify(r.payload ?? null),
+          ...this.#fields(r),
+        ],
+      })),
     );
-    return replies.map(([kind, id]) => (kind === "dup" ? { kind: "dup", id: id! } : { kind: "new" }));
+    return replies.map(([kind, value]): CreateResult =>
+      kind === "dup" ? { kind, createdAt: Number(value) } : kind === "mismatch" ? { kind, task: value! } : { kind: "new" },
+    );
   }
 
-  /** Claims one delivery attempt; recreates the record from `message` when it is missing. */
+  /** Claims one delivery attempt; recreates the record from the message when it is missing. */
   async claim(r: NewRecord, messageId: string, now: number, leaseMs: number): Promise<ClaimResult> {
-    const call = this.#createCall(r, "");
-    const ttl = call.args[5]!;
     const [reply] = await claim.run<[string, string]>(this.redis, [
-      { keys: call.keys.slice(0, 2), args: [this.prefix, r.id, r.task, now, leaseMs, messageId, ttl, utcDay(now), ...call.args.slice(9)] },
+      {
+        keys: [this.#rec(r.id), this.#hist(r.id)],
+        args: [this.prefix, r.id, r.task, now, leaseMs, messageId, this.#ttl(r), utcDay(now), JSON.stringify(r.payload ?? null), ...this.#fields(r)],
+      },
     ]);
     const [kind, value] = reply!;
     if (kind === "run") return { kind, attempt: Number(value) };
@@ -116,24 +137,24 @@ export class TaskStore {
     const [reply] = await transition.run<[string, string?]>(this.redis, [
       {
         keys: [this.#rec(id), this.#hist(id)],
-        args: [this.prefix, id, t.from.join(","), t.fence ?? "", t.to, ttl ?? "", entry, utcDay(t.at), t.at, ...fields],
+        args: [
+          this.prefix, id, t.from.join(","), t.attempt ?? "", t.to, ttl ?? "", entry, utcDay(t.at), t.at,
+          t.gen ?? "", t.uncounted ? "1" : "", ...fields,
+        ],
       },
     ]);
-    const [kind, state] = reply!;
-    if (kind === "ok") return { kind, from: state as TaskState };
-    if (kind === "conflict") return { kind, state: state as TaskState };
+    const [kind, value] = reply!;
+    if (kind === "ok") return { kind, from: value as TaskState };
+    if (kind === "conflict") return { kind, state: value as TaskState };
     return { kind: "missing" };
   }
 
-  /** Removes records an enqueue wrote when its publish failed, so nothing is left half-written. */
-  async discard(ids: string[], idemKeys: string[]): Promise<void> {
-    const p = this.redis.pipeline();
-    for (const id of ids) {
-      p.del(this.#rec(id), this.#hist(id));
-      p.zrem(`${this.prefix}i:all`, id);
-    }
-    for (const k of idemKeys) if (k) p.del(k);
-    await redisIo(() => p.exec());
+  /** Undoes records an enqueue wrote when its publish failed, so nothing is left half-written. */
+  async discard(ids: string[], idemKeys: string[], at: number): Promise<void> {
+    await discard.run(
+      this.redis,
+      ids.map((id, i) => ({ keys: [this.#rec(id), this.#hist(id), idemKeys[i] ?? ""], args: [this.prefix, id, utcDay(at)] })),
+    );
   }
 
   /** The record with its history, or null for an id never seen (or expired). */
@@ -143,7 +164,7 @@ export class TaskStore {
       this.redis.pipeline().hgetall(this.#rec(id)).lrange(this.#hist(id), 0, -1).exec<[string[] | null, string[]]>(),
     );
     const hash = pairs(flat ?? []);
-    if (!hash.state || hash.supersededBy) return null;
+    if (!hash.state) return null;
     return recordFromHash(hash, history);
   }
 

@@ -52,6 +52,8 @@ export interface TaskRecord {
   messageId?: string;
   idempotencyKey?: string;
   scheduleId?: string;
+  /** How many times the task was re-enqueued through `POST /v1/tasks/:id/retry`. */
+  generation?: number;
   history: HistoryEntry[];
 }
 
@@ -82,6 +84,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
     messageId: h.messageId || undefined,
     idempotencyKey: h.idempotencyKey || undefined,
     scheduleId: h.scheduleId || undefined,
+    generation: h.gen ? Number(h.gen) : undefined,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (rec as unknown as Record<string, unknown>)[k] = v;
   return rec;

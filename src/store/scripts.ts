@@ -4,7 +4,8 @@
 //
 // Keys: <p>t:<id> (hash: the record), <p>t:<id>:h (list: newest-first history, capped),
 // <p>i:all, <p>i:task:<task>, <p>i:state:<state>, <p>i:task:<task>:state:<state> (sorted sets
-// scored by creation time, for listing newest first), <p>idem:<key> (idempotency key → id).
+// scored by creation time, for listing newest first), <p>idem:<key> (idempotency key → id),
+// <p>expiry (sorted set: when each record expires), <p>stats:<day> (counters).
 
 /** Shared Lua helpers: move a task between the state indexes. */
 const LIB = `
@@ -29,6 +30,30 @@ local function duration(p, day, task, ms)
   for i, bound in ipairs(BOUNDS) do if ms <= bound then b = i break end end
   count(p, day, task, 'd' .. b)
 end
+local STATES = { 'queued', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled' }
+local function unindex(p, id, task)
+  redis.call('ZREM', p .. 'i:all', id)
+  redis.call('ZREM', p .. 'i:task:' .. task, id)
+  for _, s in ipairs(STATES) do for _, k in ipairs(indexes(p, task, s)) do redis.call('ZREM', k, id) end end
+end
+-- <p>expiry scores each record by when it expires, so index entries of expired records can be
+-- removed a few at a time as new tasks arrive: the indexes stay as large as the live records.
+local function expires(p, id, task, at)
+  redis.call('ZADD', p .. 'expiry', at, id .. '|' .. task)
+end
+local function prune(p, now)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'expiry', '-inf', now, 'LIMIT', 0, 20)) do
+    local at = string.find(m, '|', 1, true)
+    local id, task = string.sub(m, 1, at - 1), string.sub(m, at + 1)
+    local left = redis.call('PTTL', p .. 't:' .. id)
+    if left > 0 then
+      redis.call('ZADD', p .. 'expiry', now + left, m)
+    else
+      if left == -2 then unindex(p, id, task) end -- gone (-1 would be a record kept for good)
+      redis.call('ZREM', p .. 'expiry', m)
+    end
+  end
+end
 local function history(hist, entry, ttl)
   redis.call('LPUSH', hist, entry)
   redis.call('LTRIM', hist, 0, 19)
@@ -37,39 +62,61 @@ end
 `;
 
 /**
- * Creates a record unless its idempotency key already names a live task.
+ * Creates a record, unless its idempotency key names a task already (tasks enqueued with a key
+ * have an id derived from it, so concurrent repeats meet on the same record).
  * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, task, state, createdAt, ttl (s),
- * idemTtl (s), history entry, day (YYYY-MM-DD, for the statistics), then field/value pairs.
- * Returns {"new"} or {"dup", existingId}; a duplicate leaves a cancelled tombstone under the new
- * id so that a stray delivery of the message published for it is acknowledged without running.
+ * idemTtl (s), history entry, day (YYYY-MM-DD, for the statistics), payload JSON, then more
+ * field/value pairs. Returns {"new"}, {"dup", createdAt} or {"mismatch", task}: the key was used
+ * for another task or payload.
  */
 export const CREATE = `${LIB}
 local rec, hist, idem = KEYS[1], KEYS[2], KEYS[3]
 local p, id, task, state, created, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-if idem ~= '' then
-  local existing = redis.call('GET', idem)
-  if existing and redis.call('EXISTS', p .. 't:' .. existing) == 1 then
-    redis.call('HSET', rec, 'id', id, 'task', task, 'state', 'cancelled', 'supersededBy', existing)
-    redis.call('EXPIRE', rec, 86400)
-    return { 'dup', existing }
+prune(p, created)
+local have = redis.call('HMGET', rec, 'task', 'payload', 'createdAt', 'recreated')
+if have[1] then
+  if have[4] then
+    -- A delivery outran this write and recreated the record from its message: keep it.
+    redis.call('HDEL', rec, 'recreated')
+    if idem ~= '' then redis.call('SET', idem, id, 'EX', tonumber(ARGV[7])) end
+    return { 'new' }
   end
-  redis.call('SET', idem, id, 'EX', tonumber(ARGV[7]))
+  if have[1] ~= task or have[2] ~= ARGV[10] then return { 'mismatch', have[1] } end
+  return { 'dup', have[3] }
 end
-redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, unpack(ARGV, 10))
+if idem ~= '' then redis.call('SET', idem, id, 'EX', tonumber(ARGV[7])) end
+redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, 'payload', ARGV[10], unpack(ARGV, 11))
 redis.call('EXPIRE', rec, ttl)
 history(hist, ARGV[8], ttl)
 count(p, ARGV[9], task, 'enqueued')
 redis.call('ZADD', p .. 'i:all', created, id)
 redis.call('ZADD', p .. 'i:task:' .. task, created, id)
 reindex(p, id, task, nil, state, created)
+expires(p, id, task, created + ttl * 1000)
 return { 'new' }
+`;
+
+/**
+ * Undoes a CREATE whose publish failed: record, history, indexes, idempotency key and count.
+ * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, day.
+ */
+export const DISCARD = `${LIB}
+local rec, hist, idem = KEYS[1], KEYS[2], KEYS[3]
+local p, id = ARGV[1], ARGV[2]
+local task = redis.call('HGET', rec, 'task')
+if not task then return 0 end
+unindex(p, id, task)
+redis.call('DEL', rec, hist)
+if idem ~= '' then redis.call('DEL', idem) end
+count(p, ARGV[3], task, 'enqueued', -1)
+return 1
 `;
 
 /**
  * Claims a task for one delivery attempt.
  * KEYS: rec, hist. ARGV: prefix, id, task, now (ms), lease (ms), messageId, ttl (s) for a
- * recreated record, day, then field/value pairs to recreate it from the message if it is missing
- * (a scheduled run's first delivery creates its record this way).
+ * recreated record, day, payload JSON, then field/value pairs to recreate it from the message if
+ * it is missing (a scheduled run's first delivery creates its record this way).
  * Returns {"run", attempt}, {"skip", state} or {"busy", ms until the lease ends}.
  */
 export const CLAIM = `${LIB}
@@ -79,16 +126,18 @@ local state = redis.call('HGET', rec, 'state')
 local created = tonumber(redis.call('HGET', rec, 'createdAt'))
 if not state then
   -- The delivery outran the enqueue's write, or the record was lost: the message is
-  -- self-contained, so recreate the record from it.
+  -- self-contained, so recreate the record from it (CREATE, if it comes later, keeps this one).
+  local ttl = tonumber(ARGV[7])
   state = 'queued'
   created = now
-  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, unpack(ARGV, 9))
-  redis.call('EXPIRE', rec, tonumber(ARGV[7]))
-  history(hist, '{"at":' .. now .. ',"state":"queued"}', tonumber(ARGV[7]))
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, 'payload', ARGV[9], unpack(ARGV, 10))
+  redis.call('EXPIRE', rec, ttl)
+  history(hist, '{"at":' .. now .. ',"state":"queued"}', ttl)
   count(p, ARGV[8], task, 'enqueued')
   redis.call('ZADD', p .. 'i:all', now, id)
   redis.call('ZADD', p .. 'i:task:' .. task, now, id)
   reindex(p, id, task, nil, state, now)
+  expires(p, id, task, now + ttl * 1000)
 end
 if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return { 'skip', state } end
 if state == 'running' then
@@ -107,25 +156,33 @@ return { 'run', tostring(n) }
  * Moves a task from one of the allowed states to another.
  * KEYS: rec, hist. ARGV: prefix, id, allowed states (comma-separated), fence (attempt number that
  * must still hold the task, or ""), new state, ttl (s, or "" to keep), history entry, day, now
- * (ms), then field/value pairs to set. Counts final states, retries and run durations. Returns {"ok", previous state} or {"conflict", state} or {"missing"}.
+ * (ms), generation the record must have ("" for any), "1" to leave the statistics alone, then
+ * field/value pairs to set. Returns {"ok", previous state}, {"conflict", state} or {"missing"}.
+ * Counts final states, retries and run durations.
  */
 export const TRANSITION = `${LIB}
 local rec, hist = KEYS[1], KEYS[2]
 local p, id, allowed, fence, to, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'attempts', 'startedAt')
+local day, now, gen = ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'attempts', 'startedAt', 'gen')
 local state = f[1]
 if not state then return { 'missing' } end
 if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then return { 'conflict', state } end
 if fence ~= '' and f[4] ~= fence then return { 'conflict', state } end
-if ARGV[10] then redis.call('HSET', rec, 'state', to, unpack(ARGV, 10)) else redis.call('HSET', rec, 'state', to) end
+if gen ~= '' and (f[6] or '0') ~= gen then return { 'conflict', state } end
+if ARGV[12] then redis.call('HSET', rec, 'state', to, unpack(ARGV, 12)) else redis.call('HSET', rec, 'state', to) end
 redis.call('HDEL', rec, 'leaseUntil')
-if ttl then redis.call('EXPIRE', rec, ttl) end
+if ttl then
+  redis.call('EXPIRE', rec, ttl)
+  expires(p, id, f[2], now + ttl * 1000)
+end
 reindex(p, id, f[2], state, to, tonumber(f[3]))
 history(hist, ARGV[7], ttl)
-local day, now = ARGV[8], tonumber(ARGV[9])
-if to == 'retrying' then count(p, day, f[2], 'retries') end
-if to == 'succeeded' or to == 'failed' or to == 'cancelled' then count(p, day, f[2], to) end
-if state == 'running' and (to == 'succeeded' or to == 'failed') and f[5] then duration(p, day, f[2], now - tonumber(f[5])) end
+if ARGV[11] ~= '1' then
+  if to == 'retrying' then count(p, day, f[2], 'retries') end
+  if to == 'succeeded' or to == 'failed' or to == 'cancelled' then count(p, day, f[2], to) end
+  if fence ~= '' and (to == 'succeeded' or to == 'failed') and f[5] then duration(p, day, f[2], now - tonumber(f[5])) end
+end
 return { 'ok', state }
 `;
 
