@@ -118,6 +118,33 @@ describe("effectively once", () => {
   });
 });
 
+describe("idempotency under concurrency", () => {
+  it("five concurrent requests with one key make one task, one message and one email", async () => {
+    const subject = unique("concurrent key");
+    const key = unique("order").replace(" ", "-");
+    const rs = await Promise.all(
+      Array.from({ length: 5 }, () => call("POST", "/v1/tasks/send-email", email(subject), { headers: { "idempotency-key": key } })),
+    );
+    expect(new Set(rs.map((r) => r.body.id)).size).toBe(1);
+    expect(new Set(rs.map((r) => r.body.messageId)).size).toBe(1);
+    expect(rs.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 202]);
+    expect((await settle(rs[0]!.body.id)).state).toBe("succeeded");
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await mailbox.withSubject(subject)).toHaveLength(1);
+  });
+
+  it("refuses a key reused for another payload (409) and changes nothing", async () => {
+    const key = unique("reuse").replace(" ", "-");
+    const first = unique("first");
+    const a = await call("POST", "/v1/tasks/send-email", { ...email(first), delay: "1h" }, { headers: { "idempotency-key": key } });
+    const b = await call("POST", "/v1/tasks/send-email", email(unique("second")), { headers: { "idempotency-key": key } });
+    expect(b.status).toBe(409);
+    expect(b.body.error.code).toBe("idempotency_key_reused");
+    expect((await call("GET", `/v1/tasks/${a.body.id}`)).body).toMatchObject({ state: "scheduled", payload: { subject: first } });
+    await call("DELETE", `/v1/tasks/${a.body.id}`);
+  });
+});
+
 describe("cancel and retry", () => {
   it("cancels a task before it is due; nothing is sent", async () => {
     const subject = unique("cancelled");
@@ -207,6 +234,9 @@ describe("caller errors", () => {
       ["unknown option", call("POST", "/v1/tasks/send-email", { ...email("x"), priority: 1 }), 400, "invalid_options"],
       ["bad payload", call("POST", "/v1/tasks/send-email", { payload: { to: "not-an-address", subject: "" } }), 422, "invalid_payload"],
       ["unknown id", call("GET", "/v1/tasks/tsk_00000000000000000000000000"), 404, "unknown"],
+      ["not a task id", call("GET", "/v1/tasks/tsk_00000000000000000000000000:h"), 404, "unknown"],
+      ["cancel a non-id", call("DELETE", "/v1/tasks/..%2F..%2Fetc"), 404, "unknown"],
+      ["retry a non-id", call("POST", "/v1/tasks/x/retry"), 404, "unknown"],
       ["bad list state", call("GET", "/v1/tasks?state=pending"), 400, "invalid_query"],
       ["bad cursor", call("GET", "/v1/tasks?cursor=zzz"), 400, "invalid_query"],
     ];

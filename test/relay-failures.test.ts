@@ -6,7 +6,7 @@ import { Redis } from "@upstash/redis";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.ts";
 import { DEV_API_KEY, freePort } from "../dev/stack.ts";
-import { call, settle, stack, unique, until } from "./helpers/api.ts";
+import { call, settle, stack, unique } from "./helpers/api.ts";
 
 const app = createApp();
 const DEAD = `http://127.0.0.1:${await freePort()}`; // nothing listens there
@@ -33,7 +33,9 @@ describe("a dependency is down", () => {
     expect(body.error.code).toBe("qstash_unavailable");
     expect(r.headers.get("retry-after")).toBe("5");
     expect(await redis().keys(`celeriac:idem:dev:${key}`)).toEqual([]);
-    // With QStash back, the same key enqueues a fresh task: nothing was left half-written.
+    // Nothing of it is listed, and with QStash back the same key enqueues a fresh task.
+    const listed = (await call("GET", "/v1/tasks?task=send-email&limit=100")).body.tasks;
+    expect(listed.filter((t: any) => t.idempotencyKey === key)).toEqual([]);
     const again = await enqueue(stack().env, unique("qstash back"), key);
     expect(again.status).toBe(202);
   });
@@ -48,6 +50,21 @@ describe("a dependency is down", () => {
     const pending = (state.messages as any[]).filter((m) => m.state !== "CANCELLED" && m.destination.endsWith("/qstash/deliver"));
     const bodies = await Promise.all(pending.map((m) => qstash().messages.get(m.messageId).catch(() => null)));
     expect(bodies.filter((m) => m && String(m.body).includes(subject))).toEqual([]);
+  });
+
+  it("after a Redis-side 503, retrying with the same key enqueues a task with a live message", async () => {
+    const key = unique("redis-back").replace(" ", "-");
+    // Due later, so the undo's cancel finds the message still pending (in this test only the
+    // in-process app's Redis is down; the Worker that QStash delivers to has its own).
+    const send = (env: Record<string, string>) => enqueue(env, unique("runs after all"), key);
+    expect((await send({ ...stack().env, UPSTASH_REDIS_REST_URL: DEAD })).status).toBe(503);
+    // QStash may still remember the cancelled message's deduplication id; the retry must not
+    // settle for that cancelled message.
+    const r = await send(stack().env);
+    expect(r.status).toBe(202);
+    const body = (await r.json()) as any;
+    await expect(qstash().messages.get(body.messageId)).resolves.toMatchObject({ messageId: body.messageId });
+    expect((await call("DELETE", `/v1/tasks/${body.id}`)).status).toBe(200);
   });
 
   it("health reports an unreachable Redis as 503 with the reason, and a bad env by name", async () => {
