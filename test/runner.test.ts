@@ -34,8 +34,22 @@ const parent = defineTask({
   input: v.object({ n: v.number() }),
   resultTtl: 120,
   async run({ n }, ctx) {
-    const child = await ctx.enqueue(`child-${tag}`, { n: n + 1 }, { idempotencyKey: `child-of-${ctx.id}` });
+    // Enqueues its follow-up, then fails once: the retry must not enqueue a second one.
+    const child = await ctx.enqueue(`child-${tag}`, { n: n + 1 });
+    childIds.add(child.id);
+    if (ctx.attempt === 1) throw new Error("fails after enqueueing");
     return { child: child.id };
+  },
+});
+const childIds = new Set<string>();
+let childRuns = 0;
+let oddRuns = 0;
+const odd = defineTask({
+  name: `odd-${tag}`,
+  input: v.object({}),
+  async run() {
+    oddRuns++;
+    return { big: BigInt(1) }; // JSON cannot hold a BigInt
   },
 });
 let inFlight = 0;
@@ -51,12 +65,16 @@ const serial = defineTask({
     return null;
   },
 });
-const child = defineTask({ name: `child-${tag}`, input: v.object({ n: v.number() }), run: async ({ n }) => ({ n }) });
+const child = defineTask({
+  name: `child-${tag}`,
+  input: v.object({ n: v.number() }),
+  run: async ({ n }) => (childRuns++, { n }),
+});
 
 let app: { url: string; close: () => Promise<void> };
 beforeAll(async () => {
   const env = { ...stack().env };
-  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, child, serial] as TaskDefinition[], env: () => env });
+  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, child, serial, odd] as TaskDefinition[], env: () => env });
   env.CELERIAC_PUBLIC_URL = app.url;
 });
 afterAll(() => app?.close());
@@ -73,13 +91,19 @@ describe("runner", () => {
 
   it("honours RetryLater: retrying with the asked time, then runs again", async () => {
     const r = await api("POST", `/v1/tasks/later-${tag}`, { payload: {} });
-    const retrying = await settle(r.body.id, ["retrying", "succeeded"], app.url);
-    if (retrying.state === "retrying") {
-      expect(Date.parse(retrying.runAt) - Date.now()).toBeGreaterThan(10_000);
-      expect(retrying.error.code).toBe("retry_later");
-    }
     const done = await settle(r.body.id, ["succeeded"], app.url);
     expect(done.result).toEqual({ attempt: 2 });
+    const [running2, retrying] = done.history.filter((h: any) => h.state === "running" || h.state === "retrying");
+    expect(retrying.error).toMatchObject({ code: "retry_later", retryable: true });
+    // The broker waited the asked 20 s, scaled by its time scale.
+    expect(Date.parse(running2.at) - Date.parse(retrying.at)).toBeGreaterThanOrEqual(20_000 * stack().timeScale * 0.9);
+  });
+
+  it("fails at once, without running again, when a result is not JSON", async () => {
+    const r = await api("POST", `/v1/tasks/odd-${tag}`, { payload: {} });
+    const done = await settle(r.body.id, ["failed"], app.url);
+    expect(done).toMatchObject({ attempts: 1, error: { code: "result_not_json", retryable: false } });
+    expect(oddRuns).toBe(1);
   });
 
   it("passes a task's flow control to QStash: never more than `parallelism` runs at once", async () => {
@@ -88,11 +112,15 @@ describe("runner", () => {
     expect(peak).toBe(1);
   });
 
-  it("chains a follow-up task through ctx.enqueue, once, and expires results after resultTtl", async () => {
+  it("chains a follow-up once, though the parent retries, and expires results after resultTtl", async () => {
     const r = await api("POST", `/v1/tasks/parent-${tag}`, { payload: { n: 1 } });
     const done = await settle(r.body.id, ["succeeded"], app.url);
+    expect(done.attempts).toBe(2);
+    expect(childIds.size).toBe(1);
+    expect([...childIds][0]).toBe(done.result.child);
     const followUp = await settle(done.result.child, ["succeeded"], app.url);
-    expect(followUp).toMatchObject({ task: `child-${tag}`, result: { n: 2 } });
+    expect(followUp).toMatchObject({ task: `child-${tag}`, result: { n: 2 }, attempts: 1 });
+    expect(childRuns).toBe(1);
     const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN! });
     const ttl = await redis.ttl(`celeriac:t:${r.body.id}`);
     expect(ttl).toBeGreaterThan(100);
