@@ -1,0 +1,92 @@
+// The result store's Lua scripts against Redis (through the Upstash-REST bridge), under a
+// prefix of their own: races between enqueue and delivery, undo, generations and expiry.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/env.ts";
+import { servicesFor } from "../src/services.ts";
+import { TaskStore, utcDay, type NewRecord } from "../src/store/index.ts";
+import { newTaskId } from "../src/ids.ts";
+import { stack } from "./helpers/api.ts";
+
+let store: TaskStore;
+const prefix = `celeriac-test-${Math.random().toString(36).slice(2, 8)}:`;
+beforeAll(() => {
+  store = new TaskStore(servicesFor(loadConfig({ ...stack().env })).redis, prefix);
+});
+afterAll(async () => {
+  const keys = (await store.redis.keys(`${prefix}*`)) as string[];
+  if (keys.length) await store.redis.del(...keys);
+});
+
+const record = (over: Partial<NewRecord> = {}): NewRecord => {
+  const now = Date.now();
+  return {
+    id: newTaskId(now),
+    task: "probe",
+    state: "queued",
+    payload: { n: 1 },
+    options: { retries: 3, timeout: 30, resultTtl: 3600 },
+    createdAt: now,
+    runAt: now,
+    ...over,
+  };
+};
+const members = (key: string) => store.redis.zrange(prefix + key, 0, -1) as Promise<string[]>;
+const counter = async (what: string) => Number((await store.redis.hget(`${prefix}stats:${utcDay(Date.now())}`, `probe:${what}`)) ?? 0);
+
+describe("store", () => {
+  it("keeps the record a delivery made when the enqueue's write arrives after it", async () => {
+    const r = record();
+    const enqueuedBefore = await counter("enqueued");
+    expect(await store.claim(r, "msg_1", Date.now(), 60_000)).toEqual({ kind: "run", attempt: 1 });
+    expect(await store.createMany([r], [""])).toEqual([{ kind: "new" }]);
+    const rec = await store.get(r.id);
+    expect(rec).toMatchObject({ state: "running", attempts: 1, messageId: "msg_1" });
+    expect(await counter("enqueued")).toBe(enqueuedBefore + 1);
+    expect(await members("i:state:running")).toContain(r.id);
+    expect(await members("i:state:queued")).not.toContain(r.id);
+  });
+
+  it("tells a repeat from a key reused for another payload", async () => {
+    const r = record();
+    expect(await store.createMany([r], [store.idemKey("k", r.id)])).toEqual([{ kind: "new" }]);
+    expect(await store.createMany([{ ...r, createdAt: r.createdAt + 5 }], [store.idemKey("k", r.id)])).toEqual([{ kind: "dup", createdAt: r.createdAt }]);
+    expect(await store.createMany([{ ...r, payload: { n: 2 } }], [store.idemKey("k", r.id)])).toEqual([{ kind: "mismatch", task: "probe" }]);
+  });
+
+  it("discard undoes a create: record, indexes, idempotency key and count", async () => {
+    const r = record({ state: "scheduled" });
+    const before = await counter("enqueued");
+    const key = store.idemKey("k", r.id);
+    await store.createMany([r], [key]);
+    await store.discard([r.id], [key], Date.now());
+    expect(await store.get(r.id)).toBeNull();
+    for (const idx of ["i:all", "i:task:probe", "i:state:scheduled", "i:task:probe:state:scheduled"]) expect(await members(idx)).not.toContain(r.id);
+    expect(await store.redis.exists(key)).toBe(0);
+    expect(await counter("enqueued")).toBe(before);
+  });
+
+  it("ignores a change for another generation, and lets the fenced attempt replace a failure", async () => {
+    const r = record({ gen: 1 });
+    await store.createMany([r], [""]);
+    const failOld = { from: ["queued", "running"] as const, to: "failed" as const, at: Date.now(), gen: 0 };
+    expect(await store.transition(r.id, { ...failOld, from: [...failOld.from] })).toEqual({ kind: "conflict", state: "queued" });
+    await store.claim(r, "msg_2", Date.now(), 60_000);
+    expect(await store.transition(r.id, { from: ["running"], to: "failed", at: Date.now(), gen: 1 })).toMatchObject({ kind: "ok" });
+    // The attempt that was still running finishes: its success replaces the failure.
+    expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 1 })).toMatchObject({ kind: "ok", from: "failed" });
+    expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 7 })).toEqual({ kind: "conflict", state: "succeeded" });
+  });
+
+  it("drops expired records from the indexes as new tasks arrive", async () => {
+    const r = record({ options: { retries: 0, timeout: 1, resultTtl: 1 } });
+    await store.createMany([r], [""]);
+    await store.claim(r, "msg_3", Date.now(), 60_000);
+    await store.transition(r.id, { from: ["running"], to: "succeeded", at: Date.now(), attempt: 1 }, 1);
+    expect(await members("i:all")).toContain(r.id);
+    await new Promise((res) => setTimeout(res, 2_100));
+    await store.createMany([record()], [""]);
+    expect(await store.get(r.id)).toBeNull();
+    for (const idx of ["i:all", "i:task:probe", "i:state:succeeded", "i:task:probe:state:succeeded"]) expect(await members(idx)).not.toContain(r.id);
+    expect((await members("expiry")).some((m) => m.startsWith(r.id))).toBe(false);
+  });
+});
