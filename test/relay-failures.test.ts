@@ -6,7 +6,7 @@ import { Redis } from "@upstash/redis";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.ts";
 import { DEV_API_KEY, freePort } from "../dev/stack.ts";
-import { call, settle, stack, unique } from "./helpers/api.ts";
+import { call, settle, sign, stack, unique } from "./helpers/api.ts";
 
 const app = createApp();
 const DEAD = `http://127.0.0.1:${await freePort()}`; // nothing listens there
@@ -103,5 +103,21 @@ describe("a worker dies mid-task", () => {
     const done = await settle(id, ["failed"]);
     expect(done.error.code).toBe("delivery_failed");
     expect(done.error.message).toMatch(/QStash gave up after 1 attempt/);
+  });
+
+  it("ignores a failure callback from before a retry through the API (another generation)", async () => {
+    const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("gen"), text: "x" }, delay: "1h" });
+    const id = r.body.id;
+    await redis().hset(`celeriac:t:${id}`, { gen: 1 }); // as if it failed once and was retried
+    const url = `${stack().env.CELERIAC_PUBLIC_URL}/qstash/failure`;
+    const callback = (gen: number) => {
+      const source = { v: 1, id, task: "send-email", payload: {}, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: 0, runAt: 0, gen };
+      const body = JSON.stringify({ status: 500, retried: 0, sourceMessageId: "msg_x", sourceBody: Buffer.from(JSON.stringify(source)).toString("base64") });
+      return fetch(url, { method: "POST", headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }) }, body });
+    };
+    expect(await (await callback(0)).json()).toEqual({ id, recorded: false });
+    expect((await call("GET", `/v1/tasks/${id}`)).body.state).toBe("scheduled");
+    expect(await (await callback(1)).json()).toEqual({ id, recorded: true });
+    expect((await call("GET", `/v1/tasks/${id}`)).body).toMatchObject({ state: "failed", error: { code: "delivery_failed" } });
   });
 });
