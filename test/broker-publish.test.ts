@@ -1,23 +1,14 @@
 /** Broker conformance: publishing, delivered headers and bytes, signatures, delays, batch, dedup, errors. */
 import { createHash } from "node:crypto";
 import { Client, Receiver } from "@upstash/qstash";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
-import { startReceiver, sleep, type TestReceiver } from "./helpers/broker-receiver.ts";
+import { describe, expect, it } from "vitest";
+import type { Broker } from "../dev/broker/index.ts";
+import { sleep, type TestReceiver, useBroker } from "./helpers/broker-receiver.ts";
 
 let broker: Broker;
 let rx: TestReceiver;
 let client: Client;
-
-beforeAll(async () => {
-  broker = await startBroker({ port: 0, timeScale: 0.001 });
-  rx = await startReceiver(broker);
-  client = new Client({ baseUrl: broker.url, token: broker.token, retry: false });
-});
-afterAll(async () => {
-  await broker?.close();
-  await rx?.close();
-});
+useBroker((f) => ({ broker, rx, client } = f));
 
 const raw = (path: string, init: RequestInit = {}) =>
   fetch(`${broker.url}${path}`, {

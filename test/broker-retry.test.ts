@@ -1,22 +1,13 @@
 /** Broker conformance: retries and backoff, Retry-After, 489, timeouts, callbacks, the DLQ. */
-import { Client } from "@upstash/qstash";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
-import { startReceiver, sleep, waitUntil, type Delivery, type TestReceiver } from "./helpers/broker-receiver.ts";
+import type { Client } from "@upstash/qstash";
+import { describe, expect, it } from "vitest";
+import type { Broker } from "../dev/broker/index.ts";
+import { sleep, waitUntil, type Delivery, type TestReceiver, useBroker } from "./helpers/broker-receiver.ts";
 
 let broker: Broker;
 let rx: TestReceiver;
 let client: Client;
-
-beforeAll(async () => {
-  broker = await startBroker({ port: 0, timeScale: 0.001 });
-  rx = await startReceiver(broker);
-  client = new Client({ baseUrl: broker.url, token: broker.token, retry: false });
-});
-afterAll(async () => {
-  await broker?.close();
-  await rx?.close();
-});
+useBroker((f) => ({ broker, rx, client } = f));
 
 const gaps = (ds: Delivery[]) => ds.slice(1).map((d, i) => d.at - (ds[i] as Delivery).at);
 const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");

@@ -1,22 +1,13 @@
 /** Broker conformance: schedules through the official client, the trigger control endpoint, scaled cron. */
-import { Client } from "@upstash/qstash";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
-import { startReceiver, type TestReceiver } from "./helpers/broker-receiver.ts";
+import type { Client } from "@upstash/qstash";
+import { describe, expect, it } from "vitest";
+import type { Broker } from "../dev/broker/index.ts";
+import { type TestReceiver, useBroker } from "./helpers/broker-receiver.ts";
 
 let broker: Broker;
 let rx: TestReceiver;
 let client: Client;
-
-beforeAll(async () => {
-  broker = await startBroker({ port: 0, timeScale: 0.001 });
-  rx = await startReceiver(broker);
-  client = new Client({ baseUrl: broker.url, token: broker.token, retry: false });
-});
-afterAll(async () => {
-  await broker?.close();
-  await rx?.close();
-});
+useBroker((f) => ({ broker, rx, client } = f));
 
 const control = (path: string, method = "POST") =>
   fetch(`${broker.url}/_broker${path}`, { method, headers: { authorization: `Bearer ${broker.token}` } });

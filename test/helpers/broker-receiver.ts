@@ -4,7 +4,9 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Receiver } from "@upstash/qstash";
+import { Client, Receiver } from "@upstash/qstash";
+import { afterAll, beforeAll } from "vitest";
+import { startBroker, type Broker } from "../../dev/broker/index.ts";
 
 export interface Delivery {
   path: string;
@@ -123,4 +125,29 @@ export async function startReceiver(keys: { currentSigningKey: string; nextSigni
         server.closeAllConnections();
       }),
   };
+}
+
+/** What {@link useBroker} gives a test file. */
+export interface BrokerFixture {
+  broker: Broker;
+  rx: TestReceiver;
+  client: Client;
+}
+
+/**
+ * Starts a broker at a small time scale, a verifying receiver and an official client before the
+ * file's tests, and stops them after; `ready` receives them.
+ */
+export function useBroker(ready: (f: BrokerFixture) => void, timeScale = 0.001): void {
+  let f: BrokerFixture | undefined;
+  beforeAll(async () => {
+    const broker = await startBroker({ port: 0, timeScale });
+    const rx = await startReceiver(broker);
+    f = { broker, rx, client: new Client({ baseUrl: broker.url, token: broker.token, retry: false }) };
+    ready(f);
+  });
+  afterAll(async () => {
+    await f?.broker.close();
+    await f?.rx.close();
+  });
 }
