@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { DEV_API_KEY, startStack, type Stack } from "../dev/stack.ts";
 import {
-  BENCH_DB, QUICK, REDIS_HOST, REDIS_PORT, benchRedis, benchRedisUrl, checkBenchDb, deleteKeys, emit, exactlyOnce, int, median, ms,
+  BENCH_DB, QUICK, cpuSince, cpuTimes, type CpuTimes, REDIS_HOST, REDIS_PORT, benchRedis, benchRedisUrl, checkBenchDb, deleteKeys, emit, exactlyOnce, int, median, ms,
   note, pool, ratio, sleep, startProvider, summary, table, type Provider, type SectionResult,
 } from "./lib.ts";
 import { chart } from "./svg.ts";
@@ -43,6 +43,10 @@ export interface BurstRun {
   misses: number;
   errors: number;
   maxInFlight: number;
+  /** From the first enqueue sent until the last enqueue answered (ms). */
+  enqueuedMs: number;
+  /** CPU used from the first enqueue to the last landing (ms), by process group. */
+  cpu: CpuTimes;
   /** Set when only `measured` of `n` orders ran and the rest is extrapolated. */
   measured?: number;
 }
@@ -54,8 +58,18 @@ const webhook = (p: Provider, id: string) => ({ url: `${p.url}/n/${id}`, method:
 const chunks = <T>(xs: T[], size: number) => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 const waitBudget = (n: number, latency: number) => Math.max(60_000, 4 * (n / BULL_CONCURRENCY + 1) * latency + n * 30);
 
-async function finish(p: Provider, ids: string[], t0: number, lat: number[], errors: number, base: Omit<BurstRun, "lastMs" | "enqueue" | "duplicates" | "misses" | "errors" | "maxInFlight">): Promise<BurstRun> {
+async function finish(
+  p: Provider,
+  ids: string[],
+  t0: number,
+  c0: ReturnType<typeof cpuTimes>,
+  lat: number[],
+  errors: number,
+  base: Omit<BurstRun, "lastMs" | "enqueue" | "duplicates" | "misses" | "errors" | "maxInFlight" | "cpu" | "enqueuedMs">,
+): Promise<BurstRun> {
+  const enqueuedMs = performance.now() - t0;
   await p.waitFor(ids, waitBudget(ids.length, p.latencyMs));
+  const cpu = cpuSince(c0);
   const landed = ids.map((id) => p.landed.get(id)).filter((t): t is number => t !== undefined);
   await sleep(SETTLE_MS);
   const s = summary(lat);
@@ -66,6 +80,8 @@ async function finish(p: Provider, ids: string[], t0: number, lat: number[], err
     ...exactlyOnce(p, ids),
     errors,
     maxInFlight: p.maxInFlight,
+    cpu,
+    enqueuedMs,
   };
 }
 
@@ -83,6 +99,7 @@ async function viaCeleriac(stack: Stack, p: Provider, n: number, batch: boolean,
       if (errors++ === 0) note(`celeriac answered ${r.status}: ${text.slice(0, 300)}`);
     }
   };
+  const c0 = cpuTimes();
   const t0 = performance.now();
   if (!batch) {
     await pool(n, CALLERS, (i) => call("/v1/tasks/webhook", { payload: webhook(p, ids[i]!) }, 202));
@@ -92,7 +109,7 @@ async function viaCeleriac(stack: Stack, p: Provider, n: number, batch: boolean,
       call("/v1/tasks", { tasks: groups[g]!.map((id) => ({ task: "webhook", payload: webhook(p, id) })) }, 202),
     );
   }
-  return finish(p, ids, t0, lat, errors, { way: batch ? "celeriac-batch" : "celeriac", n, latency: p.latencyMs, round });
+  return finish(p, ids, t0, c0, lat, errors, { way: batch ? "celeriac-batch" : "celeriac", n, latency: p.latencyMs, round });
 }
 
 const connection = { host: REDIS_HOST, port: REDIS_PORT, db: BENCH_DB, maxRetriesPerRequest: null };
@@ -122,6 +139,7 @@ async function viaBullmq(p: Provider, n: number, batch: boolean, tag: string, ro
   const data = (id: string) => ({ id, url: `${p.url}/n/${id}` });
   const lat: number[] = [];
   try {
+    const c0 = cpuTimes();
     const t0 = performance.now();
     if (!batch) {
       await pool(n, CALLERS, async (i) => {
@@ -137,7 +155,7 @@ async function viaBullmq(p: Provider, n: number, batch: boolean, tag: string, ro
         lat.push(performance.now() - s);
       });
     }
-    return await finish(p, ids, t0, lat, 0, { way: batch ? "bullmq-batch" : "bullmq", n, latency: p.latencyMs, round });
+    return await finish(p, ids, t0, c0, lat, 0, { way: batch ? "bullmq-batch" : "bullmq", n, latency: p.latencyMs, round });
   } finally {
     await worker.close();
     await queue.obliterate({ force: true });
@@ -173,6 +191,7 @@ async function inline(p: Provider, n: number, k: number, tag: string, round: num
   const lat: number[] = [];
   let errors = 0;
   try {
+    const c0 = cpuTimes();
     const t0 = performance.now();
     await Promise.all(
       ids.map(async (id) => {
@@ -183,7 +202,7 @@ async function inline(p: Provider, n: number, k: number, tag: string, round: num
         if (r.status !== 201) errors++;
       }),
     );
-    const run = await finish(p, ids, t0, lat, errors, { way: "inline", n: k, latency: p.latencyMs, round });
+    const run = await finish(p, ids, t0, c0, lat, errors, { way: "inline", n: k, latency: p.latencyMs, round });
     if (k === n) return run;
     // The k-th order waits k per-order times: extrapolate the sum and the caller's wait.
     const per = run.lastMs / k;
@@ -211,6 +230,11 @@ const CONCURRENCY: Record<Way, string> = {
   "bullmq-batch": `batches in parallel; worker concurrency ${BULL_CONCURRENCY}`,
 };
 
+const K_NOTE = "for the measured orders only";
+const sec = (x: number) => (Number.isFinite(x) ? (x / 1000).toFixed(2) : "?");
+const cpuCell = (rs: BurstRun[]) =>
+  `${sec(median(rs.map((r) => r.cpu.self)))} / ${sec(median(rs.map((r) => r.cpu.children - r.cpu.workerd)))} / ${sec(median(rs.map((r) => r.cpu.workerd)))} / ${sec(median(rs.map((r) => r.cpu.redis)))}${rs.some((r) => r.cpu.lost) ? " (a process ended meanwhile, not counted)" : ""}`;
+
 function report(runs: BurstRun[]): string {
   const out: string[] = [];
   for (const latency of LATENCIES) {
@@ -230,16 +254,18 @@ function report(runs: BurstRun[]): string {
           WAY_LABEL[way],
           CONCURRENCY[way],
           m ? `${ms(last)} (extrapolated from ${m} measured)` : ms(last),
+          way === "inline" ? "–" : ms(median(rs.map((r) => r.enqueuedMs))),
           way.endsWith("batch") ? `${enq("p50")} / ${enq("p99")} per batch of ${BATCH}` : `${enq("p50")} / ${enq("p99")}${m ? " (extrapolated)" : ""}`,
           `${rs.reduce((a, r) => a + r.duplicates, 0)} / ${rs.reduce((a, r) => a + r.misses, 0)}${rs.some((r) => r.errors) ? ` (${rs.reduce((a, r) => a + r.errors, 0)} errors)` : ""}`,
           Math.max(...rs.map((r) => r.maxInFlight)),
+          m ? `${cpuCell(rs)} (${K_NOTE})` : cpuCell(rs),
           way === "celeriac" ? "1×" : `${ratio(median(per), 1)}${rs.length > 1 ? ` (${per.map((x) => ratio(x, 1)).join(", ")})` : ""}`,
         ]);
       }
     }
     out.push(
       table(
-        ["N", "way", "concurrency", "time to last notification", "caller's enqueue p50 / p99", "duplicates / misses", "max in flight at provider", "÷ (b)"],
+        ["N", "way", "concurrency", "time to last notification", "all enqueued after", "caller's enqueue p50 / p99", "duplicates / misses", "max in flight at provider", "CPU s: bench / wrangler / workerd / Redis", "÷ (b)"],
         rows,
       ),
     );
@@ -323,7 +349,11 @@ provider, same Redis (db ${BENCH_DB}). "Time to last notification" runs from the
 sent until the provider's 200 for the last notification went out. Median of ${ROUNDS} round(s); the
 order of the systems alternates between rounds; "÷ (b)" is that run's time over celeriac's in the
 same round (per-round values in brackets). Duplicates / misses are summed over rounds, counted
-${SETTLE_MS / 1000} s after the last landing.
+${SETTLE_MS / 1000} s after the last landing. "All enqueued after": until the last enqueue call
+returned. CPU: seconds of CPU from the first enqueue to the last landing used by the bench process
+(the broker, the bridge, the provider and the callers, and BullMQ's Queue and Worker), by
+\`wrangler dev\`'s own Node process(es), by workerd (both idle during BullMQ's runs) and by redis-server (shared: other work
+on the machine's Redis counts too); from /proc.
 
 - (a) inline: an order endpoint that sends each notification before answering, one order at a time;
   only the first K orders are run and the rest is extrapolated (K × per-order time), as labelled.

@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: figures, tables, the machine line, the slow "provider" that
 // counts receipts, and the dedicated Redis logical database the benches write into.
+import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -29,7 +30,12 @@ export function summary(values: number[]) {
   return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), max: s.at(-1) ?? NaN, mean };
 }
 
-export const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
+/** The median; the mean of the middle two for an even count. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
 
 /** Milliseconds, readable: 0.42 ms, 12.3 ms, 4.56 s, 1,000 s. */
 export function ms(v: number): string {
@@ -202,4 +208,73 @@ export async function emit(result: SectionResult): Promise<void> {
     const { writeFileSync } = await import("node:fs");
     writeFileSync(args[at + 1]!, JSON.stringify(result));
   }
+}
+
+/**
+ * CPU time used (ms): by this process (broker, bridge, provider, callers when they run here), by
+ * its descendants (wrangler and workerd), and by redis-server; read from /proc (Linux).
+ */
+export interface CpuTimes {
+  self: number;
+  /** All descendants, workerd included. */
+  children: number;
+  /** Descendants named workerd. */
+  workerd: number;
+  redis: number;
+  /** Descendants that ended in between (their CPU is not counted). */
+  lost: number;
+}
+
+interface ProcCpu {
+  self: number;
+  procs: Map<number, { ms: number; comm: string; group: "child" | "redis" }>;
+}
+
+/** A snapshot to pass to {@link cpuSince}. */
+export function cpuTimes(): ProcCpu {
+  const u = process.cpuUsage();
+  const out: ProcCpu = { self: (u.user + u.system) / 1000, procs: new Map() };
+  try {
+    const all = new Map<number, { ppid: number; ms: number; comm: string }>();
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        // utime and stime, in clock ticks (100 per second on Linux).
+        all.set(Number(name), { ppid: Number(f[1]), ms: (Number(f[11]) + Number(f[12])) * 10, comm });
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    const mine = new Set([process.pid]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [pid, p] of all) if (!mine.has(pid) && mine.has(p.ppid)) (mine.add(pid), (grew = true));
+    }
+    for (const [pid, p] of all) {
+      if (pid !== process.pid && mine.has(pid)) out.procs.set(pid, { ms: p.ms, comm: p.comm, group: "child" });
+      else if (p.comm === "redis-server") out.procs.set(pid, { ms: p.ms, comm: p.comm, group: "redis" });
+    }
+  } catch {
+    // no /proc: only this process's own figure
+  }
+  return out;
+}
+
+/** CPU used since snapshot `a`, per process: processes that started count whole, ended ones not. */
+export function cpuSince(a: ProcCpu): CpuTimes {
+  const b = cpuTimes();
+  const out: CpuTimes = { self: b.self - a.self, children: 0, workerd: 0, redis: 0, lost: 0 };
+  for (const [pid, p] of b.procs) {
+    const d = p.ms - (a.procs.get(pid)?.ms ?? 0);
+    if (p.group === "redis") out.redis += d;
+    else {
+      out.children += d;
+      if (p.comm === "workerd") out.workerd += d;
+    }
+  }
+  for (const pid of a.procs.keys()) if (!b.procs.has(pid) && a.procs.get(pid)!.group === "child") out.lost++;
+  return out;
 }

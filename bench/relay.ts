@@ -19,7 +19,7 @@ import { newTaskId } from "../src/ids.ts";
 import { serveNode } from "../src/node.ts";
 import { CLAIM, CREATE, LIST, TRANSITION } from "../src/store/scripts.ts";
 import {
-  BENCH_DB, QUICK, benchRedis, benchRedisUrl, checkBenchDb, deleteKeys, emit, int, ms, note, quietly, ratio, sleep, startProvider,
+  BENCH_DB, QUICK, benchRedis, cpuSince, cpuTimes, benchRedisUrl, checkBenchDb, deleteKeys, emit, int, ms, note, quietly, ratio, sleep, startProvider,
   summary, table, type SectionResult,
 } from "./lib.ts";
 
@@ -78,10 +78,12 @@ async function latency() {
       });
     };
     const ways = { worker: viaWorker, inProcess, direct };
+    let c0: ReturnType<typeof cpuTimes> | undefined;
     const lat: Record<keyof typeof ways, number[]> = { worker: [], inProcess: [], direct: [] };
     await quietly(async () => {
       for (let i = 0; i < 30; i++) for (const f of Object.values(ways)) await f();
       const names = Object.keys(ways) as (keyof typeof ways)[];
+      c0 = cpuTimes();
       for (let i = 0; i < LATENCY_ITERATIONS; i++) {
         // Rotate who goes first, so none always follows another's after-effects.
         for (let j = 0; j < names.length; j++) {
@@ -92,7 +94,23 @@ async function latency() {
         }
       }
     });
-    return { worker: summary(lat.worker), inProcess: summary(lat.inProcess), direct: summary(lat.direct) };
+    const used = cpuSince(c0!);
+    // Control: a request that does no work in celeriac (an unknown path: Hono's 404), same workerd.
+    const c1 = cpuTimes();
+    for (let i = 0; i < LATENCY_ITERATIONS; i++) {
+      const r = await fetch(`${stack.worker.url}/bench-nothing-here`);
+      await r.arrayBuffer();
+    }
+    const idle = cpuSince(c1);
+    return {
+      worker: summary(lat.worker),
+      inProcess: summary(lat.inProcess),
+      direct: summary(lat.direct),
+      // Only way A reaches workerd; the others leave it idle, so this is per request to it.
+      workerdCpu: used.workerd / LATENCY_ITERATIONS,
+      wranglerCpu: (used.children - used.workerd) / LATENCY_ITERATIONS,
+      workerdBaseline: idle.workerd / LATENCY_ITERATIONS,
+    };
   } finally {
     await stack.close();
   }
@@ -436,6 +454,12 @@ ${table(
     ["B. `Client.publishJSON` straight to the broker", ms(lat.direct.p50), ms(lat.direct.p99), ms(lat.direct.max), "1×", "1×"],
   ],
 )}
+
+CPU of the Worker's processes while this ran (from /proc; only way A reaches them):
+workerd ${ms(lat.workerdCpu)} and \`wrangler dev\`'s Node process ${ms(lat.wranglerCpu)} per enqueue, against
+${ms(c.enqueue.cpu)} for the same request in-process on Node with I/O stubbed (below). As a control, a
+request that does nothing in celeriac (an unknown path, answered by Hono's 404 handler) costs workerd
+${ms(lat.workerdBaseline)} of CPU per request under \`wrangler dev\`.
 
 ### Round trips, counted
 
