@@ -6,7 +6,7 @@
  *   npm run bench -- --only burst,relay   # some sections: burst, relay, size, growth
  * A partial run replaces only its sections' blocks in RESULTS.md; the others are kept as they were.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,6 +78,9 @@ const blocks = SECTIONS.map((s) => {
   }
   return previous.match(block(s.id))?.[0] ?? `<!-- section:${s.id} -->\n## ${s.title}\n\nNot run yet.\n<!-- /section:${s.id} -->`;
 });
+const git = (...a: string[]) => spawnSync("git", a, { cwd: bench, encoding: "utf8" }).stdout?.trim() ?? "";
+const head = git("rev-parse", "--short", "HEAD") || "unknown";
+const dirty = git("status", "--porcelain", "--", "src", "routes", "tasks", "wrangler.toml", "package.json") !== "";
 const header = `# celeriac benchmarks
 
 Every figure below comes from a run of \`npm run bench\` on the machine named here; nothing is
@@ -86,7 +89,7 @@ time), so comparisons are made side by side within one run, alternating the syst
 absolute figures move from run to run. Benchmarks are never tests: \`npm test\` asserts no times.
 
 - Machine: ${machine()}
-- Last run: ${date} (\`${command}\`, ${((Date.now() - started) / 1000).toFixed(0)} s)
+- Last run: ${date} (\`${command}\`, ${((Date.now() - started) / 1000).toFixed(0)} s), code at commit ${head}${dirty ? " with uncommitted changes in src/, routes/, tasks/ or the config" : ""}
 - Commands: \`npm run bench\` (all), \`npm run bench -- --quick\` (N = 100 only, fewer iterations),
   \`npm run bench -- --only burst,relay,size,growth\` (some sections; the others keep their last figures)
 - Redis: the real one at 127.0.0.1:6379, logical db ${process.env.BENCH_REDIS_DB ?? 13} (\`BENCH_REDIS_DB\`), emptied of the benches' keys afterwards
