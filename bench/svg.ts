@@ -16,7 +16,7 @@ export function chart(series: Series[]): string {
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.ms) && p.ms > 0);
   const ns = [...new Set(all.map((p) => p.n))].sort((a, b) => a - b);
   const xmin = Math.log10((ns[0] ?? 100) / 2), xmax = Math.log10((ns.at(-1) ?? 1000) * 2);
-  const ymin = Math.floor(Math.log10(Math.min(...all.map((p) => p.ms / 1000), 1))), ymax = Math.ceil(Math.log10(Math.max(...all.map((p) => p.ms / 1000), 10)));
+  const ymin = Math.floor(Math.log10(Math.min(...all.map((p) => p.ms / 1000), 1))), ymax = Math.floor(Math.log10(Math.max(...all.map((p) => p.ms / 1000), 10))) + 1;
   const x = (n: number) => left + ((Math.log10(n) - xmin) / (xmax - xmin)) * pw;
   const y = (s: number) => top + ph - ((Math.log10(s) - ymin) / (ymax - ymin || 1)) * ph;
   const f = (v: number) => v.toFixed(1);
@@ -24,6 +24,7 @@ export function chart(series: Series[]): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">The noon burst: time until the last notification lands</text>`);
+  out.push(`<text x="${W - 12}" y="${H - 14}" text-anchor="end" fill="#555">lower is better; figures in RESULTS.md</text>`);
   for (let e = ymin; e <= ymax; e++) {
     const s = 10 ** e;
     out.push(`<line x1="${left}" x2="${left + pw}" y1="${f(y(s))}" y2="${f(y(s))}" stroke="#ddd"/>`);
