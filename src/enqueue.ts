@@ -71,11 +71,15 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
     }),
   );
   const idemKeys = items.map((it) => (it.idempotencyKey ? store.idemKey(scope, it.idempotencyKey) : ""));
-  const publishes: Publish[] = items.map((it, i) => ({
-    message: messages[i]!,
-    ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
-    ...(it.idempotencyKey ? { deduplicationId: messages[i]!.id } : {}),
-  }));
+  const publishes: Publish[] = await Promise.all(
+    items.map(async (it, i) => ({
+      message: messages[i]!,
+      ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
+      // Repeats with the same payload collapse onto one message; a key reused for another payload
+      // makes a message of its own, which the mismatch below then cancels without touching the first.
+      ...(it.idempotencyKey ? { deduplicationId: await dedupId(messages[i]!) } : {}),
+    })),
+  );
   const states = messages.map((m): TaskState => (m.runAt - now > SCHEDULED_AFTER_MS ? "scheduled" : "queued"));
 
   const [published, created] = await Promise.allSettled([
@@ -142,6 +146,11 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+async function dedupId(m: TaskMessage): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${m.task}\n${JSON.stringify(m.payload ?? null)}`));
+  return `${m.id}.${[...new Uint8Array(d).slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
 
 /** A QStash failure: its 4xx answers are about the request (too large, over a plan limit). */
 function qstashError(err: unknown): ApiError {

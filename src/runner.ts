@@ -46,6 +46,7 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
   const started = Date.now();
   const claim = await store.claim({ ...m, state: "queued" }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
   if (claim.kind === "skip") return { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
+  if (claim.kind === "stale") return { status: 200, headers: {}, body: { id: m.id, skipped: "payload differs from the task's" } };
   if (claim.kind === "busy") {
     const after = Math.max(1, Math.ceil(claim.retryInMs / 1000));
     return { status: 503, headers: { "Retry-After": String(after) }, body: { id: m.id, busy: true } };

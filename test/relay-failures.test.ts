@@ -82,7 +82,8 @@ describe("a dependency is down", () => {
 describe("a worker dies mid-task", () => {
   it("the failure callback marks the task failed when QStash gives up, never leaving it running", async () => {
     // A task whose worker claimed it and died: the record says running, its lease still held.
-    const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("crash"), text: "x" }, delay: "1h", retries: 0 });
+    const payload = { to: "ada@celeriac.dev", subject: unique("crash"), text: "x" };
+    const r = await call("POST", "/v1/tasks/send-email", { payload, delay: "1h", retries: 0 });
     const id = r.body.id;
     await call("DELETE", `/v1/tasks/${id}`); // drop the scheduled original; we redeliver by hand
     const rec = `celeriac:t:${id}`;
@@ -90,7 +91,7 @@ describe("a worker dies mid-task", () => {
     // QStash's last attempt meets the held lease (503), so QStash gives up and calls back.
     const message = {
       v: 1, id, task: "send-email",
-      payload: { to: "ada@celeriac.dev", subject: "crash", text: "x" },
+      payload,
       options: { retries: 0, timeout: 10, resultTtl: 60 },
       createdAt: Date.now(), runAt: Date.now(),
     };

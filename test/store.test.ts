@@ -46,6 +46,13 @@ describe("store", () => {
     expect(await members("i:state:queued")).not.toContain(r.id);
   });
 
+  it("does not run a message whose payload is not the record's (a key reused for another payload)", async () => {
+    const r = record();
+    await store.createMany([r], [""]);
+    expect(await store.claim({ ...r, payload: { n: 2 } }, "msg_other", Date.now(), 60_000)).toEqual({ kind: "stale" });
+    expect(await store.claim(r, "msg_own", Date.now(), 60_000)).toEqual({ kind: "run", attempt: 1 });
+  });
+
   it("tells a repeat from a key reused for another payload", async () => {
     const r = record();
     expect(await store.createMany([r], [store.idemKey("k", r.id)])).toEqual([{ kind: "new" }]);

@@ -33,6 +33,7 @@ export type CreateResult = { kind: "new" } | { kind: "dup"; createdAt: number } 
 export type ClaimResult =
   | { kind: "run"; attempt: number }
   | { kind: "skip"; state: TaskState }
+  | { kind: "stale" }
   | { kind: "busy"; retryInMs: number };
 export type TransitionResult =
   | { kind: "ok"; from: TaskState }
@@ -121,6 +122,7 @@ export class TaskStore {
     const [kind, value] = reply!;
     if (kind === "run") return { kind, attempt: Number(value) };
     if (kind === "busy") return { kind, retryInMs: Number(value) };
+    if (kind === "stale") return { kind };
     return { kind: "skip", state: value as TaskState };
   }
 

@@ -117,7 +117,8 @@ return 1
  * KEYS: rec, hist. ARGV: prefix, id, task, now (ms), lease (ms), messageId, ttl (s) for a
  * recreated record, day, payload JSON, then field/value pairs to recreate it from the message if
  * it is missing (a scheduled run's first delivery creates its record this way).
- * Returns {"run", attempt}, {"skip", state} or {"busy", ms until the lease ends}.
+ * Returns {"run", attempt}, {"skip", state}, {"busy", ms until the lease ends} or {"stale", state}
+ * (the message's payload is not the record's).
  */
 export const CLAIM = `${LIB}
 local rec, hist = KEYS[1], KEYS[2]
@@ -138,6 +139,10 @@ if not state then
   redis.call('ZADD', p .. 'i:task:' .. task, now, id)
   reindex(p, id, task, nil, state, now)
   expires(p, id, task, now + ttl * 1000)
+elseif redis.call('HGET', rec, 'payload') ~= ARGV[9] then
+  -- A message for this id with another payload: a repeat of an idempotency key with another
+  -- payload published it. The record is the task; this message is not it.
+  return { 'stale', state }
 end
 if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return { 'skip', state } end
 if state == 'running' then
