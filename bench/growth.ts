@@ -11,7 +11,7 @@ import { dayReport } from "../src/stats.ts";
 import { TaskStore, utcDay, type NewRecord } from "../src/store/index.ts";
 import type { TaskState } from "../src/store/record.ts";
 import {
-  BENCH_DB, QUICK, benchRedis, benchRedisUrl, bytes, checkBenchDb, deleteKeys, emit, int, ms, note, pool, ratio, sleep, summary, table,
+  BENCH_DB, QUICK, benchRedis, median, benchRedisUrl, bytes, checkBenchDb, deleteKeys, emit, int, ms, note, pool, ratio, sleep, summary, table,
   type SectionResult,
 } from "./lib.ts";
 
@@ -159,7 +159,7 @@ export async function runGrowth(): Promise<SectionResult> {
     }
     recBytes /= sample.length;
     histBytes /= sample.length;
-    const indexKeys = [`${mp}i:all`, `${mp}i:task:webhook`, `${mp}i:state:succeeded`, `${mp}i:task:webhook:state:succeeded`];
+    const indexKeys = [`${mp}i:all`, `${mp}i:task:webhook`, `${mp}i:state:succeeded`, `${mp}i:task:webhook:state:succeeded`, `${mp}expiry`];
     let indexBytes = 0;
     for (const k of indexKeys) indexBytes += await usage(k);
     const statsBytes = await usage(`${mp}stats:${day}`);
@@ -197,6 +197,25 @@ export async function runGrowth(): Promise<SectionResult> {
     const lingering = await zc();
     let lingeringBytes = 0;
     for (const k of ttlIndexKeys) lingeringBytes += await usage(k);
+    // Every new task's CREATE removes up to 20 expired records' entries from the indexes: count the
+    // enqueues it takes until none of the expired tasks is indexed any more, and time them.
+    const arriving: number[] = [];
+    const expiredIndexed = async () => {
+      let n = 0;
+      for (const k of [...ttlIndexKeys, `${ep}expiry`]) n += (await raw.zcard(k)) ?? 0;
+      return n - arriving.length * 2; // each arriving task adds itself to i:all and expiry
+    };
+    const indexedAtStart = await expiredIndexed();
+    while ((await expiredIndexed()) > 0 && arriving.length < EXPIRING) {
+      const now = Date.now();
+      const t = performance.now();
+      await ttlStore.createMany(
+        [{ id: newTaskId(now), task: "probe", state: "queued", payload: payload(arriving.length), options, createdAt: now, runAt: now }],
+        [""],
+      );
+      arriving.push(performance.now() - t);
+    }
+    const indexedAfterArrivals = await expiredIndexed();
     const t1 = performance.now();
     const page = await ttlStore.list({ limit: 20 });
     const pruneMs = performance.now() - t1;
@@ -257,7 +276,7 @@ ${table(
   [
     ["record hash (`t:<id>`)", int(recBytes)],
     ["history list (`t:<id>:h`, 3 entries)", int(histBytes)],
-    [`index entries (4 sorted sets, ${int(indexEntries)} entries for ${int(LIFECYCLE)} tasks), per task`, int(indexBytes / LIFECYCLE)],
+    [`index and expiry entries (5 sorted sets, ${int(indexEntries)} entries for ${int(LIFECYCLE)} tasks), per task`, int(indexBytes / LIFECYCLE)],
     ["**per finished task** (sum of the above)", `**${int(perTask)}**`],
     ["`used_memory` delta ÷ tasks", int((after - before) / LIFECYCLE)],
     ["per day, whatever the volume: the statistics hash", int(statsBytes)],
@@ -280,22 +299,25 @@ ${table(
     ["record + history keys right after finishing", int(keysBefore)],
     [`of them still held by Redis after ${ms(waitedMs)}`, `${int(keysLeft)} (EXISTS on every id afterwards: ${int(stillThere)})`],
     ["`expired_keys` counted by Redis meanwhile (server-wide)", int(expiredDuring)],
-    ["index entries left behind (i:all, i:task, i:state, i:task:state)", `${lingering.map(int).join(", ")} (${bytes(lingeringBytes)})`],
+    ["index entries of the expired tasks still there (i:all, i:task, i:state, i:task:state)", `${lingering.map(int).join(", ")} (${bytes(lingeringBytes)})`],
+    ["…with their expiry entries, in all", int(indexedAtStart)],
+    ["new enqueues until none of them is indexed (each removes up to 20 expired records)", `${int(arriving.length)} (left: ${int(indexedAfterArrivals)})`],
+    ["latency of those enqueues' Redis call, p50 / max", `${ms(median(arriving))} / ${ms(Math.max(...arriving))}`],
     ["first `list` (no filter) afterwards: latency, page size", `${ms(pruneMs)}, ${page.tasks.length} tasks`],
-    ["index entries after it", afterList.map(int).join(", ")],
+    ["index entries after it (i:all holds the new tasks)", afterList.map(int).join(", ")],
     ["first `list?state=succeeded` afterwards: latency", ms(pruneStateMs)],
     ["index entries after it", afterStateList.map(int).join(", ")],
-    ["next `list` (index now empty)", ms(emptyListMs)],
-    [`first \`list\` over ${int(manyDead)} expired entries (a second run, ${int(manyDead)} tasks)`, ms(pruneManyMs)],
+    ["next `list`", ms(emptyListMs)],
+    [`first \`list\` over ${int(manyDead)} expired entries, no enqueue in between (a second run)`, ms(pruneManyMs)],
   ],
 )}
 
-Records and histories go by themselves. Their index entries do not: \`list\` prunes the entries it
-walks past in the index it reads, so each of the four indexes a task sits in is cleaned only when
-that index is listed, and a list that meets many expired entries pays for pruning them all in
-that one Lua call, which holds Redis for its duration (it grows with the dead entries, last row). Indexes nobody lists (say \`task=send-email&state=failed\`) keep their dead entries, about
-${int(lingeringBytes / EXPIRING / 4)} bytes each, until they are listed; memory is bounded by the tasks
-created in the retention window only if every index is listed now and then.
+Records and histories go by themselves, and so do their index entries: a sorted set \`expiry\`
+scores every record by when it expires, and each new task's create removes the entries of up to
+20 expired records from all the indexes (a bounded amount of work per enqueue, inside the same
+Lua call). So the indexes hold about the records alive, plus at most what expired since the
+last few enqueues; \`list\` also drops dead entries it walks past. Only when nothing is enqueued
+for a long while can a list meet many dead entries at once (last row).
 
 Section wall time: ${seconds.toFixed(0)} s.`;
     return { id: "growth", title: "How cost grows", markdown, data: { atSize, perTask } };
