@@ -1,4 +1,4 @@
-import type { Client } from "@upstash/qstash";
+import type { Client, FlowControl as QStashFlowControl } from "@upstash/qstash";
 import type { Config } from "./env.ts";
 import type { TaskOptions } from "./store/record.ts";
 import type { FlowControl } from "./task.ts";
@@ -35,7 +35,6 @@ export interface Publish {
 
 function request(config: Config, p: Publish) {
   const m = p.message;
-  const fc = p.flowControl;
   return {
     url: config.publicUrl + DELIVER_PATH,
     body: m,
@@ -46,15 +45,19 @@ function request(config: Config, p: Publish) {
     label: m.id,
     ...(m.runAt > m.createdAt ? { notBefore: Math.ceil(m.runAt / 1000) } : {}),
     ...(p.deduplicationId ? { deduplicationId: p.deduplicationId } : {}),
-    ...(fc && (fc.parallelism || fc.rate)
-      ? {
-          flowControl: {
-            key: fc.key ?? m.task,
-            ...(fc.parallelism ? { parallelism: fc.parallelism } : {}),
-            ...(fc.rate ? { rate: fc.rate, period: fc.period ?? 1 } : {}),
-          } as import("@upstash/qstash").FlowControl,
-        }
-      : {}),
+    ...qstashFlowControl(m.task, p.flowControl),
+  };
+}
+
+/** A task's flow control in the client's terms (the key defaults to the task name). */
+export function qstashFlowControl(task: string, fc: FlowControl | undefined): { flowControl?: QStashFlowControl } {
+  if (!fc || !(fc.parallelism || fc.rate)) return {};
+  return {
+    flowControl: {
+      key: fc.key ?? task,
+      ...(fc.parallelism ? { parallelism: fc.parallelism } : {}),
+      ...(fc.rate ? { rate: fc.rate, period: fc.period ?? 1 } : {}),
+    } as QStashFlowControl,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Schedule } from "@upstash/qstash";
-import { DELIVER_PATH, FAILURE_PATH, TIMEOUT_GRACE_S } from "./queue.ts";
+import { DELIVER_PATH, FAILURE_PATH, TIMEOUT_GRACE_S, qstashFlowControl } from "./queue.ts";
 import type { Relay } from "./relay.ts";
 import type { TaskOptions } from "./store/record.ts";
 
@@ -103,6 +103,7 @@ export async function syncSchedules(relay: Relay): Promise<SyncReport> {
       headers: { "Content-Type": "application/json" },
       retries: want.retries,
       timeout: want.timeout + TIMEOUT_GRACE_S,
+      ...qstashFlowControl(want.task, relay.registry.get(want.task)?.flowControl),
       failureCallback: relay.config.publicUrl + FAILURE_PATH,
     });
     (have ? report.updated : report.created).push(want.scheduleId);
