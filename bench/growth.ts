@@ -62,29 +62,37 @@ const OPS: Record<Op, string> = {
   stats: "day's statistics, `dayReport`",
 };
 
-async function reads(store: TaskStore, ids: string[], day: string) {
-  const lat = Object.fromEntries(Object.keys(OPS).map((k) => [k, [] as number[]])) as Record<Op, number[]>;
-  const run: Record<Op, () => Promise<unknown>> = {
+/**
+ * Reads from every store side by side: each round runs each kind of read once per store,
+ * alternating which store goes first, so the sizes meet the same machine noise.
+ */
+async function reads(stores: { store: TaskStore; ids: string[] }[], day: string) {
+  const lat = stores.map(() => Object.fromEntries(Object.keys(OPS).map((k) => [k, [] as number[]])) as Record<Op, number[]>);
+  const run = (store: TaskStore, ids: string[]): Record<Op, () => Promise<unknown>> => ({
     get: () => store.get(ids[Math.floor(Math.random() * ids.length)]!),
     list: () => store.list({ limit: 20 }),
     listState: () => store.list({ limit: 20, state: "failed" }),
     listTask: () => store.list({ limit: 20, task: "webhook" }),
     listTaskState: () => store.list({ limit: 20, task: "webhook", state: "failed" }),
     stats: () => dayReport(store, day),
-  };
-  for (const f of Object.values(run)) for (let i = 0; i < 20; i++) await f(); // warm-up
-  const ops = Object.keys(run) as Op[];
+  });
+  const runs = stores.map((s) => run(s.store, s.ids));
+  for (const r of runs) for (const f of Object.values(r)) for (let i = 0; i < 20; i++) await f(); // warm-up
+  const ops = Object.keys(OPS) as Op[];
   for (let i = 0; i < READS; i++) {
     for (let j = 0; j < ops.length; j++) {
       const op = ops[(i + j) % ops.length]!;
-      const s = performance.now();
-      const r = await run[op]();
-      lat[op].push(performance.now() - s);
-      if (op === "get" && !r) throw new Error("[celeriac] bench: a seeded record was not found");
-      if (op.startsWith("list") && (r as { tasks: unknown[] }).tasks.length !== 20) throw new Error(`[celeriac] bench: ${op} returned a short page`);
+      for (let k = 0; k < runs.length; k++) {
+        const which = (i + k) % runs.length;
+        const s = performance.now();
+        const r = await runs[which]![op]();
+        lat[which]![op].push(performance.now() - s);
+        if (op === "get" && !r) throw new Error("[celeriac] bench: a seeded record was not found");
+        if (op.startsWith("list") && (r as { tasks: unknown[] }).tasks.length !== 20) throw new Error(`[celeriac] bench: ${op} returned a short page`);
+      }
     }
   }
-  return Object.fromEntries(ops.map((op) => [op, summary(lat[op])])) as Record<Op, ReturnType<typeof summary>>;
+  return lat.map((l) => Object.fromEntries(ops.map((op) => [op, summary(l[op])])) as Record<Op, ReturnType<typeof summary>>);
 }
 
 async function usedMemory(raw: ReturnType<typeof benchRedis>): Promise<number> {
@@ -127,17 +135,19 @@ export async function runGrowth(): Promise<SectionResult> {
     // --- Latency at two sizes --------------------------------------------------------------
     const base = Date.now() - SIZES.at(-1)! * 10;
     const day = utcDay(Date.now());
-    const atSize: { size: number; seedMs: number; r: Awaited<ReturnType<typeof reads>> }[] = [];
-    let ids: string[] = [];
+    // One store per size, under prefixes of their own, read side by side.
+    const sized: { size: number; seedMs: number; store: TaskStore; ids: string[] }[] = [];
     for (const size of SIZES) {
-      note(`growth: seeding to ${int(size)} records`);
+      note(`growth: seeding ${int(size)} records`);
+      const sized_ = new TaskStore(redis, `${prefix}n${size}:`);
       const s = performance.now();
-      ids = ids.concat(await seed(store, ids.length, size, base));
-      const seedMs = performance.now() - s;
-      note(`growth: reads at ${int(size)} records`);
-      atSize.push({ size, seedMs, r: await reads(store, ids, day) });
+      const ids = await seed(sized_, 0, size, base);
+      sized.push({ size, seedMs: performance.now() - s, store: sized_, ids });
     }
-    const zcard = await raw.zcard(`${prefix}i:all`);
+    note(`growth: reads at ${SIZES.map(int).join(" and ")} records, side by side`);
+    const results = await reads(sized, day);
+    const atSize = sized.map((z, i) => ({ size: z.size, seedMs: z.seedMs, r: results[i]! }));
+    const zcard = await raw.zcard(`${prefix}n${SIZES.at(-1)}:i:all`);
     // Drop the seeded records before the memory and expiry runs, so those start from a quiet db.
     await deleteKeys(raw, `${prefix}*`);
 
@@ -248,7 +258,8 @@ unique key prefix that is deleted afterwards; the client is configured as in src
 each call below is one HTTP round trip to the bridge as in production (loopback instead of a
 network). Records are seeded with the store's own create path (\`createMany\`, pipelines of ${SEED_CHUNK}):
 half \`webhook\`, half \`send-email\`; 90 % succeeded, 8 % failed, 2 % queued; one creation time
-per 10 ms. ${READS} reads of each kind per size, interleaved, after warm-up.
+per 10 ms. One store per size, each under its own key prefix in the same Redis; ${READS} reads of
+each kind per size, the sizes interleaved read by read (alternating which goes first), after warm-up.
 
 ${table(
   ["read", `p50 at ${int(small.size)}`, `p99 at ${int(small.size)}`, `p50 at ${int(big.size)}`, `p99 at ${int(big.size)}`, "p50 ratio"],
@@ -262,7 +273,7 @@ ${table(
   ]),
 )}
 
-Seeding took ${ms(small.seedMs)} for the first ${int(small.size)} and ${ms(big.seedMs)} for the next ${int(big.size - small.size)} (\`i:all\` then held ${int(zcard)} entries).
+Seeding took ${ms(small.seedMs)} for ${int(small.size)} records and ${ms(big.seedMs)} for ${int(big.size)} (the larger \`i:all\` held ${int(zcard)} entries).
 
 ### Redis memory per finished task
 
