@@ -10,7 +10,7 @@ import { FaultQueue, parseFault, RateLimiter, type Fault, type FaultSpec } from 
 import { checkIdempotencyKey, fingerprint, IdempotencyStore } from "./mail-sink/idempotency.ts";
 import { renderEmail, renderMailbox } from "./mail-sink/page.ts";
 import { emailObject, sendBatch, sendOne, type BatchValidation } from "./mail-sink/send.ts";
-import { error, page, parseJson, readBody, reply } from "./mail-sink/http.ts";
+import { error, page, parseJson, readText, reply } from "./mail-sink/http.ts";
 import type { CapturedEmail, Reply } from "./mail-sink/types.ts";
 import { apiError } from "./mail-sink/validation.ts";
 
@@ -54,7 +54,7 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
   const find = (id: string) => mailbox.find((e) => e.id === id);
 
   async function send(req: IncomingMessage, res: ServerResponse, path: "/emails" | "/emails/batch", token: string, rl: Record<string, string>) {
-    const text = await readBody(req);
+    const text = await readText(req);
     const fault: Fault | null = faults.take();
     if (fault?.mode === "drop") return void req.socket.destroy();
     if (fault?.mode === "500") return error(res, apiError(500, "internal_server_error", "[celeriac mail sink] injected fault: internal server error."), rl);
@@ -132,7 +132,7 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
       if (method === "GET") return reply(res, 200, { faults: faults.list() });
       if (method === "DELETE") return (faults.clear(), reply(res, 200, { faults: [] }));
       if (method === "POST") {
-        const parsed = parseJson((await readBody(req)) ?? "");
+        const parsed = parseJson((await readText(req)) ?? "");
         const fault = parsed.ok ? parseFault(parsed.value) : "body must be JSON";
         if (typeof fault === "string") return error(res, apiError(400, "validation_error", `[celeriac mail sink] ${fault}`));
         faults.push(fault);

@@ -1,5 +1,6 @@
 /** The HTTP front: body reading, auth, routing to the route modules. */
 import http from "node:http";
+import { readBody } from "../read-body.ts";
 import { fail, ok, type Core, type Ctx, type Reply } from "./core.ts";
 import { pairsFromRaw } from "./headers.ts";
 import { cancelMany, cancelMessage, deleteDlq, getDlq, getMessage, listDlq, listEvents, retryDlq } from "./routes-manage.ts";
@@ -64,13 +65,7 @@ async function route(core: Core, ctx: Ctx): Promise<Reply | undefined> {
 
 export function createServer(core: Core): http.Server {
   return http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_REQUEST_BYTES) chunks.push(c);
-    });
-    req.on("end", () => {
+    void readBody(req, MAX_REQUEST_BYTES).then((body) => {
       const target = req.url ?? "/";
       const q = target.indexOf("?");
       const ctx: Ctx = {
@@ -79,7 +74,7 @@ export function createServer(core: Core): http.Server {
         rawQuery: q < 0 ? undefined : target.slice(q + 1),
         query: new URLSearchParams(q < 0 ? "" : target.slice(q + 1)),
         headers: pairsFromRaw(req.rawHeaders),
-        body: Buffer.concat(chunks),
+        body: body ?? Buffer.alloc(0),
         ip: (req.socket.remoteAddress ?? "").replace(/^::ffff:/, ""),
       };
       const send = (r: Reply) => {
@@ -87,7 +82,7 @@ export function createServer(core: Core): http.Server {
         res.writeHead(r.status, { "Content-Type": "application/json" });
         res.end(text);
       };
-      if (size > MAX_REQUEST_BYTES) return send(fail(413, "request body too large"));
+      if (body === null) return send(fail(413, "request body too large"));
       if (ctx.rawPath === "/" || ctx.rawPath === "/healthz") return send(ok({ ok: true, service: "celeriac qstash broker" }));
       if (!authorized(core, ctx)) return send(fail(401, "unauthorized: a valid Bearer token (or ?qstash_token=) is required"));
       route(core, ctx)
@@ -96,6 +91,6 @@ export function createServer(core: Core): http.Server {
           console.error(`[celeriac:broker] ${ctx.method} ${ctx.rawPath} failed:`, e);
           send(fail(500, `internal broker error: ${String(e)}`));
         });
-    });
+    }, () => res.destroy()); // the client went away mid-body
   });
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readBody } from "../read-body.ts";
 import { PAGE_CSP } from "./page.ts";
 import type { ApiError } from "./types.ts";
 
@@ -6,17 +7,8 @@ import type { ApiError } from "./types.ts";
 const MAX_BODY_BYTES = 60 * 1024 * 1024;
 
 /** The body as text, or null when it is over the size limit. */
-export function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((done, failed) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(c);
-    });
-    req.on("end", () => done(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString("utf8")));
-    req.on("error", failed);
-  });
+export async function readText(req: IncomingMessage): Promise<string | null> {
+  return (await readBody(req, MAX_BODY_BYTES))?.toString("utf8") ?? null;
 }
 
 export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

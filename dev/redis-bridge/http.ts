@@ -1,6 +1,7 @@
 // The REST surface @upstash/redis talks to: POST / (one command), /pipeline, /multi-exec, plus
 // Upstash's path style (GET /set/key/value) for curl. Bearer auth everywhere.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readBody } from "../read-body.ts";
 import type { Backend } from "./backend.ts";
 import { rejectReason } from "./commands.ts";
 import { BackendError, ReplyError, toJson, type Settled } from "./reply.ts";
@@ -16,21 +17,10 @@ class HttpError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    // Past the limit the rest is read and dropped, so the client gets the 413 rather than a reset.
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (size > MAX_BODY_BYTES) reject(new HttpError(413, "ERR max request size exceeded (10 MB)"));
-      else resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    req.on("error", reject);
-  });
+async function readText(req: IncomingMessage): Promise<string> {
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === null) throw new HttpError(413, "ERR max request size exceeded (10 MB)");
+  return body.toString("utf8");
 }
 
 /** One command from JSON: numbers and booleans become the strings Redis would see. */
@@ -83,7 +73,7 @@ export function createHandler(backend: Backend, token: string) {
         throw new HttpError(401, "Unauthorized: missing or wrong bearer token (Authorization: Bearer <token>)");
       }
       const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
-      const body = req.method === "POST" || req.method === "PUT" ? await readBody(req) : "";
+      const body = req.method === "POST" || req.method === "PUT" ? await readText(req) : "";
       const path = url.pathname.replace(/\/+$/, "");
 
       if (path === "/pipeline" || path === "/multi-exec") {
