@@ -9,9 +9,9 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
-import { DEV_API_KEY, startStack, type Stack } from "../dev/stack.ts";
+import { DEV_API_KEY, type Stack } from "../dev/stack.ts";
 import {
-  BENCH_DB, QUICK, cpuSince, cpuTimes, type CpuTimes, REDIS_HOST, REDIS_PORT, benchRedis, benchRedisUrl, checkBenchDb, deleteKeys, emit, exactlyOnce, int, median, ms,
+  BENCH_DB, QUICK, benchStack, cpuSince, cpuTimes, type CpuTimes, REDIS_HOST, REDIS_PORT, benchRedis, benchRedisUrl, checkBenchDb, deleteKeys, emit, exactlyOnce, int, median, ms,
   note, pool, ratio, sleep, startProvider, summary, table, type Provider, type SectionResult,
 } from "./lib.ts";
 import { chart } from "./svg.ts";
@@ -278,14 +278,7 @@ export async function runBurst(): Promise<SectionResult> {
   const raw = benchRedis();
   await checkBenchDb(raw, ["celeriac:", "bull:celeriac-bench-"]);
   note(`burst: starting the stack (workerd, broker time scale 1, Redis db ${BENCH_DB})`);
-  const stack = await startStack({
-    ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
-    runtime: "workerd",
-    redis: "redis",
-    timeScale: 1,
-    // The allow-list matches by host (any port) or host:port; the provider's port is random.
-    vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
-  });
+  const stack = await benchStack();
   const runs: BurstRun[] = [];
   const started = performance.now();
   try {

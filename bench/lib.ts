@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { Redis as IORedis } from "ioredis";
+import { startStack, type Stack } from "../dev/stack.ts";
 
 /** What a section hands back to bench/run.ts. */
 export interface SectionResult {
@@ -277,4 +278,19 @@ export function cpuSince(a: ProcCpu): CpuTimes {
   }
   for (const pid of a.procs.keys()) if (!b.procs.has(pid) && a.procs.get(pid)!.group === "child") out.lost++;
   return out;
+}
+
+/**
+ * The stack the benches measure: the Worker in workerd, the broker at real time, the bridge over
+ * the real Redis; the webhook task may call the local provider (the allow-list matches the host on
+ * any port, and the provider's port is random).
+ */
+export function benchStack(): Promise<Stack> {
+  return startStack({
+    ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
+    runtime: "workerd",
+    redis: "redis",
+    timeScale: 1,
+    vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
+  });
 }

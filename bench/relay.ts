@@ -13,13 +13,13 @@ import { signDelivery } from "../dev/broker/signing.ts";
 import { startBroker, type Broker } from "../dev/broker/index.ts";
 import { startMailSink, type MailSink } from "../dev/mail-sink.ts";
 import { startRedisBridge, type RedisBridge } from "../dev/redis-bridge.ts";
-import { DEV_API_KEY, startStack, stackEnv } from "../dev/stack.ts";
+import { DEV_API_KEY, stackEnv } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { newTaskId } from "../src/ids.ts";
 import { serveNode } from "../src/node.ts";
 import { CLAIM, CREATE, LIST, TRANSITION } from "../src/store/scripts.ts";
 import {
-  BENCH_DB, QUICK, benchRedis, cpuSince, cpuTimes, benchRedisUrl, checkBenchDb, deleteKeys, emit, int, ms, note, quietly, ratio, sleep, startProvider,
+  BENCH_DB, QUICK, benchStack, benchRedis, cpuSince, cpuTimes, benchRedisUrl, checkBenchDb, deleteKeys, emit, int, ms, note, quietly, ratio, sleep, startProvider,
   summary, table, type SectionResult,
 } from "./lib.ts";
 
@@ -41,13 +41,7 @@ const SCRIPT_NAMES = new Map(
 // A. Latency: celeriac (workerd) vs the official Client straight to the broker, alternating.
 
 async function latency() {
-  const stack = await startStack({
-    ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
-    runtime: "workerd",
-    redis: "redis",
-    timeScale: 1,
-    vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
-  });
+  const stack = await benchStack();
   try {
     const client = new Client({ baseUrl: stack.broker.url, token: stack.broker.token, retry: false, enableTelemetry: false });
     const app = createApp();
