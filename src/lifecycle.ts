@@ -1,5 +1,7 @@
 import { ApiError, UnavailableError, messageOf } from "./errors.ts";
 import { cancelMessages, publish } from "./queue.ts";
+import type { FailureCallback } from "./messages.ts";
+import type { TaskMessage } from "./queue.ts";
 import type { Relay } from "./relay.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
@@ -81,4 +83,24 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     throw new UnavailableError("qstash", err);
   }
   return queued;
+}
+
+/**
+ * QStash gave up on a task's message (its failure callback). The task has failed unless it is
+ * already final or was re-enqueued since (another generation). An attempt still running (a
+ * duplicate delivery) may yet finish it: the runner may move a failed task on to its real outcome.
+ * Returns whether the failure was recorded.
+ */
+export async function failGivenUp(relay: Relay, m: TaskMessage, cb: FailureCallback): Promise<boolean> {
+  const error = {
+    code: "delivery_failed",
+    message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}`,
+    retryable: false,
+  };
+  const t = await relay.store.transition(
+    m.id,
+    { from: [...CANCELLABLE, "running"], to: "failed", at: Date.now(), gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
+    m.options.resultTtl,
+  );
+  return t.kind === "ok";
 }

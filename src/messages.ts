@@ -1,0 +1,72 @@
+import * as v from "valibot";
+import { TASK_ID, scheduledRunId } from "./ids.ts";
+import type { TaskMessage } from "./queue.ts";
+
+// What QStash hands the delivery routes: celeriac's own message bodies (a published task or a
+// schedule's run) and QStash's failure-callback envelope around one.
+
+const Message = v.object({
+  v: v.literal(1),
+  id: v.pipe(v.string(), v.regex(TASK_ID)),
+  task: v.string(),
+  payload: v.unknown(),
+  options: v.object({ retries: v.number(), timeout: v.number(), resultTtl: v.number() }),
+  createdAt: v.number(),
+  runAt: v.number(),
+  idempotencyKey: v.optional(v.string()),
+  scheduleId: v.optional(v.string()),
+  gen: v.optional(v.number()),
+});
+
+const Scheduled = v.object({
+  v: v.literal(1),
+  schedule: v.string(),
+  task: v.string(),
+  payload: v.unknown(),
+  options: Message.entries.options,
+});
+
+const FailureCallback = v.object({
+  status: v.optional(v.number()),
+  retried: v.optional(v.number()),
+  sourceMessageId: v.optional(v.string()),
+  sourceBody: v.string(),
+  dlqId: v.optional(v.string()),
+});
+
+/** QStash's failure callback: what it last saw of the message it gave up on. */
+export type FailureCallback = v.InferOutput<typeof FailureCallback>;
+
+/**
+ * The task a delivery carries: a published task as it is, a scheduled run with an id derived
+ * from its message id (stable across that message's retries). Throws when it is neither.
+ */
+export async function taskOf(body: string, messageId: string, now: number): Promise<TaskMessage> {
+  const raw = JSON.parse(body);
+  const scheduled = v.safeParse(Scheduled, raw);
+  if (!scheduled.success) return v.parse(Message, raw) as TaskMessage;
+  const s = scheduled.output;
+  return {
+    v: 1,
+    id: await scheduledRunId(messageId),
+    task: s.task,
+    payload: s.payload,
+    options: s.options,
+    createdAt: now,
+    runAt: now,
+    scheduleId: s.schedule,
+  };
+}
+
+/** A failure callback and the task it is about, or null when it is not one of celeriac's. */
+export async function failureOf(body: string, now: number): Promise<{ callback: FailureCallback; task: TaskMessage } | null> {
+  try {
+    const callback = v.parse(FailureCallback, JSON.parse(body));
+    return { callback, task: await taskOf(fromBase64(callback.sourceBody), callback.sourceMessageId ?? "", now) };
+  } catch {
+    return null;
+  }
+}
+
+/** Decodes base64 as UTF-8 bytes (bare `atob` would garble non-ASCII text). */
+const fromBase64 = (b64: string) => new TextDecoder().decode(Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)));
