@@ -1,7 +1,8 @@
 import type { Config } from "./env.ts";
 import { ApiError, UnavailableError, messageOf } from "./errors.ts";
 import { idempotentTaskId, newTaskId } from "./ids.ts";
-import { cancelMessage, publish, type Publish, type TaskMessage } from "./queue.ts";
+import type { TaskMessage } from "./messages.ts";
+import { cancelMessage, publish, type Publish } from "./queue.ts";
 import type { Services } from "./services.ts";
 import type { CreateResult, TaskStore } from "./store/index.ts";
 import type { TaskState } from "./store/record.ts";

@@ -1,7 +1,6 @@
 import { ApiError, UnavailableError, messageOf } from "./errors.ts";
 import { cancelMessages, publish } from "./queue.ts";
-import type { FailureCallback } from "./messages.ts";
-import type { TaskMessage } from "./queue.ts";
+import type { FailureCallback, TaskMessage } from "./messages.ts";
 import type { Relay } from "./relay.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 

@@ -1,10 +1,10 @@
 import * as v from "valibot";
 import { TASK_ID, scheduledRunId } from "./ids.ts";
-import type { TaskMessage } from "./queue.ts";
 
 // What QStash hands the delivery routes: celeriac's own message bodies (a published task or a
 // schedule's run) and QStash's failure-callback envelope around one.
 
+/** The QStash message body of a task: everything a delivery needs, so Redis is never the source of truth. */
 const Message = v.object({
   v: v.literal(1),
   id: v.pipe(v.string(), v.regex(TASK_ID)),
@@ -15,9 +15,12 @@ const Message = v.object({
   runAt: v.number(),
   idempotencyKey: v.optional(v.string()),
   scheduleId: v.optional(v.string()),
+  /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
   gen: v.optional(v.number()),
 });
+export type TaskMessage = v.InferOutput<typeof Message>;
 
+/** The QStash message body of a scheduled run: no task id, one is derived per firing. */
 const Scheduled = v.object({
   v: v.literal(1),
   schedule: v.string(),
@@ -25,6 +28,7 @@ const Scheduled = v.object({
   payload: v.unknown(),
   options: Message.entries.options,
 });
+export type ScheduledMessage = v.InferOutput<typeof Scheduled>;
 
 const FailureCallback = v.object({
   status: v.optional(v.number()),
@@ -44,7 +48,7 @@ export type FailureCallback = v.InferOutput<typeof FailureCallback>;
 export async function taskOf(body: string, messageId: string, now: number): Promise<TaskMessage> {
   const raw = JSON.parse(body);
   const scheduled = v.safeParse(Scheduled, raw);
-  if (!scheduled.success) return v.parse(Message, raw) as TaskMessage;
+  if (!scheduled.success) return v.parse(Message, raw);
   const s = scheduled.output;
   return {
     v: 1,

@@ -1,26 +1,11 @@
 import type { Client, FlowControl as QStashFlowControl } from "@upstash/qstash";
 import type { Config } from "./env.ts";
-import type { TaskOptions } from "./store/record.ts";
+import type { TaskMessage } from "./messages.ts";
 import type { FlowControl } from "./task.ts";
 
 /** Path QStash delivers tasks to, and the one its failure callback calls. */
 export const DELIVER_PATH = "/qstash/deliver";
 export const FAILURE_PATH = "/qstash/failure";
-
-/** The QStash message body: everything a delivery needs, so Redis is never the source of truth. */
-export interface TaskMessage {
-  v: 1;
-  id: string;
-  task: string;
-  payload: unknown;
-  options: TaskOptions;
-  createdAt: number;
-  runAt: number;
-  idempotencyKey?: string;
-  scheduleId?: string;
-  /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
-  gen?: number;
-}
 
 /** Extra seconds QStash waits beyond the task's own timeout, so our abort answers first. */
 export const TIMEOUT_GRACE_S = 10;

@@ -1,7 +1,7 @@
 import { PermanentError, RetryLater, messageOf } from "./errors.ts";
 import type { Config } from "./env.ts";
 import { mailerFor } from "./mail.ts";
-import type { TaskMessage } from "./queue.ts";
+import type { TaskMessage } from "./messages.ts";
 import { checkPayload, type Registry } from "./registry.ts";
 import type { Services } from "./services.ts";
 import type { TaskStore } from "./store/index.ts";

@@ -1,19 +1,10 @@
 import type { Schedule } from "@upstash/qstash";
 import { DELIVER_PATH, FAILURE_PATH, TIMEOUT_GRACE_S, qstashFlowControl } from "./queue.ts";
+import type { ScheduledMessage } from "./messages.ts";
 import type { Relay } from "./relay.ts";
-import type { TaskOptions } from "./store/record.ts";
 
 /** Schedules celeriac owns carry this id prefix; any other schedule is left alone. */
 export const SCHEDULE_PREFIX = "celeriac-";
-
-/** The QStash message body of a scheduled run: no task id, one is derived per firing. */
-export interface ScheduledMessage {
-  v: 1;
-  schedule: string;
-  task: string;
-  payload: unknown;
-  options: TaskOptions;
-}
 
 /** A schedule as the code declares it, in the form QStash stores it. */
 export interface DesiredSchedule {

@@ -1,9 +1,7 @@
 import { redisIo } from "./store/lua.ts";
 import { pairs } from "./store/record.ts";
+import { DURATION_BOUNDS_MS } from "./store/scripts.ts";
 import type { TaskStore } from "./store/index.ts";
-
-/** Upper bounds (ms) of the duration buckets the store's scripts count into; the last is open. */
-export const DURATION_BOUNDS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000];
 
 /** One task type's figures for one day. */
 export interface TaskDayStats {

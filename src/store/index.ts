@@ -204,7 +204,7 @@ function encodeCursor(score: string, id: string) {
 }
 
 /** Throws on a cursor that was not made by {@link encodeCursor}. */
-export function decodeCursor(cursor: string): [string, string] {
+function decodeCursor(cursor: string): [string, string] {
   let raw: string;
   try {
     raw = atob(cursor);

@@ -7,6 +7,11 @@
 // scored by creation time, for listing newest first), <p>idem:<key> (idempotency key → id),
 // <p>expiry (sorted set: when each record expires), <p>stats:<day> (counters).
 
+import { TASK_STATES } from "./record.ts";
+
+/** Upper bounds (ms) of the run-duration buckets the scripts count into; the last bucket is open. */
+export const DURATION_BOUNDS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000];
+
 /** Shared Lua helpers: move a task between the state indexes. */
 const LIB = `
 local function indexes(p, task, state)
@@ -19,7 +24,7 @@ local function reindex(p, id, task, from, to, score)
 end
 -- Daily statistics ride along with each state change: no extra round trip, no scans.
 -- <p>stats:<day> holds <task>:<what> counters; durations go to log-spaced buckets (ms bounds).
-local BOUNDS = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000 }
+local BOUNDS = { ${DURATION_BOUNDS_MS.join(", ")} }
 local function count(p, day, task, what, n)
   local k = p .. 'stats:' .. day
   redis.call('HINCRBY', k, task .. ':' .. what, n or 1)
@@ -30,7 +35,7 @@ local function duration(p, day, task, ms)
   for i, bound in ipairs(BOUNDS) do if ms <= bound then b = i break end end
   count(p, day, task, 'd' .. b)
 end
-local STATES = { 'queued', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled' }
+local STATES = { ${TASK_STATES.map((s) => `'${s}'`).join(", ")} }
 local function unindex(p, id, task)
   redis.call('ZREM', p .. 'i:all', id)
   redis.call('ZREM', p .. 'i:task:' .. task, id)
