@@ -1,8 +1,8 @@
 import { Hono, type Context } from "hono";
 import { messageOf } from "../src/errors.ts";
 import { failGivenUp } from "../src/lifecycle.ts";
-import { failureOf, taskOf } from "../src/messages.ts";
-import { DELIVER_PATH, FAILURE_PATH, type TaskMessage } from "../src/queue.ts";
+import { failureOf, taskOf, type TaskMessage } from "../src/messages.ts";
+import { DELIVER_PATH, FAILURE_PATH } from "../src/queue.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { runDelivery } from "../src/runner.ts";
 
