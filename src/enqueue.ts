@@ -1,16 +1,21 @@
-import type { Config } from "./env.ts";
-import { ApiError, UnavailableError, messageOf } from "./errors.ts";
-import { idempotentTaskId, newTaskId } from "./ids.ts";
+import { ApiError, messageOf, unavailable } from "./errors.ts";
+import { conflictOf, dedupId, idemKeyFor, isStrayRepeat, taskIdFor, type Conflict } from "./idempotency.ts";
 import type { TaskMessage } from "./messages.ts";
 import { cancelMessage, publish, type Publish } from "./queue.ts";
+import type { Relay } from "./relay.ts";
 import type { Services } from "./services.ts";
-import type { CreateResult, TaskStore } from "./store/index.ts";
+import type { CreateResult } from "./store/index.ts";
 import type { TaskState } from "./store/record.ts";
-import type { TaskDefinition } from "./task.ts";
+import type { AnyTask } from "./registry.ts";
+import { QstashError } from "@upstash/qstash";
+import * as v from "valibot";
+import { BatchBody, BatchItem, EnqueueBody, joinIssues, parseOptions, validate } from "./options.ts";
+import { toIssues } from "./registry.ts";
+import { PermanentError, type Issue } from "./errors.ts";
 
 /** One task to enqueue; its payload already passed the task's schema. */
 export interface EnqueueItem {
-  def: TaskDefinition;
+  def: AnyTask;
   payload: unknown;
   /** Seconds from now. @default the task's `delay` */
   delay?: number;
@@ -19,6 +24,8 @@ export interface EnqueueItem {
   retries?: number;
   /** Per-attempt timeout, seconds. */
   timeout?: number;
+  /** The `Upstash-Retry-Delay` expression. @default the task's `retryDelay` */
+  retryDelay?: string;
   idempotencyKey?: string;
 }
 
@@ -35,18 +42,63 @@ export interface Enqueued {
   messageId: string;
   idempotencyKey?: string;
   /** Set when the key was first used with another task or payload: nothing was enqueued. */
-  conflict?: { code: "idempotency_key_reused"; message: string };
+  conflict?: Conflict;
 }
 
 /** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
 const SCHEDULED_AFTER_MS = 1_000;
-/**
- * QStash deduplicates a repeated publish for at least this long (ms; 10 minutes in its docs).
- * Within it, a repeat's publish landed on the first message; past it, the repeat made a second.
- */
-const QSTASH_DEDUP_WINDOW_MS = 10 * 60_000;
 
-type Deps = { config: Config; services: Services; store: TaskStore };
+type Deps = Pick<Relay, "config" | "services" | "store">;
+
+/**
+ * `POST /v1/tasks/:name`: validates `body` (options and payload) and enqueues one task. A key
+ * first used for another task or payload is a 409.
+ */
+export async function enqueueOne(relay: Relay, scope: string, name: string, body: unknown): Promise<Enqueued> {
+  if (!relay.registry.get(name)) {
+    throw new ApiError(404, { code: "unknown_task", message: `no task named "${name}"; known: ${relay.registry.names.join(", ")}` });
+  }
+  const r = await validate(relay, name, parseOptions(EnqueueBody, body), "");
+  if ("issues" in r) throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
+  const [e] = await enqueue(relay, scope, [r.item]);
+  if (e!.conflict) throw new ApiError(409, { ...e!.conflict, extra: { id: e!.id } });
+  return e!;
+}
+
+/** `POST /v1/tasks`: every entry is validated first (issues by index); any problem enqueues none. */
+export async function enqueueBatch(relay: Relay, scope: string, body: unknown): Promise<Enqueued[]> {
+  const { tasks: raw } = parseOptions(BatchBody, body);
+  const issues: Issue[] = [];
+  const items: EnqueueItem[] = [];
+  for (const [i, entry] of raw.entries()) {
+    const parsed = v.safeParse(BatchItem, entry);
+    if (!parsed.success) {
+      issues.push(...toIssues(parsed.issues, `tasks.${i}`));
+      continue;
+    }
+    const { task, ...options } = parsed.output;
+    const r = await validate(relay, task, options, `tasks.${i}`);
+    if ("issues" in r) issues.push(...r.issues);
+    else items.push(r.item);
+  }
+  if (issues.length) {
+    throw new ApiError(422, { code: "invalid_batch", message: `${issues.length} problem(s) in the batch; nothing was enqueued`, issues });
+  }
+  return enqueue(relay, scope, items);
+}
+
+/**
+ * `ctx.enqueue`: a follow-up from inside a task, checked like an API call. A bad one is a bug in
+ * the task, so it fails for good; its key shares one scope that no API key name can meet.
+ */
+export async function enqueueFollowUp(relay: Relay, name: string, payload: unknown, options: object): Promise<Enqueued> {
+  const body = v.safeParse(EnqueueBody, { ...options, payload });
+  const r = body.success ? await validate(relay, name, body.output, "") : { issues: toIssues(body.issues) };
+  if ("issues" in r) throw new PermanentError(`enqueue "${name}": ${joinIssues(r.issues)}`, "invalid_follow_up");
+  // ":" cannot occur in an API key name, so this scope never meets a caller's.
+  const [e] = await enqueue(relay, ":task", [r.item]);
+  return e!;
+}
 
 /**
  * Enqueues tasks: one QStash call (a batch for several) and one Redis round trip, concurrently.
@@ -61,23 +113,26 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
       const runAt = Math.max(now, it.notBefore ?? now + Math.round((it.delay ?? it.def.delay) * 1000));
       return {
         v: 1,
-        id: it.idempotencyKey ? await idempotentTaskId(scope, it.idempotencyKey) : newTaskId(now),
+        id: await taskIdFor(scope, it.idempotencyKey, now),
         task: it.def.name,
         payload: it.payload,
-        options: { retries: it.retries ?? it.def.retries, timeout: it.timeout ?? it.def.timeout, resultTtl: it.def.resultTtl },
+        options: {
+          retries: it.retries ?? it.def.retries,
+          timeout: it.timeout ?? it.def.timeout,
+          resultTtl: it.def.resultTtl,
+          retryDelay: it.retryDelay ?? it.def.retryDelay,
+        },
         createdAt: now,
         runAt,
         ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
       };
     }),
   );
-  const idemKeys = items.map((it) => (it.idempotencyKey ? store.idemKey(scope, it.idempotencyKey) : ""));
+  const idemKeys = items.map((it) => idemKeyFor(store, scope, it.idempotencyKey));
   const publishes: Publish[] = await Promise.all(
     items.map(async (it, i) => ({
       message: messages[i]!,
       ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
-      // Repeats with the same payload collapse onto one message; a key reused for another payload
-      // makes a message of its own, which the mismatch below then cancels without touching the first.
       ...(it.idempotencyKey ? { deduplicationId: await dedupId(messages[i]!) } : {}),
     })),
   );
@@ -93,7 +148,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
   if (published.status === "rejected" || created.status === "rejected") {
     await undo(deps, messages, idemKeys, published, created, now);
     if (published.status === "rejected") throw qstashError(published.reason);
-    throw new UnavailableError("redis", (created as PromiseRejectedResult).reason);
+    throw unavailable("redis", (created as PromiseRejectedResult).reason);
   }
 
   return Promise.all(
@@ -109,9 +164,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
         });
         messageId = again!.messageId;
       }
-      if (c.kind !== "new" && !deduplicated && (c.kind === "mismatch" || now - c.createdAt > QSTASH_DEDUP_WINDOW_MS)) {
-        // This repeat published a second message for the same id (QStash had forgotten the
-        // first): drop it, or it could run the task before the first one's due time.
+      if (isStrayRepeat(c, deduplicated, now)) {
         await cancelMessage(services.qstash, messageId).catch((err) =>
           console.warn(`[celeriac] could not cancel the repeat's message ${messageId}: ${messageOf(err)}`),
         );
@@ -126,6 +179,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
         return { ...base, state: states[i]!, runAt: iso(m.runAt), createdAt: iso(now), duplicate: false };
       }
       const first = await store.get(m.id);
+      const conflict = conflictOf(c, m);
       return {
         ...base,
         task: first?.task ?? m.task,
@@ -133,14 +187,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
         runAt: first?.runAt ?? iso(m.runAt),
         createdAt: first?.createdAt ?? iso(now),
         duplicate: true,
-        ...(c.kind === "mismatch"
-          ? {
-              conflict: {
-                code: "idempotency_key_reused" as const,
-                message: `idempotency key "${m.idempotencyKey}" was first used for a "${c.task}" task with another payload`,
-              },
-            }
-          : {}),
+        ...(conflict ? { conflict } : {}),
       };
     }),
   );
@@ -148,18 +195,14 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-async function dedupId(m: TaskMessage): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${m.task}\n${JSON.stringify(m.payload ?? null)}`));
-  return `${m.id}.${[...new Uint8Array(d).slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
 /** A QStash failure: its 4xx answers are about the request (too large, over a plan limit). */
 function qstashError(err: unknown): ApiError {
-  const status = (err as { status?: unknown } | null)?.status;
-  if (typeof status === "number" && status >= 400 && status < 500 && ![401, 403, 429].includes(status)) {
-    return new ApiError(status === 413 ? 413 : 422, "rejected_by_qstash", `[celeriac] QStash refused the task: ${messageOf(err)}`);
+  const status = err instanceof QstashError ? err.status : undefined;
+  if (status !== undefined && status >= 400 && status < 500 && ![401, 403, 429].includes(status)) {
+    const message = `[celeriac] QStash refused the task: ${messageOf(err)}`;
+    return new ApiError(status === 413 ? 413 : 422, { code: "rejected_by_qstash", message, cause: err });
   }
-  return new UnavailableError("qstash", err);
+  return unavailable("qstash", err);
 }
 
 async function messageExists(services: Services, messageId: string): Promise<boolean> {

@@ -7,7 +7,8 @@ import { toSeconds } from "../src/durations.ts";
 import { ConfigError, loadConfig } from "../src/env.ts";
 import { PermanentError, RetryLater } from "../src/errors.ts";
 import { TASK_ID, newTaskId, scheduledRunId } from "../src/ids.ts";
-import { mailerFor, retryAfterSeconds } from "../src/mail.ts";
+import { mailerFor } from "../src/mail.ts";
+import { retryAfterSeconds } from "../src/errors.ts";
 import { buildReport } from "../src/stats.ts";
 import { defineTask } from "../src/task.ts";
 
