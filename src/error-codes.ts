@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   rejected_by_qstash: { status: 422, meaning: "QStash refused the task (e.g. over a plan limit); 413 when it is too large" },
   invalid_message: { status: 489, meaning: "a signed delivery that is not a celeriac message (QStash does not retry it)" },
   internal: { status: 500, meaning: "a bug in celeriac" },
-  misconfigured: { status: 503, meaning: "a variable the relay, or the task asked for, needs is missing or malformed (named)" },
+  misconfigured: { status: 503, meaning: "a variable of the relay, or of the task asked for, is missing or malformed (named in the message)" },
   qstash_unavailable: { status: 503, meaning: "QStash cannot be reached; nothing was left half-written" },
   redis_unavailable: { status: 503, meaning: "Redis cannot be reached; nothing was left half-written" },
 } as const satisfies Record<string, { status: number; meaning: string }>;

@@ -54,7 +54,7 @@ export function taskEnv(relay: Relay, def: AnyTask): unknown {
   if (e.ok) return e.env;
   throw new ApiError(503, {
     code: "misconfigured",
-    message: `[celeriac] task "${def.name}" is misconfigured: ${e.problems.join("; ")}`,
+    message: `[celeriac] ${e.problems.join("; ")}`,
     retryAfter: 60,
   });
 }
