@@ -1,9 +1,7 @@
 import * as v from "valibot";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
-import type { EnqueueItem } from "./enqueue.ts";
-import { taskEnv, type Relay } from "./relay.ts";
-import { checkPayload, toIssues } from "./registry.ts";
+import { toIssues } from "./registry.ts";
 import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
 
 /** Longest delay accepted, seconds: QStash's pay-as-you-go limit (the free plan allows 7 days). */
@@ -67,37 +65,6 @@ export const BatchBody = v.strictObject(
 );
 
 export type Options = v.InferOutput<typeof EnqueueBody>;
-
-/**
- * Validates one enqueue's options and payload into an {@link EnqueueItem}, or returns its issues
- * (paths under `path`). A task whose own variables are missing answers 503 naming them.
- */
-export async function validate(
-  relay: Relay,
-  name: string,
-  o: Options,
-  path: string,
-): Promise<{ item: EnqueueItem } | { issues: Issue[]; unknownTask?: true }> {
-  const def = relay.registry.get(name);
-  if (!def) {
-    return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
-  }
-  const checked = await checkPayload(def, o.payload, taskEnv(relay, def), path ? `${path}.payload` : "payload");
-  if (!checked.ok) return { issues: checked.issues };
-  return {
-    item: {
-      def,
-      // The raw payload travels: the runner parses it again, so transforms run where the work is.
-      payload: o.payload,
-      ...(o.delay !== undefined ? { delay: o.delay } : {}),
-      ...(o.notBefore !== undefined ? { notBefore: o.notBefore } : {}),
-      ...(o.retries !== undefined ? { retries: o.retries } : {}),
-      ...(o.timeout !== undefined ? { timeout: Math.ceil(o.timeout) } : {}),
-      ...(o.retryDelay !== undefined ? { retryDelay: o.retryDelay } : {}),
-      ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
-    },
-  };
-}
 
 /** Parses a body against a schema, or throws 400 with each problem by field. */
 export function parseOptions<S extends v.GenericSchema>(schema: S, body: unknown): v.InferOutput<S> {
