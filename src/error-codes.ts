@@ -3,6 +3,7 @@
  * error table is checked against this list by a test, so the two cannot drift apart.
  */
 export const ERROR_CODES = {
+  invalid_callback: { status: 200, meaning: "a signed failure callback that is not about a celeriac message: acknowledged, nothing recorded" },
   invalid_json: { status: 400, meaning: "the body is not valid JSON" },
   invalid_options: { status: 400, meaning: "an enqueue option is unknown or malformed (issues name each)" },
   invalid_query: { status: 400, meaning: "a query parameter of a list is malformed" },

@@ -76,7 +76,7 @@ describe("daily-stats", () => {
     const ctx = fakeContext({ day: (date) => buildReport(date, counters) });
     const result = await run(dailyStats, { date: "2026-11-25" }, ctx, { CELERIAC_STATS_EMAIL: "ops@celeriac.dev" });
     expect(result).toMatchObject({ date: "2026-11-25", totals: { enqueued: 3, succeeded: 3 }, emailTask: "tsk_follow_up_1" });
-    expect(ctx.store.get("report:2026-11-25")).toMatchObject({ value: { date: "2026-11-25", totals: { enqueued: 3 } }, ttl: 400 * 86_400 });
+    expect(ctx.kvEntries.get("report:2026-11-25")).toMatchObject({ value: { date: "2026-11-25", totals: { enqueued: 3 } }, ttl: 400 * 86_400 });
     expect(ctx.enqueued).toEqual([
       {
         task: "send-email",

@@ -9,7 +9,7 @@ export interface FakeContext<Env> extends TaskContext<Env> {
   sent: CreateEmailOptions[];
   fetched: Request[];
   enqueued: { task: string; payload: unknown; options: EnqueueOptions | undefined }[];
-  store: Map<string, { value: unknown; ttl: number | undefined }>;
+  kvEntries: Map<string, { value: unknown; ttl: number | undefined }>;
   logged: { level: string; message: string }[];
 }
 
@@ -25,7 +25,7 @@ export function fakeContext<Env = Record<never, never>>(
   const sent: CreateEmailOptions[] = [];
   const fetched: Request[] = [];
   const enqueued: FakeContext<Env>["enqueued"] = [];
-  const store: FakeContext<Env>["store"] = new Map();
+  const kvEntries: FakeContext<Env>["kvEntries"] = new Map();
   const logged: FakeContext<Env>["logged"] = [];
   const log = (level: string) => (message: string) => void logged.push({ level, message });
   const controller = new AbortController();
@@ -48,15 +48,15 @@ export function fakeContext<Env = Record<never, never>>(
       return { id: `tsk_follow_up_${enqueued.length}`, state: "queued", runAt: new Date().toISOString() };
     },
     kv: {
-      get: async <T>(key: string) => store.get(key)?.value as T | undefined,
-      set: async (key, value, options) => void store.set(key, { value: JSON.parse(JSON.stringify(value)), ttl: options?.ttl }),
-      delete: async (key) => void store.delete(key),
+      get: async <T>(key: string) => kvEntries.get(key)?.value as T | undefined,
+      set: async (key, value, options) => void kvEntries.set(key, { value: JSON.parse(JSON.stringify(value)), ttl: options?.ttl }),
+      delete: async (key) => void kvEntries.delete(key),
     },
     stats: { day: async (date) => (over.day ? over.day(date) : buildReport(date, {})) },
     sent,
     fetched,
     enqueued,
-    store,
+    kvEntries,
     logged,
   };
 }
