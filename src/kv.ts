@@ -15,16 +15,19 @@ export function taskKv(store: TaskStore, task: string): TaskKv {
   };
   return {
     async get<T>(key: string) {
-      const raw = await redisIo(() => store.redis.get<string>(at(key)));
+      const k = at(key);
+      const raw = await redisIo(() => store.redis.get<string>(k));
       return raw === null ? undefined : (JSON.parse(raw) as T);
     },
     async set(key, value, options = {}) {
+      const k = at(key);
       const ttl = options.ttl ?? DEFAULT_TTL_S;
       if (!(Number.isInteger(ttl) && ttl > 0)) throw new TypeError(`[celeriac] task "${task}": kv ttl must be whole seconds > 0`);
-      await redisIo(() => store.redis.set(at(key), JSON.stringify(value ?? null), { ex: ttl }));
+      await redisIo(() => store.redis.set(k, JSON.stringify(value ?? null), { ex: ttl }));
     },
     async delete(key) {
-      await redisIo(() => store.redis.del(at(key)));
+      const k = at(key);
+      await redisIo(() => store.redis.del(k));
     },
   };
 }
