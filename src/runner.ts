@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import { enqueueFollowUp } from "./enqueue.ts";
 import { ApiError, PermanentError, RetryLater, messageOf } from "./errors.ts";
 import { taskKv } from "./kv.ts";
@@ -151,7 +152,7 @@ function describe(err: unknown): TaskError {
   if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false };
   if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true };
   if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
-  if (err instanceof Error && err.name === "ValiError") return { code: "invalid", message: err.message, retryable: false };
+  if (err instanceof v.ValiError) return { code: "invalid", message: err.message, retryable: false };
   // Any other throw is retried; a string `code` on it (e.g. "http_503") is kept for the record.
   const own = (err as { code?: unknown } | null)?.code;
   const code = typeof own === "string" && own ? own : "error";
