@@ -140,7 +140,17 @@ export async function startApp(runtime: Runtime, port: number, env: Record<strin
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), WRANGLER_SEND_METRICS: "false", CI: "true" },
     stdio: ["ignore", verbose ? "inherit" : "pipe", verbose ? "inherit" : "pipe"],
+    // A group of its own, so stopping it also stops what it started (npm's deno wrapper runs the
+    // deno binary as a child, which a signal to the wrapper alone left running).
+    detached: true,
   });
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      child.kill(sig);
+    }
+  };
   let output = "";
   child.stdout?.on("data", (d) => (output = (output + d).slice(-8000)));
   child.stderr?.on("data", (d) => (output = (output + d).slice(-8000)));
@@ -149,8 +159,8 @@ export async function startApp(runtime: Runtime, port: number, env: Record<strin
     new Promise<void>((done) => {
       if (child.exitCode !== null) return done();
       child.once("exit", () => done());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+      signal("SIGTERM");
+      setTimeout(() => signal("SIGKILL"), 5_000).unref();
     });
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {

@@ -1,10 +1,9 @@
 import { Hono } from "hono";
 import * as v from "valibot";
-import { requireApiKey } from "../src/auth.ts";
-import { enqueue, type EnqueueItem } from "../src/enqueue.ts";
-import { ApiError, type Issue } from "../src/errors.ts";
+import { enqueueBatch, enqueueOne } from "../src/enqueue.ts";
+import { ApiError } from "../src/errors.ts";
 import { readJson } from "../src/http.ts";
-import { BatchBody, BatchItem, EnqueueBody, parseOptions, toItem } from "../src/options.ts";
+import { joinIssues } from "../src/options.ts";
 import { toIssues } from "../src/registry.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { TASK_STATES } from "../src/store/record.ts";
@@ -23,68 +22,40 @@ const ListQuery = v.object({
 
 /** An id never seen is reported as such: 404 and state `unknown`, never "pending". */
 const unknownId = (id: string) =>
-  Object.assign(new ApiError(404, "unknown", `no task with id ${id} (never enqueued, or expired)`), {
-    extra: { id, state: "unknown" },
-  });
+  new ApiError(404, { code: "unknown", message: `no task with id ${id} (never enqueued, or expired)`, extra: { id, state: "unknown" } });
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
 /** The caller's API: enqueue, batch, status, list, cancel, retry. */
 export const tasks = new Hono<AppEnv>()
-  .use("*", requireApiKey)
   .post("/:name", async (c) => {
-    const relay = relayOf(c);
-    const name = c.req.param("name");
-    if (!relay.registry.get(name)) throw new ApiError(404, "unknown_task", `no task named "${name}"; known: ${relay.registry.names.join(", ")}`);
-    const body = parseOptions(EnqueueBody, await readJson(c));
+    const body = await readJson(c);
     const header = c.req.header("idempotency-key");
-    if (header !== undefined && body.idempotencyKey !== undefined && header !== body.idempotencyKey) {
-      throw new ApiError(400, "invalid_options", "the Idempotency-Key header and idempotencyKey differ");
-    }
-    if (header !== undefined && (header.length < 1 || header.length > 256)) {
-      throw new ApiError(400, "invalid_options", "Idempotency-Key must be 1 to 256 characters");
-    }
-    const r = await toItem(relay.registry, relay.config, name, { ...body, ...(header ? { idempotencyKey: header } : {}) }, "");
-    if ("issues" in r) throw new ApiError(422, "invalid_payload", `the payload does not fit task "${name}"`, r.issues);
-    const [e] = await enqueue(relay, c.get("apiKey"), [r.item]);
-    if (e!.conflict) throw Object.assign(new ApiError(409, e!.conflict.code, e!.conflict.message), { extra: { id: e!.id } });
-    return c.json(e!, e!.duplicate ? 200 : 202);
-  })
-  .post("/", async (c) => {
-    const relay = relayOf(c);
-    const { tasks: raw } = parseOptions(BatchBody, await readJson(c));
-    const issues: Issue[] = [];
-    const items: EnqueueItem[] = [];
-    for (const [i, entry] of raw.entries()) {
-      const parsed = v.safeParse(BatchItem, entry);
-      if (!parsed.success) {
-        issues.push(...toIssues(parsed.issues, `tasks.${i}`));
-        continue;
+    if (header !== undefined && isObject(body)) {
+      if (body.idempotencyKey !== undefined && body.idempotencyKey !== header) {
+        throw new ApiError(400, { code: "invalid_options", message: "the Idempotency-Key header and idempotencyKey differ" });
       }
-      const { task, ...options } = parsed.output;
-      const r = await toItem(relay.registry, relay.config, task, options, `tasks.${i}`);
-      if ("issues" in r) issues.push(...r.issues);
-      else items.push(r.item);
+      body.idempotencyKey = header;
     }
-    if (issues.length) {
-      throw new ApiError(422, "invalid_batch", `${issues.length} problem(s) in the batch; nothing was enqueued`, issues);
-    }
-    const enqueued = await enqueue(relay, c.get("apiKey"), items);
-    return c.json({ tasks: enqueued }, 202);
+    const e = await enqueueOne(relayOf(c), c.get("apiKey"), c.req.param("name"), body);
+    return c.json(e, e.duplicate ? 200 : 202);
   })
+  .post("/", async (c) => c.json({ tasks: await enqueueBatch(relayOf(c), c.get("apiKey"), await readJson(c)) }, 202))
   .get("/", async (c) => {
     const relay = relayOf(c);
     const q = v.safeParse(ListQuery, c.req.query());
     if (!q.success) {
       const issues = toIssues(q.issues);
-      throw new ApiError(400, "invalid_query", issues.map((i) => `${i.path}: ${i.message}`).join("; "), issues);
+      throw new ApiError(400, { code: "invalid_query", message: joinIssues(issues), issues });
     }
     const { state, task, cursor, limit } = q.output;
-    if (task !== undefined && !relay.registry.get(task)) throw new ApiError(404, "unknown_task", `no task named "${task}"`);
+    if (task !== undefined && !relay.registry.get(task)) throw new ApiError(404, { code: "unknown_task", message: `no task named "${task}"` });
     try {
       return c.json(
         await relay.store.list({ limit, ...(state ? { state } : {}), ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) }),
       );
     } catch (err) {
-      if (err instanceof RangeError) throw new ApiError(400, "invalid_query", `cursor: ${err.message}`);
+      if (err instanceof RangeError) throw new ApiError(400, { code: "invalid_query", message: `cursor: ${err.message}` });
       throw err;
     }
   })

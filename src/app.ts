@@ -5,19 +5,25 @@ import { schedules } from "../routes/schedules.ts";
 import { stats } from "../routes/stats.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
+import { requireApiKey, requireQstashSignature } from "./auth.ts";
 import { ApiError, messageOf } from "./errors.ts";
-import { Registry } from "./registry.ts";
-import { relay, type AppEnv } from "./relay.ts";
-import type { TaskDefinition } from "./task.ts";
+import { Registry, type AnyTask } from "./registry.ts";
+import { relay, type AppEnv, type Wiring } from "./relay.ts";
+import type { Services } from "./services.ts";
 
 export interface AppOptions {
   /** Task types to serve. @default every task in tasks/ */
-  tasks?: TaskDefinition[];
+  tasks?: readonly AnyTask[];
+  /**
+   * Clients to use instead of those the env configures (e.g. a recording QStash client in a
+   * test). @default created from the env, once per isolate
+   */
+  services?: Partial<Services>;
 }
 
 /** The composition root: the one place that wires routes/ and tasks/ into the machinery. */
 export function createApp(options: AppOptions = {}) {
-  const registry = new Registry(options.tasks ?? builtInTasks);
+  const wiring: Wiring = { registry: new Registry(options.tasks ?? builtInTasks), services: options.services };
   const app = new Hono<AppEnv>();
   app.onError((err, c) => {
     if (err instanceof ApiError) {
@@ -29,9 +35,11 @@ export function createApp(options: AppOptions = {}) {
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   return app
-    .route("/", health)
-    .use("/v1/*", relay(registry))
-    .use("/qstash/*", relay(registry))
+    .route("/", health(wiring))
+    // Every /v1 route needs an API key, every /qstash route QStash's signature: mounted once here,
+    // so a new route file cannot forget them.
+    .use("/v1/*", relay(wiring), requireApiKey)
+    .use("/qstash/*", relay(wiring), requireQstashSignature)
     .route("/v1/tasks", taskRoutes)
     .route("/v1/schedules", schedules)
     .route("/v1/stats", stats)

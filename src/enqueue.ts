@@ -1,196 +1,91 @@
-import type { Config } from "./env.ts";
-import { ApiError, UnavailableError, messageOf } from "./errors.ts";
-import { idempotentTaskId, newTaskId } from "./ids.ts";
-import type { TaskMessage } from "./messages.ts";
-import { cancelMessage, publish, type Publish } from "./queue.ts";
-import type { Services } from "./services.ts";
-import type { CreateResult, TaskStore } from "./store/index.ts";
-import type { TaskState } from "./store/record.ts";
-import type { TaskDefinition } from "./task.ts";
+// The one enqueue path: the single and batch routes, ctx.enqueue (and, through the same
+// publishing, schedules and API retries) validate here and enqueue through enqueue-core.
+import * as v from "valibot";
+import { enqueue, type EnqueueItem, type Enqueued } from "./enqueue-core.ts";
+import { ApiError, PermanentError, type Issue } from "./errors.ts";
+import { BatchBody, BatchItem, EnqueueBody, joinIssues, parseOptions, type Options } from "./options.ts";
+import { checkPayload, toIssues } from "./registry.ts";
+import { taskEnv, type Relay } from "./relay.ts";
 
-/** One task to enqueue; its payload already passed the task's schema. */
-export interface EnqueueItem {
-  def: TaskDefinition;
-  payload: unknown;
-  /** Seconds from now. @default the task's `delay` */
-  delay?: number;
-  /** Absolute due time, ms since the epoch; wins over `delay`. */
-  notBefore?: number;
-  retries?: number;
-  /** Per-attempt timeout, seconds. */
-  timeout?: number;
-  idempotencyKey?: string;
-}
-
-/** What the caller gets back: the new task, or the first one its idempotency key made. */
-export interface Enqueued {
-  id: string;
-  task: string;
-  state: TaskState;
-  runAt: string;
-  createdAt: string;
-  /** True when an idempotency key matched an earlier task, which is returned instead. */
-  duplicate: boolean;
-  /** The QStash message that delivers it. */
-  messageId: string;
-  idempotencyKey?: string;
-  /** Set when the key was first used with another task or payload: nothing was enqueued. */
-  conflict?: { code: "idempotency_key_reused"; message: string };
-}
-
-/** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
-const SCHEDULED_AFTER_MS = 1_000;
-/**
- * QStash deduplicates a repeated publish for at least this long (ms; 10 minutes in its docs).
- * Within it, a repeat's publish landed on the first message; past it, the repeat made a second.
- */
-const QSTASH_DEDUP_WINDOW_MS = 10 * 60_000;
-
-type Deps = { config: Config; services: Services; store: TaskStore };
+export type { EnqueueItem, Enqueued } from "./enqueue-core.ts";
 
 /**
- * Enqueues tasks: one QStash call (a batch for several) and one Redis round trip, concurrently.
- * A task enqueued with an idempotency key gets an id derived from it, and QStash deduplicates on
- * that id, so concurrent repeats meet on one record and one message. When QStash or Redis fails,
- * what the other wrote is undone and the caller gets a 503.
+ * Validates one enqueue's options and payload into an {@link EnqueueItem}, or returns its issues
+ * (paths under `path`). A task whose own variables are missing answers 503 naming them.
  */
-export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], now = Date.now()): Promise<Enqueued[]> {
-  const { config, services, store } = deps;
-  const messages = await Promise.all(
-    items.map(async (it): Promise<TaskMessage> => {
-      const runAt = Math.max(now, it.notBefore ?? now + Math.round((it.delay ?? it.def.delay) * 1000));
-      return {
-        v: 1,
-        id: it.idempotencyKey ? await idempotentTaskId(scope, it.idempotencyKey) : newTaskId(now),
-        task: it.def.name,
-        payload: it.payload,
-        options: { retries: it.retries ?? it.def.retries, timeout: it.timeout ?? it.def.timeout, resultTtl: it.def.resultTtl },
-        createdAt: now,
-        runAt,
-        ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
-      };
-    }),
-  );
-  const idemKeys = items.map((it) => (it.idempotencyKey ? store.idemKey(scope, it.idempotencyKey) : ""));
-  const publishes: Publish[] = await Promise.all(
-    items.map(async (it, i) => ({
-      message: messages[i]!,
-      ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
-      // Repeats with the same payload collapse onto one message; a key reused for another payload
-      // makes a message of its own, which the mismatch below then cancels without touching the first.
-      ...(it.idempotencyKey ? { deduplicationId: await dedupId(messages[i]!) } : {}),
-    })),
-  );
-  const states = messages.map((m): TaskState => (m.runAt - now > SCHEDULED_AFTER_MS ? "scheduled" : "queued"));
-
-  const [published, created] = await Promise.allSettled([
-    publish(services.qstash, config, publishes),
-    store.createMany(
-      messages.map((m, i) => ({ ...m, state: states[i]! })),
-      idemKeys,
-    ),
-  ]);
-  if (published.status === "rejected" || created.status === "rejected") {
-    await undo(deps, messages, idemKeys, published, created, now);
-    if (published.status === "rejected") throw qstashError(published.reason);
-    throw new UnavailableError("redis", (created as PromiseRejectedResult).reason);
+export async function validate(
+  relay: Relay,
+  name: string,
+  o: Options,
+  path: string,
+): Promise<{ item: EnqueueItem } | { issues: Issue[]; unknownTask?: true }> {
+  const def = relay.registry.get(name);
+  if (!def) {
+    return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
   }
-
-  return Promise.all(
-    created.value.map(async (c, i): Promise<Enqueued> => {
-      const m = messages[i]!;
-      let { messageId } = published.value[i]!;
-      const { deduplicated } = published.value[i]!;
-      if (c.kind === "new" && deduplicated && !(await messageExists(services, messageId))) {
-        // QStash still remembered this id from an enqueue that was undone (its message cancelled):
-        // publish again, without deduplication, so the new record has a message.
-        const [again] = await publish(services.qstash, config, [{ ...publishes[i]!, deduplicationId: undefined }]).catch((err) => {
-          throw qstashError(err);
-        });
-        messageId = again!.messageId;
-      }
-      if (c.kind !== "new" && !deduplicated && (c.kind === "mismatch" || now - c.createdAt > QSTASH_DEDUP_WINDOW_MS)) {
-        // This repeat published a second message for the same id (QStash had forgotten the
-        // first): drop it, or it could run the task before the first one's due time.
-        await cancelMessage(services.qstash, messageId).catch((err) =>
-          console.warn(`[celeriac] could not cancel the repeat's message ${messageId}: ${messageOf(err)}`),
-        );
-      }
-      const base = {
-        id: m.id,
-        task: m.task,
-        messageId,
-        ...(m.idempotencyKey ? { idempotencyKey: m.idempotencyKey } : {}),
-      };
-      if (c.kind === "new") {
-        return { ...base, state: states[i]!, runAt: iso(m.runAt), createdAt: iso(now), duplicate: false };
-      }
-      const first = await store.get(m.id);
-      return {
-        ...base,
-        task: first?.task ?? m.task,
-        state: first?.state ?? states[i]!,
-        runAt: first?.runAt ?? iso(m.runAt),
-        createdAt: first?.createdAt ?? iso(now),
-        duplicate: true,
-        ...(c.kind === "mismatch"
-          ? {
-              conflict: {
-                code: "idempotency_key_reused" as const,
-                message: `idempotency key "${m.idempotencyKey}" was first used for a "${c.task}" task with another payload`,
-              },
-            }
-          : {}),
-      };
-    }),
-  );
+  const checked = await checkPayload(def, o.payload, taskEnv(relay, def), path ? `${path}.payload` : "payload");
+  if (!checked.ok) return { issues: checked.issues };
+  return {
+    item: {
+      def,
+      // The raw payload travels: the runner parses it again, so transforms run where the work is.
+      payload: o.payload,
+      ...(o.delay !== undefined ? { delay: o.delay } : {}),
+      ...(o.notBefore !== undefined ? { notBefore: o.notBefore } : {}),
+      ...(o.retries !== undefined ? { retries: o.retries } : {}),
+      ...(o.timeout !== undefined ? { timeout: Math.ceil(o.timeout) } : {}),
+      ...(o.retryDelay !== undefined ? { retryDelay: o.retryDelay } : {}),
+      ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
+    },
+  };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
-async function dedupId(m: TaskMessage): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${m.task}\n${JSON.stringify(m.payload ?? null)}`));
-  return `${m.id}.${[...new Uint8Array(d).slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+/**
+ * `POST /v1/tasks/:name`: validates `body` (options and payload) and enqueues one task. A key
+ * first used for another task or payload is a 409.
+ */
+export async function enqueueOne(relay: Relay, scope: string, name: string, body: unknown): Promise<Enqueued> {
+  if (!relay.registry.get(name)) {
+    throw new ApiError(404, { code: "unknown_task", message: `no task named "${name}"; known: ${relay.registry.names.join(", ")}` });
+  }
+  const r = await validate(relay, name, parseOptions(EnqueueBody, body), "");
+  if ("issues" in r) throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
+  const [e] = await enqueue(relay, scope, [r.item]);
+  if (e!.conflict) throw new ApiError(409, { ...e!.conflict, extra: { id: e!.id } });
+  return e!;
 }
 
-/** A QStash failure: its 4xx answers are about the request (too large, over a plan limit). */
-function qstashError(err: unknown): ApiError {
-  const status = (err as { status?: unknown } | null)?.status;
-  if (typeof status === "number" && status >= 400 && status < 500 && ![401, 403, 429].includes(status)) {
-    return new ApiError(status === 413 ? 413 : 422, "rejected_by_qstash", `[celeriac] QStash refused the task: ${messageOf(err)}`);
+/** `POST /v1/tasks`: every entry is validated first (issues by index); any problem enqueues none. */
+export async function enqueueBatch(relay: Relay, scope: string, body: unknown): Promise<Enqueued[]> {
+  const { tasks: raw } = parseOptions(BatchBody, body);
+  const issues: Issue[] = [];
+  const items: EnqueueItem[] = [];
+  for (const [i, entry] of raw.entries()) {
+    const parsed = v.safeParse(BatchItem, entry);
+    if (!parsed.success) {
+      issues.push(...toIssues(parsed.issues, `tasks.${i}`));
+      continue;
+    }
+    const { task, ...options } = parsed.output;
+    const r = await validate(relay, task, options, `tasks.${i}`);
+    if ("issues" in r) issues.push(...r.issues);
+    else items.push(r.item);
   }
-  return new UnavailableError("qstash", err);
+  if (issues.length) {
+    throw new ApiError(422, { code: "invalid_batch", message: `${issues.length} problem(s) in the batch; nothing was enqueued`, issues });
+  }
+  return enqueue(relay, scope, items);
 }
 
-async function messageExists(services: Services, messageId: string): Promise<boolean> {
-  try {
-    await services.qstash.messages.get(messageId);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Undoes the half of an enqueue that succeeded, so a 503 leaves nothing behind. */
-async function undo(
-  deps: Deps,
-  messages: TaskMessage[],
-  idemKeys: string[],
-  published: PromiseSettledResult<{ messageId: string; deduplicated: boolean }[]>,
-  created: PromiseSettledResult<CreateResult[]>,
-  now: number,
-) {
-  const work: Promise<unknown>[] = [];
-  if (created.status === "fulfilled") {
-    const fresh = created.value.map((c, i) => (c.kind === "new" ? i : -1)).filter((i) => i >= 0);
-    work.push(deps.store.discard(fresh.map((i) => messages[i]!.id), fresh.map((i) => idemKeys[i]!), now));
-  }
-  if (published.status === "fulfilled") {
-    // Only messages this request made: a deduplicated one belongs to an earlier, live enqueue.
-    const own = published.value.filter((p) => !p.deduplicated);
-    work.push(...own.map((p) => cancelMessage(deps.services.qstash, p.messageId)));
-  }
-  for (const r of await Promise.allSettled(work)) {
-    if (r.status === "rejected") console.error(`[celeriac] could not undo a failed enqueue: ${messageOf(r.reason)}`);
-  }
+/**
+ * `ctx.enqueue`: a follow-up from inside a task, checked like an API call. A bad one is a bug in
+ * the task, so it fails for good; its key shares one scope that no API key name can meet.
+ */
+export async function enqueueFollowUp(relay: Relay, name: string, payload: unknown, options: object): Promise<Enqueued> {
+  const body = v.safeParse(EnqueueBody, { ...options, payload });
+  const r = body.success ? await validate(relay, name, body.output, "") : { issues: toIssues(body.issues) };
+  if ("issues" in r) throw new PermanentError(`enqueue "${name}": ${joinIssues(r.issues)}`, "invalid_follow_up");
+  // ":" cannot occur in an API key name, so this scope never meets a caller's.
+  const [e] = await enqueue(relay, ":task", [r.item]);
+  return e!;
 }

@@ -33,20 +33,9 @@ const apiKeys = v.pipe(
   ),
 );
 
-const list = v.pipe(
-  v.optional(v.string(), ""),
-  v.transform((s) => s.split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)),
-);
-
 const EnvSchema = v.object({
   CELERIAC_PUBLIC_URL: url("CELERIAC_PUBLIC_URL"),
   CELERIAC_API_KEYS: apiKeys,
-  CELERIAC_MAIL_FROM: v.optional(secret("CELERIAC_MAIL_FROM"), "celeriac <tasks@celeriac.dev>"),
-  CELERIAC_WEBHOOK_SECRET: optional(
-    v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "CELERIAC_WEBHOOK_SECRET must look like whsec_<base64>")),
-  ),
-  CELERIAC_WEBHOOK_ALLOW_HOSTS: list,
-  CELERIAC_STATS_EMAIL: optional(v.pipe(v.string(), v.email("CELERIAC_STATS_EMAIL must be an email address"))),
   QSTASH_URL: url("QSTASH_URL"),
   QSTASH_TOKEN: secret("QSTASH_TOKEN"),
   QSTASH_CURRENT_SIGNING_KEY: secret("QSTASH_CURRENT_SIGNING_KEY"),
@@ -57,18 +46,11 @@ const EnvSchema = v.object({
   RESEND_BASE_URL: optional(url("RESEND_BASE_URL")),
 });
 
-/** celeriac's configuration, parsed from the env. */
+/** The core's configuration, parsed from the env; a task's own variables are declared by the task. */
 export interface Config {
   /** Origin QStash delivers to; the `sub` claim of every delivery is checked against it. */
   publicUrl: string;
   apiKeys: { name: string; key: string }[];
-  /** Sender used when a send-email task names none. */
-  mailFrom: string;
-  webhookSecret: string;
-  /** Hosts the webhook task may call even though they are private or loopback. */
-  webhookAllowHosts: string[];
-  /** Where the daily statistics report is mailed; empty for nowhere. */
-  statsEmail: string;
   qstash: { url: string; token: string; currentSigningKey: string; nextSigningKey: string };
   redis: { url: string; token: string };
   resend: { apiKey: string; baseUrl: string };
@@ -92,22 +74,11 @@ export function loadConfig(env: Env): Config {
   const hit = cache.get(env);
   if (hit) return hit;
   const parsed = v.safeParse(EnvSchema, env);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.issues.map((i) => {
-        const key = v.getDotPath(i) ?? "env";
-        return i.message.includes(key) ? i.message : `${key}: ${i.message}`;
-      }),
-    );
-  }
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.issues));
   const e = parsed.output;
   const config: Config = {
     publicUrl: e.CELERIAC_PUBLIC_URL,
     apiKeys: e.CELERIAC_API_KEYS,
-    mailFrom: e.CELERIAC_MAIL_FROM,
-    webhookSecret: e.CELERIAC_WEBHOOK_SECRET,
-    webhookAllowHosts: e.CELERIAC_WEBHOOK_ALLOW_HOSTS,
-    statsEmail: e.CELERIAC_STATS_EMAIL,
     qstash: {
       url: e.QSTASH_URL,
       token: e.QSTASH_TOKEN,
@@ -119,4 +90,25 @@ export function loadConfig(env: Env): Config {
   };
   cache.set(env, config);
   return config;
+}
+
+/** Each issue of an env parse as one line that names its variable. */
+export function problemsOf(issues: readonly v.BaseIssue<unknown>[]): string[] {
+  return issues.map((i) => {
+    const key = v.getDotPath(i) ?? "env";
+    // valibot's own "Invalid type: Expected string but received undefined" means: not set.
+    if (i.kind === "schema" && i.received === "undefined") return `${key} is missing`;
+    return i.message.includes(key) ? i.message : `${key}: ${i.message}`;
+  });
+}
+
+/** A task's parsed variables, or why they could not be (each line names the task). */
+export type TaskEnv = { ok: true; env: unknown } | { ok: false; problems: string[] };
+
+/** Parses the variables a task declares; a task without `env` gets `{}`. */
+export function loadTaskEnv(env: Env, task: { name: string; env?: v.GenericSchema | undefined }): TaskEnv {
+  if (!task.env) return { ok: true, env: {} };
+  const parsed = v.safeParse(task.env, env);
+  if (parsed.success) return { ok: true, env: parsed.output };
+  return { ok: false, problems: problemsOf(parsed.issues).map((p) => `task "${task.name}": ${p}`) };
 }

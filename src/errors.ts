@@ -1,3 +1,5 @@
+import type { ErrorCode } from "./error-codes.ts";
+
 /** The JSON error body every celeriac route answers with. */
 export interface ErrorBody {
   [extra: string]: unknown;
@@ -11,22 +13,35 @@ export interface Issue {
   message: string;
 }
 
+/** What an {@link ApiError} says besides its status. */
+export interface ApiErrorOptions {
+  /** A code of src/error-codes.ts. */
+  code: ErrorCode;
+  message: string;
+  /** Each problem by field. */
+  issues?: Issue[] | undefined;
+  /** Top-level fields sent beside `error` (e.g. `state: "unknown"`). */
+  extra?: Record<string, unknown>;
+  /** Seconds after which the caller may try again (sent as `Retry-After`). */
+  retryAfter?: number;
+  cause?: unknown;
+}
+
 /** An error meant for the caller: a status, a stable code and a message that says why. */
 export class ApiError extends Error {
   override name = "ApiError";
   readonly status: ApiStatus;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly issues?: Issue[];
-  /** Seconds after which the caller may try again (sent as `Retry-After`). */
   readonly retryAfter?: number;
-  /** Top-level fields sent beside `error` (e.g. `state: "unknown"`). */
-  extra?: Record<string, unknown>;
-  constructor(status: ApiStatus, code: string, message: string, issues?: Issue[], retryAfter?: number) {
-    super(message);
+  readonly extra?: Record<string, unknown>;
+  constructor(status: ApiStatus, options: ApiErrorOptions) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
-    this.code = code;
-    if (issues) this.issues = issues;
-    if (retryAfter !== undefined) this.retryAfter = retryAfter;
+    this.code = options.code;
+    if (options.issues) this.issues = options.issues;
+    if (options.extra) this.extra = options.extra;
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
   }
 
   toJSON(): ErrorBody {
@@ -38,11 +53,13 @@ export class ApiError extends Error {
 }
 
 /** A dependency (QStash, Redis) could not be reached or answered wrongly: 503, try again. */
-export class UnavailableError extends ApiError {
-  constructor(service: string, cause: unknown) {
-    super(503, `${service}_unavailable`, `[celeriac] ${service} is unavailable: ${messageOf(cause)}`, undefined, 5);
-  }
-}
+export const unavailable = (service: "qstash" | "redis", cause: unknown) =>
+  new ApiError(503, {
+    code: `${service}_unavailable`,
+    message: `[celeriac] ${service} is unavailable: ${messageOf(cause)}`,
+    retryAfter: 5,
+    cause,
+  });
 
 /** Thrown by a task: fail now, never retry. */
 export class PermanentError extends Error {
@@ -67,6 +84,14 @@ export class RetryLater extends Error {
       opts.after instanceof Date ? Math.max(0, Math.ceil((opts.after.getTime() - Date.now()) / 1000)) : Math.max(0, opts.after);
     this.code = opts.code ?? "retry_later";
   }
+}
+
+/** Parses `Retry-After` (seconds or an HTTP date) into seconds from now. */
+export function retryAfterSeconds(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 export function messageOf(err: unknown): string {

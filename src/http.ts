@@ -8,7 +8,7 @@ export const MAX_BODY_BYTES = 1_000_000;
 export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(.+\+)?json\b/i.test(type)) {
-    throw new ApiError(415, "unsupported_media_type", "send the body as JSON with `Content-Type: application/json`");
+    throw new ApiError(415, { code: "unsupported_media_type", message: "send the body as JSON with `Content-Type: application/json`" });
   }
   const declared = Number(c.req.header("content-length") ?? 0);
   if (declared > maxBytes) throw tooLarge(maxBytes);
@@ -34,8 +34,8 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ApiError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+    throw new ApiError(400, { code: "invalid_json", message: `the body is not valid JSON: ${(err as Error).message}` });
   }
 }
 
-const tooLarge = (max: number) => new ApiError(413, "body_too_large", `the body is larger than ${max} bytes`);
+const tooLarge = (max: number) => new ApiError(413, { code: "body_too_large", message: `the body is larger than ${max} bytes` });

@@ -1,4 +1,4 @@
-import { ApiError, UnavailableError, messageOf } from "./errors.ts";
+import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import type { Relay } from "./relay.ts";
@@ -24,7 +24,7 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
     const state = t.state;
-    throw new ApiError(409, "not_cancellable", `task ${id} is ${state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled`);
+    throw new ApiError(409, { code: "not_cancellable", message: `task ${id} is ${state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled` });
   }
   // The record is what counts; a message QStash still holds only meets the cancelled record.
   await cancelMessages(relay.services.qstash, id).catch((err) =>
@@ -50,7 +50,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
     const state = t.state;
-    throw new ApiError(409, "not_retryable", `task ${id} is ${state}; only ${RETRYABLE.join(", ")} tasks can be retried`);
+    throw new ApiError(409, { code: "not_retryable", message: `task ${id} is ${state}; only ${RETRYABLE.join(", ")} tasks can be retried` });
   }
   const def = relay.registry.get(rec.task);
   // Read back before publishing: once published, the delivery may already be running.
@@ -79,7 +79,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
       { from: ["queued"], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
       rec.options.resultTtl,
     );
-    throw new UnavailableError("qstash", err);
+    throw unavailable("qstash", err);
   }
   return queued;
 }

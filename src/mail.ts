@@ -1,5 +1,5 @@
 import type { CreateEmailOptions, Resend } from "resend";
-import { PermanentError, RetryLater } from "./errors.ts";
+import { PermanentError, RetryLater, retryAfterSeconds } from "./errors.ts";
 
 /** Sends one email; throws PermanentError, RetryLater or a plain (retryable) Error. */
 export type Mailer = (email: CreateEmailOptions) => Promise<{ id: string }>;
@@ -27,12 +27,4 @@ export function mailerFor(resend: Resend, idempotencyKey: string): Mailer {
     // 5xx, a network error (no status) or anything unexpected: retry with backoff.
     throw new Error(message);
   };
-}
-
-/** Parses `Retry-After` (seconds or an HTTP date) into seconds from now. */
-export function retryAfterSeconds(value: string | null | undefined): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }

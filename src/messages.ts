@@ -10,7 +10,7 @@ const Message = v.object({
   id: v.pipe(v.string(), v.regex(TASK_ID)),
   task: v.string(),
   payload: v.unknown(),
-  options: v.object({ retries: v.number(), timeout: v.number(), resultTtl: v.number() }),
+  options: v.object({ retries: v.number(), timeout: v.number(), resultTtl: v.number(), retryDelay: v.optional(v.string()) }),
   createdAt: v.number(),
   runAt: v.number(),
   idempotencyKey: v.optional(v.string()),

@@ -1,9 +1,8 @@
 import * as v from "valibot";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
-import type { EnqueueItem } from "./enqueue.ts";
-import type { Config } from "./env.ts";
-import { checkPayload, toIssues, type Registry } from "./registry.ts";
+import { toIssues } from "./registry.ts";
+import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
 
 /** Longest delay accepted, seconds: QStash's pay-as-you-go limit (the free plan allows 7 days). */
 export const MAX_DELAY_S = 365 * 86_400;
@@ -34,6 +33,16 @@ const optionEntries = {
   retries: v.optional(v.pipe(v.number(), v.integer("retries must be an integer"), v.minValue(0), v.maxValue(20))),
   timeout: v.optional(v.pipe(duration("timeout", 7_200), v.minValue(1, "timeout must be at least 1 second"))),
   idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256, "idempotencyKey must be at most 256 characters"))),
+  retryDelay: v.optional(
+    v.pipe(
+      v.unknown(),
+      v.rawCheck(({ dataset, addIssue }) => {
+        const why = retryDelayProblem(dataset.value);
+        if (why) addIssue({ message: `retryDelay ${why}` });
+      }),
+      v.transform((r) => retryDelayExpression(r as RetryDelay)),
+    ),
+  ),
 };
 
 /** Body of `POST /v1/tasks/:name`. Unknown fields are refused, so a typo is never silently ignored. */
@@ -55,40 +64,15 @@ export const BatchBody = v.strictObject(
   "expected a JSON object { tasks: [...] }",
 );
 
-type Options = v.InferOutput<typeof EnqueueBody>;
-
-/** Validates one enqueue's options and payload into an {@link EnqueueItem}, or returns its issues. */
-export async function toItem(
-  registry: Registry,
-  config: Config,
-  name: string,
-  o: Options,
-  path: string,
-): Promise<{ item: EnqueueItem } | { issues: Issue[]; unknownTask?: true }> {
-  const def = registry.get(name);
-  if (!def) {
-    return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
-  }
-  const checked = await checkPayload(def, o.payload, config, path ? `${path}.payload` : "payload");
-  if (!checked.ok) return { issues: checked.issues };
-  return {
-    item: {
-      def,
-      // The raw payload travels: the runner parses it again, so transforms run where the work is.
-      payload: o.payload,
-      ...(o.delay !== undefined ? { delay: o.delay } : {}),
-      ...(o.notBefore !== undefined ? { notBefore: o.notBefore } : {}),
-      ...(o.retries !== undefined ? { retries: o.retries } : {}),
-      ...(o.timeout !== undefined ? { timeout: Math.ceil(o.timeout) } : {}),
-      ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
-    },
-  };
-}
+export type Options = v.InferOutput<typeof EnqueueBody>;
 
 /** Parses a body against a schema, or throws 400 with each problem by field. */
 export function parseOptions<S extends v.GenericSchema>(schema: S, body: unknown): v.InferOutput<S> {
   const r = v.safeParse(schema, body);
   if (r.success) return r.output;
   const issues = toIssues(r.issues);
-  throw new ApiError(400, "invalid_options", `the request is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues);
+  throw new ApiError(400, { code: "invalid_options", message: `the request is invalid: ${joinIssues(issues)}`, issues });
 }
+
+/** Issues as one line: `path: message; path: message`. */
+export const joinIssues = (issues: Issue[]) => issues.map((i) => `${i.path}: ${i.message}`).join("; ");

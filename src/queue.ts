@@ -18,24 +18,35 @@ export interface Publish {
   deduplicationId?: string | undefined;
 }
 
+/**
+ * How QStash delivers a task, the same for a published message and a schedule's runs: where to,
+ * how often and how long to retry, where to report giving up, and the task's flow control.
+ */
+export function deliveryOptions(config: Config, task: string, options: TaskMessage["options"], fc: FlowControl | undefined) {
+  return {
+    retries: options.retries,
+    ...(options.retryDelay ? { retryDelay: options.retryDelay } : {}),
+    timeout: options.timeout + TIMEOUT_GRACE_S,
+    failureCallback: config.publicUrl + FAILURE_PATH,
+    ...qstashFlowControl(task, fc),
+  };
+}
+
 function request(config: Config, p: Publish) {
   const m = p.message;
   return {
     url: config.publicUrl + DELIVER_PATH,
     body: m,
-    retries: m.options.retries,
-    timeout: m.options.timeout + TIMEOUT_GRACE_S,
-    failureCallback: config.publicUrl + FAILURE_PATH,
+    ...deliveryOptions(config, m.task, m.options, p.flowControl),
     // The label lets a cancel find the message before celeriac has seen its message id.
     label: m.id,
     ...(m.runAt > m.createdAt ? { notBefore: Math.ceil(m.runAt / 1000) } : {}),
     ...(p.deduplicationId ? { deduplicationId: p.deduplicationId } : {}),
-    ...qstashFlowControl(m.task, p.flowControl),
   };
 }
 
 /** A task's flow control in the client's terms (the key defaults to the task name). */
-export function qstashFlowControl(task: string, fc: FlowControl | undefined): { flowControl?: QStashFlowControl } {
+function qstashFlowControl(task: string, fc: FlowControl | undefined): { flowControl?: QStashFlowControl } {
   if (!fc || !(fc.parallelism || fc.rate)) return {};
   return {
     flowControl: {

@@ -1,38 +1,40 @@
 import * as v from "valibot";
 import type { Issue } from "./errors.ts";
-import type { Config } from "./env.ts";
 import type { TaskDefinition } from "./task.ts";
+
+/** Any task type, whatever its payload and env. */
+export type AnyTask = TaskDefinition<any, any>;
 
 /** The task types an app knows, by name. */
 export class Registry {
-  readonly #byName = new Map<string, TaskDefinition>();
-  constructor(tasks: TaskDefinition[]) {
+  readonly #byName = new Map<string, AnyTask>();
+  constructor(tasks: readonly AnyTask[]) {
     for (const t of tasks) {
       if (this.#byName.has(t.name)) throw new TypeError(`[celeriac] task "${t.name}" is defined twice`);
       this.#byName.set(t.name, t);
     }
   }
-  get(name: string): TaskDefinition | undefined {
+  get(name: string): AnyTask | undefined {
     return this.#byName.get(name);
   }
   get names(): string[] {
     return [...this.#byName.keys()];
   }
-  all(): TaskDefinition[] {
+  all(): AnyTask[] {
     return [...this.#byName.values()];
   }
 }
 
-/** Checks a payload against a task's schema: the parsed output, or the issues by field. */
+/** Checks a payload against a task's schema and `check` (given its env): the output, or the issues by field. */
 export async function checkPayload(
-  def: TaskDefinition,
+  def: AnyTask,
   payload: unknown,
-  config: Config,
+  env: unknown,
   path = "payload",
 ): Promise<{ ok: true; output: unknown } | { ok: false; issues: Issue[] }> {
   const r = await v.safeParseAsync(def.input, payload);
   if (!r.success) return { ok: false, issues: toIssues(r.issues, path) };
-  const more = def.check?.(r.output, config) ?? [];
+  const more = def.check?.(r.output, env) ?? [];
   if (more.length) {
     return { ok: false, issues: more.map((i) => ({ path: [path, i.path].filter(Boolean).join("."), message: i.message })) };
   }

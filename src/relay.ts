@@ -1,13 +1,15 @@
-import * as v from "valibot";
 import type { Context, MiddlewareHandler } from "hono";
-import { ConfigError, loadConfig, type Config, type Env } from "./env.ts";
-import { ApiError, PermanentError, messageOf } from "./errors.ts";
-import { enqueue } from "./enqueue.ts";
-import { toIssues, type Registry } from "./registry.ts";
-import { EnqueueBody, toItem } from "./options.ts";
+import { ConfigError, loadConfig, loadTaskEnv, type Config, type Env, type TaskEnv } from "./env.ts";
+import { ApiError, messageOf } from "./errors.ts";
+import type { AnyTask, Registry } from "./registry.ts";
 import { servicesFor, type Services } from "./services.ts";
 import { TaskStore } from "./store/index.ts";
-import type { EnqueueFn } from "./task.ts";
+
+/** What one app is made of: its task types and any clients injected instead of the env's. */
+export interface Wiring {
+  registry: Registry;
+  services?: Partial<Services> | undefined;
+}
 
 /** Everything a request needs, built from its env (cached per isolate by config identity). */
 export interface Relay {
@@ -15,56 +17,57 @@ export interface Relay {
   services: Services;
   store: TaskStore;
   registry: Registry;
-  /** Enqueue from inside a task (chaining), validated like an API call; idempotency keys share one scope. */
-  enqueueFromTask: EnqueueFn;
+  /** Each task's own variables, parsed with the core's. */
+  taskEnvs: Map<string, TaskEnv>;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string } };
+export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string; body: string } };
 
-// One relay per (registry, config): apps with different task sets may share an env object.
-const relays = new WeakMap<Registry, WeakMap<Config, Relay>>();
+// One relay per (app, config): apps with different task sets may share an env object.
+const relays = new WeakMap<Wiring, WeakMap<Config, Relay>>();
 
-function relayFor(config: Config, registry: Registry): Relay {
-  let byConfig = relays.get(registry);
-  if (!byConfig) relays.set(registry, (byConfig = new WeakMap()));
-  const r = byConfig.get(config);
-  if (r) return r;
-  const services = servicesFor(config);
-  const store = new TaskStore(services.redis);
+/** The relay for an env; throws a ConfigError when the core's own variables are bad. */
+export function relayFor(wiring: Wiring, env: Env): Relay {
+  const config = loadConfig(env);
+  let byConfig = relays.get(wiring);
+  if (!byConfig) relays.set(wiring, (byConfig = new WeakMap()));
+  const hit = byConfig.get(config);
+  if (hit) return hit;
+  const services = servicesFor(config, wiring.services);
   const relay: Relay = {
     config,
     services,
-    store,
-    registry,
-    enqueueFromTask: async (name, payload, options = {}) => {
-      // Checked like an API call; a bad follow-up is a bug in the task, so it fails for good.
-      const body = v.safeParse(EnqueueBody, { ...options, payload });
-      const r = body.success
-        ? await toItem(registry, config, name, body.output, "")
-        : { issues: toIssues(body.issues) };
-      if ("issues" in r) {
-        throw new PermanentError(`enqueue "${name}": ${r.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, "invalid_follow_up");
-      }
-      // ":" cannot occur in an API key name, so this scope never meets a caller's.
-      const [e] = await enqueue(relay, ":task", [r.item]);
-      return { id: e!.id, state: e!.state, runAt: e!.runAt };
-    },
+    store: new TaskStore(services.redis),
+    registry: wiring.registry,
+    taskEnvs: new Map(wiring.registry.all().map((t) => [t.name, loadTaskEnv(env, t)])),
   };
   byConfig.set(config, relay);
   return relay;
 }
 
+/** Every task variable that is missing or malformed, each line naming its task. */
+export const taskProblems = (relay: Relay) => [...relay.taskEnvs.values()].flatMap((e) => (e.ok ? [] : e.problems));
+
+/** A task's parsed variables; a 503 naming them when they are missing or malformed. */
+export function taskEnv(relay: Relay, def: AnyTask): unknown {
+  const e = relay.taskEnvs.get(def.name) ?? { ok: false, problems: [`task "${def.name}" is not registered`] };
+  if (e.ok) return e.env;
+  throw new ApiError(503, {
+    code: "misconfigured",
+    message: `[celeriac] ${e.problems.join("; ")}`,
+    retryAfter: 60,
+  });
+}
+
 /** Middleware: parses the env and puts the relay on the context; a bad env is a 503 naming it. */
-export function relay(registry: Registry): MiddlewareHandler<AppEnv> {
+export function relay(wiring: Wiring): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    let config: Config;
     try {
-      config = loadConfig(c.env ?? {});
+      c.set("relay", relayFor(wiring, c.env ?? {}));
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [messageOf(err)];
-      throw new ApiError(503, "misconfigured", `[celeriac] the relay is misconfigured: ${problems.join("; ")}`);
+      throw new ApiError(503, { code: "misconfigured", message: `[celeriac] the relay is misconfigured: ${problems.join("; ")}`, cause: err });
     }
-    c.set("relay", relayFor(config, registry));
     await next();
   };
 }

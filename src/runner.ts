@@ -1,12 +1,15 @@
-import { PermanentError, RetryLater, messageOf } from "./errors.ts";
-import type { Config } from "./env.ts";
+import * as v from "valibot";
+import { enqueueFollowUp } from "./enqueue.ts";
+import { ApiError, PermanentError, RetryLater, messageOf } from "./errors.ts";
+import { taskKv } from "./kv.ts";
 import { mailerFor } from "./mail.ts";
 import type { TaskMessage } from "./messages.ts";
-import { checkPayload, type Registry } from "./registry.ts";
-import type { Services } from "./services.ts";
-import type { TaskStore } from "./store/index.ts";
+import { checkPayload, type AnyTask } from "./registry.ts";
+import { taskEnv, type Relay } from "./relay.ts";
+import { retryWaitMs } from "./retry-delay.ts";
+import { dayReport } from "./stats.ts";
 import type { TaskError, TaskState } from "./store/record.ts";
-import type { EnqueueFn, Logger, TaskContext } from "./task.ts";
+import type { Logger, TaskContext } from "./task.ts";
 
 /** A delivery as QStash made it. */
 export interface Delivery {
@@ -28,21 +31,23 @@ const LEASE_GRACE_MS = 15_000;
 /** Results larger than this (bytes of JSON) fail the task instead of bloating Redis. */
 const MAX_RESULT_BYTES = 1_000_000;
 
-export interface RunnerDeps {
-  config: Config;
-  services: Services;
-  store: TaskStore;
-  registry: Registry;
-  enqueue: EnqueueFn;
-}
-
 /**
  * Runs one delivery effectively once: claim (one Redis round trip), run, record the outcome
  * (one more). A finished task's redelivery is acknowledged; a concurrent copy is told to retry.
  */
-export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcome> {
-  const { store, registry } = deps;
+export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
+  const { store, registry } = relay;
   const m = d.message;
+  const def = registry.get(m.task);
+  let env: unknown;
+  try {
+    env = def ? taskEnv(relay, def) : undefined;
+  } catch (err) {
+    // The task's variables are missing: touch nothing, let QStash retry once they are fixed.
+    if (!(err instanceof ApiError)) throw err;
+    console.error(err.message);
+    return { status: 503, headers: { "Retry-After": String(err.retryAfter) }, body: { id: m.id, ...err.toJSON() } };
+  }
   const started = Date.now();
   const claim = await store.claim({ ...m, state: "queued" }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
   if (claim.kind === "skip") return { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
@@ -57,11 +62,10 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
 
   let result: unknown;
   let failure: unknown;
-  const def = registry.get(m.task);
   if (!def) {
     failure = new PermanentError(`no task named "${m.task}" is registered`, "unknown_task");
   } else {
-    const input = await checkPayload(def, m.payload, deps.config);
+    const input = await checkPayload(def, m.payload, env);
     if (!input.ok) {
       failure = new PermanentError(
         `payload no longer matches the schema: ${input.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
@@ -73,7 +77,7 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
         () => timeout.abort(new TimeoutError(`timed out after ${m.options.timeout} s`)),
         m.options.timeout * 1000,
       );
-      const ctx = context(deps, d, attempt, timeout.signal, log);
+      const ctx = context(relay, def, env, d, attempt, timeout.signal, log);
       try {
         result = await Promise.race([
           def.run(input.output, ctx),
@@ -129,6 +133,9 @@ export async function runDelivery(deps: RunnerDeps, d: Delivery): Promise<Outcom
   }
   const fields: Record<string, string | number> = { error: JSON.stringify(error) };
   if (retryAfter !== undefined) fields.runAt = now + retryAfter * 1000;
+  // When the next attempt is due, as far as it is known (QStash does not say).
+  const waitMs = retryAfter !== undefined ? retryAfter * 1000 : m.options.retryDelay ? retryWaitMs(m.options.retryDelay, d.retried) : undefined;
+  fields.nextAt = waitMs === undefined ? "" : now + waitMs;
   await store.transition(m.id, { ...base, to: "retrying", error, fields });
   log.warn("will retry", { code: error.code, message: error.message, retryAfter });
   return retryAfter !== undefined
@@ -145,14 +152,14 @@ function describe(err: unknown): TaskError {
   if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false };
   if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true };
   if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
-  if (err instanceof Error && err.name === "ValiError") return { code: "invalid", message: err.message, retryable: false };
+  if (err instanceof v.ValiError) return { code: "invalid", message: err.message, retryable: false };
   // Any other throw is retried; a string `code` on it (e.g. "http_503") is kept for the record.
   const own = (err as { code?: unknown } | null)?.code;
   const code = typeof own === "string" && own ? own : "error";
   return { code, message: messageOf(err), retryable: true };
 }
 
-function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext {
+function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext<any> {
   const m = d.message;
   let followUps = 0;
   return {
@@ -162,14 +169,18 @@ function context(deps: RunnerDeps, d: Delivery, attempt: number, signal: AbortSi
     ...(m.scheduleId ? { scheduleId: m.scheduleId } : {}),
     signal,
     log,
-    mail: mailerFor(deps.services.resend, m.id),
+    env,
+    mail: mailerFor(relay.services.resend, m.id),
     fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal, ...init })) as typeof fetch,
     // A follow-up is keyed by this task and its order within the run, so a retry of this task
     // finds the follow-ups its earlier attempt made instead of enqueueing them again.
-    enqueue: (task, payload, options = {}) =>
-      deps.enqueue(task, payload, { ...options, idempotencyKey: options.idempotencyKey ?? `${m.id}/enqueue/${followUps++}` }),
-    config: deps.config,
-    store: deps.store,
+    enqueue: async (task, payload, options = {}) => {
+      const idempotencyKey = options.idempotencyKey ?? `${m.id}/enqueue/${followUps++}`;
+      const e = await enqueueFollowUp(relay, task.name, payload, { ...options, idempotencyKey });
+      return { id: e.id, state: e.state, runAt: e.runAt };
+    },
+    kv: taskKv(relay.store, def.name),
+    stats: { day: (date) => dayReport(relay.store, date) },
   };
 }
 

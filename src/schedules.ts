@@ -1,5 +1,5 @@
 import type { Schedule } from "@upstash/qstash";
-import { DELIVER_PATH, FAILURE_PATH, TIMEOUT_GRACE_S, qstashFlowControl } from "./queue.ts";
+import { DELIVER_PATH, deliveryOptions } from "./queue.ts";
 import type { ScheduledMessage } from "./messages.ts";
 import type { Relay } from "./relay.ts";
 
@@ -16,10 +16,10 @@ export interface DesiredSchedule {
   /** The cron as QStash stores it (`CRON_TZ=<zone> <cron>` outside UTC). */
   qstashCron: string;
   destination: string;
+  /** The message every run carries; its options (retries, timeout, retry delay) are the task's. */
   body: string;
-  retries: number;
-  /** The task's per-attempt timeout, seconds. */
-  timeout: number;
+  /** How QStash delivers each run: the same as for a published task. */
+  delivery: ReturnType<typeof deliveryOptions>;
 }
 
 export function desiredSchedules(relay: Relay): DesiredSchedule[] {
@@ -32,7 +32,7 @@ export function desiredSchedules(relay: Relay): DesiredSchedule[] {
         schedule: scheduleId,
         task: def.name,
         payload: s.payload ?? null,
-        options: { retries: def.retries, timeout: def.timeout, resultTtl: def.resultTtl },
+        options: { retries: def.retries, timeout: def.timeout, resultTtl: def.resultTtl, retryDelay: def.retryDelay },
       };
       return {
         scheduleId,
@@ -43,8 +43,7 @@ export function desiredSchedules(relay: Relay): DesiredSchedule[] {
         qstashCron: timezone === "UTC" ? s.cron : `CRON_TZ=${timezone} ${s.cron}`,
         destination: relay.config.publicUrl + DELIVER_PATH,
         body: JSON.stringify(message),
-        retries: def.retries,
-        timeout: def.timeout,
+        delivery: deliveryOptions(relay.config, def.name, message.options, def.flowControl),
       };
     }),
   );
@@ -56,7 +55,7 @@ export function drift(want: DesiredSchedule, live: Schedule): string[] {
   if (live.cron !== want.qstashCron) out.push(`cron is "${live.cron}", declared "${want.qstashCron}"`);
   if (live.destination !== want.destination) out.push(`destination is ${live.destination}, declared ${want.destination}`);
   if ((live.body ?? "") !== want.body) out.push("payload or options differ");
-  if (live.retries !== want.retries) out.push(`retries is ${live.retries}, declared ${want.retries}`);
+  if (live.retries !== want.delivery.retries) out.push(`retries is ${live.retries}, declared ${want.delivery.retries}`);
   return out;
 }
 
@@ -92,10 +91,7 @@ export async function syncSchedules(relay: Relay): Promise<SyncReport> {
       cron: want.qstashCron,
       body: want.body,
       headers: { "Content-Type": "application/json" },
-      retries: want.retries,
-      timeout: want.timeout + TIMEOUT_GRACE_S,
-      ...qstashFlowControl(want.task, relay.registry.get(want.task)?.flowControl),
-      failureCallback: relay.config.publicUrl + FAILURE_PATH,
+      ...want.delivery,
     });
     (have ? report.updated : report.created).push(want.scheduleId);
   }

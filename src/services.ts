@@ -13,8 +13,10 @@ export interface Services {
 
 const cache = new WeakMap<Config, Services>();
 
-export function servicesFor(config: Config): Services {
-  let s = cache.get(config);
+/** The clients for a configuration; `injected` ones (tests, other runtimes) replace the env's. */
+export function servicesFor(config: Config, injected: Partial<Services> = {}): Services {
+  const shared = Object.keys(injected).length === 0;
+  let s = shared ? cache.get(config) : undefined;
   if (s) return s;
   let redis: Redis | undefined;
   let qstash: Client | undefined;
@@ -24,7 +26,7 @@ export function servicesFor(config: Config): Services {
     get redis() {
       // No client-side retries: a Redis that does not answer must turn into a quick 503, not a
       // request that hangs for seconds of backoff.
-      return (redis ??= new Redis({
+      return (redis ??= injected.redis ?? new Redis({
         url: config.redis.url,
         token: config.redis.token,
         retry: false,
@@ -35,18 +37,18 @@ export function servicesFor(config: Config): Services {
       }));
     },
     get qstash() {
-      return (qstash ??= new Client({ baseUrl: config.qstash.url, token: config.qstash.token, retry: false }));
+      return (qstash ??= injected.qstash ?? new Client({ baseUrl: config.qstash.url, token: config.qstash.token, retry: false }));
     },
     get receiver() {
-      return (receiver ??= new Receiver({
+      return (receiver ??= injected.receiver ?? new Receiver({
         currentSigningKey: config.qstash.currentSigningKey,
         nextSigningKey: config.qstash.nextSigningKey,
       }));
     },
     get resend() {
-      return (resend ??= new Resend(config.resend.apiKey, config.resend.baseUrl ? { baseUrl: config.resend.baseUrl } : undefined));
+      return (resend ??= injected.resend ?? new Resend(config.resend.apiKey, config.resend.baseUrl ? { baseUrl: config.resend.baseUrl } : undefined));
     },
   };
-  cache.set(config, s);
+  if (shared) cache.set(config, s);
   return s;
 }

@@ -2,6 +2,7 @@ import { redisIo } from "./store/lua.ts";
 import { pairs } from "./store/record.ts";
 import { DURATION_BOUNDS_MS } from "./store/scripts.ts";
 import type { TaskStore } from "./store/index.ts";
+import { taskKv } from "./kv.ts";
 
 /** One task type's figures for one day. */
 export interface TaskDayStats {
@@ -63,6 +64,8 @@ function percentile(buckets: number[], q: number): number | null {
   return DURATION_BOUNDS_MS.at(-1)!;
 }
 
-/** Where a day's stored report lives, and for how long (s): about 13 months. */
-export const reportKey = (store: TaskStore, date: string) => `${store.prefix}report:${date}`;
-export const REPORT_TTL_S = 400 * 86_400;
+/**
+ * The report the daily-stats task stored for a day: in that task's key-value store, under
+ * `report:<date>` (the task writes it with `ctx.kv.set`).
+ */
+export const storedReport = (store: TaskStore, date: string) => taskKv(store, "daily-stats").get<DayReport>(`report:${date}`);

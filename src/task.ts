@@ -1,16 +1,49 @@
+// The one module a task imports: how to declare a task, what its `run` receives, and the errors
+// it may throw. Everything else a task needs reaches it through `ctx`.
 import * as v from "valibot";
-import type { Config } from "./env.ts";
-import type { Issue } from "./errors.ts";
 import { cronProblem, isTimeZone } from "./cron.ts";
+import type { Issue } from "./errors.ts";
 import type { Mailer } from "./mail.ts";
-import type { TaskStore } from "./store/index.ts";
+import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
+import type { DayReport } from "./stats.ts";
+import type { TaskState } from "./store/record.ts";
 
-/** A follow-up enqueue from inside a task (chaining). */
-export type EnqueueFn = (
-  task: string,
-  payload: unknown,
-  options?: { delay?: number | string; notBefore?: number | string; idempotencyKey?: string },
-) => Promise<{ id: string; state: string; runAt: string }>;
+export { PermanentError, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
+export { parseTarget, refuseTarget } from "./ssrf.ts";
+export { utcDay } from "./store/index.ts";
+export type { DayReport, TaskDayStats } from "./stats.ts";
+export type { Backoff, RetryDelay } from "./retry-delay.ts";
+export type { Mailer } from "./mail.ts";
+export type { AnyTask } from "./registry.ts";
+
+/** A task's env schema: a valibot object of the variables it needs. */
+export type EnvSchema = v.GenericSchema<unknown, Record<string, unknown>>;
+/** The parsed variables of a task (none when it declares no `env`). */
+export type EnvOf<E> = E extends EnvSchema ? v.InferOutput<E> : Record<never, never>;
+
+/** Options of a follow-up enqueue; the same as the API's, defaults from the target task. */
+export interface EnqueueOptions {
+  /** Seconds, or a duration such as "90s" or "1h30m". @default the task's `delay` */
+  delay?: number | string;
+  /** Unix seconds or an ISO 8601 date; wins over `delay`. */
+  notBefore?: number | string;
+  /** @default `<this task's id>/enqueue/<n>`: a retried run finds its earlier follow-ups */
+  idempotencyKey?: string;
+  retries?: number;
+  /** Seconds or a duration. */
+  timeout?: number | string;
+  retryDelay?: RetryDelay;
+}
+
+/**
+ * Enqueues a follow-up task, named by its definition: the payload is type-checked against it
+ * (`ctx.enqueue(sendEmail, { to, subject, text })`), and checked again at run time.
+ */
+export type Enqueue = <S extends v.GenericSchema>(
+  task: TaskDefinition<S, any>,
+  payload: v.InferInput<S>,
+  options?: EnqueueOptions,
+) => Promise<{ id: string; state: TaskState; runAt: string }>;
 
 export interface Logger {
   info(message: string, data?: Record<string, unknown>): void;
@@ -18,8 +51,22 @@ export interface Logger {
   error(message: string, data?: Record<string, unknown>): void;
 }
 
+/** A small key-value store of the task's own: keys never meet another task's. Values are JSON. */
+export interface TaskKv {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /** Stores `value` (JSON) for `ttl` seconds. @default ttl 604800 (7 days) */
+  set(key: string, value: unknown, options?: { ttl?: number }): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** Read-only access to the relay's counters. */
+export interface StatsReader {
+  /** One UTC day's figures (`YYYY-MM-DD`), per task type. */
+  day(date: string): Promise<DayReport>;
+}
+
 /** What a task's `run` receives besides its payload. */
-export interface TaskContext {
+export interface TaskContext<Env = Record<never, never>> {
   /** The task id: stable across retries, so it doubles as the idempotency key of side effects. */
   id: string;
   /** 1 for the first attempt. */
@@ -31,15 +78,15 @@ export interface TaskContext {
   /** Aborts when the task's timeout is reached; pass it to fetch and friends. */
   signal: AbortSignal;
   log: Logger;
+  /** This task's own variables, as its `env` schema parsed them. */
+  env: Env;
   /** Sends mail through Resend with an idempotency key derived from the task id. */
   mail: Mailer;
   /** `fetch`, bound to the timeout signal unless the caller passes its own. */
   fetch: typeof fetch;
-  /** Enqueues a follow-up task. */
-  enqueue: EnqueueFn;
-  config: Config;
-  /** The result store (its Redis client is `store.redis`), for tasks that keep state of their own. */
-  store: TaskStore;
+  enqueue: Enqueue;
+  kv: TaskKv;
+  stats: StatsReader;
 }
 
 /** Flow control for a task type: QStash keeps at most `parallelism` in flight and `rate` per `period`. */
@@ -66,13 +113,21 @@ export interface ScheduleDeclaration {
   payload?: unknown;
 }
 
-export interface TaskDefinitionInput<S extends v.GenericSchema> {
+export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSchema | undefined = undefined> {
   /** Kebab-case, equal to the file name in tasks/. */
   name: string;
   /** valibot schema of the payload; a payload that fails it is a 422 at enqueue time. */
   input: S;
+  /**
+   * The variables this task needs, e.g. `v.object({ SMS_TOKEN: v.string() })`: parsed with the
+   * core's once per isolate and handed to `run` as `ctx.env`. When one is missing or malformed,
+   * `/healthz` names it with the task, and only this task's routes answer 503. @default none
+   */
+  env?: E;
   /** Retries after the first attempt. @default 3 */
   retries?: number;
+  /** Wait before each retry. @default { base: 10, factor: 2, max: 3600 } (seconds) */
+  retryDelay?: RetryDelay;
   /** Per-attempt timeout, seconds; the attempt is aborted and retried. @default 30 */
   timeout?: number;
   /** Default delay before the first attempt, seconds. @default 0 */
@@ -83,24 +138,30 @@ export interface TaskDefinitionInput<S extends v.GenericSchema> {
   /** Cron schedules that run this task. @default none */
   schedules?: ScheduleDeclaration[];
   /**
-   * Checks that need the configuration (e.g. an allow-list), run at enqueue time after the schema.
-   * Return the problems (paths relative to the payload); none means the payload is accepted.
+   * Checks that need the task's variables (e.g. an allow-list), run at enqueue time after the
+   * schema and again before every attempt. Return the problems (paths relative to the payload).
    */
-  check?(payload: v.InferOutput<S>, config: Config): Issue[] | undefined;
+  check?(payload: v.InferOutput<S>, env: EnvOf<E>): Issue[] | undefined;
   /** The work. Its resolved value (JSON) is stored as the task's result. */
-  run(payload: v.InferOutput<S>, ctx: TaskContext): Promise<unknown>;
+  run(payload: v.InferOutput<S>, ctx: TaskContext<EnvOf<E>>): Promise<unknown>;
 }
 
-export interface TaskDefinition<S extends v.GenericSchema = v.GenericSchema>
-  extends Required<Omit<TaskDefinitionInput<S>, "flowControl" | "check">> {
+/** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
+export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
+  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay">> {
+  env?: E;
+  /** The `Upstash-Retry-Delay` expression. */
+  retryDelay: string;
   flowControl?: FlowControl;
-  check?: TaskDefinitionInput<S>["check"];
+  check?: TaskDefinitionInput<S, E>["check"];
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 /** Declares a task type: one file in tasks/, `export default defineTask({...})`. */
-export function defineTask<S extends v.GenericSchema>(def: TaskDefinitionInput<S>): TaskDefinition<S> {
+export function defineTask<S extends v.GenericSchema, E extends EnvSchema | undefined = undefined>(
+  def: TaskDefinitionInput<S, E>,
+): TaskDefinition<S, E> {
   const where = `[celeriac] task "${def.name}"`;
   if (!NAME.test(def.name)) throw new TypeError(`${where}: name must be kebab-case`);
   const whole = (n: number | undefined, min: number, what: string) => {
@@ -110,6 +171,8 @@ export function defineTask<S extends v.GenericSchema>(def: TaskDefinitionInput<S
   whole(def.timeout, 1, "timeout");
   whole(def.delay, 0, "delay");
   whole(def.resultTtl, 1, "resultTtl");
+  const delayProblem = def.retryDelay === undefined ? undefined : retryDelayProblem(def.retryDelay);
+  if (delayProblem) throw new TypeError(`${where}: retryDelay ${delayProblem}`);
   const names = new Set<string>();
   for (const s of def.schedules ?? []) {
     const at = `${where}, schedule "${s.name}"`;
@@ -131,5 +194,6 @@ export function defineTask<S extends v.GenericSchema>(def: TaskDefinitionInput<S
     delay: 0,
     resultTtl: 7 * 86_400,
     ...def,
+    retryDelay: retryDelayExpression(def.retryDelay),
   };
 }

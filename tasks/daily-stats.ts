@@ -1,9 +1,10 @@
 import * as v from "valibot";
-import { REPORT_TTL_S, dayReport, reportKey, type DayReport } from "../src/stats.ts";
-import { utcDay } from "../src/store/index.ts";
-import { defineTask } from "../src/task.ts";
+import { defineTask, utcDay, type DayReport } from "../src/task.ts";
+import sendEmail from "./send-email.ts";
 
 const DAY_MS = 86_400_000;
+/** How long a stored report is kept (s): about 13 months. `GET /v1/stats/daily/:date` reads it. */
+const REPORT_TTL_S = 400 * 86_400;
 
 /** Builds a UTC day's report (yesterday by default), stores it, and mails it when configured. */
 export default defineTask({
@@ -11,19 +12,27 @@ export default defineTask({
   input: v.strictObject({
     date: v.optional(v.pipe(v.string(), v.isoDate("must be a date like 2026-11-25"))),
   }),
+  env: v.object({
+    /** Where the report is mailed; unset or empty for nowhere. */
+    CELERIAC_STATS_EMAIL: v.optional(
+      v.union([v.literal(""), v.pipe(v.string(), v.email("CELERIAC_STATS_EMAIL must be an email address"))]),
+      "",
+    ),
+  }),
   retries: 3,
   timeout: 60,
   // The counters of a day are complete a few minutes after midnight UTC.
   schedules: [{ name: "daily", cron: "5 0 * * *", payload: {} }],
   async run({ date }, ctx) {
     const day = date ?? utcDay(Date.now() - DAY_MS);
-    const report = await dayReport(ctx.store, day);
-    await ctx.store.redis.set(reportKey(ctx.store, day), JSON.stringify(report), { ex: REPORT_TTL_S });
-    const to = ctx.config.statsEmail;
+    const report = await ctx.stats.day(day);
+    // The API reads it from here (src/stats.ts, storedReport).
+    await ctx.kv.set(`report:${day}`, report, { ttl: REPORT_TTL_S });
+    const to = ctx.env.CELERIAC_STATS_EMAIL;
     let email: string | undefined;
     if (to) {
       // Keyed by day and address: a retry of this task, or a second run for the same day, mails once.
-      const sent = await ctx.enqueue("send-email", { to, subject: `celeriac: statistics for ${day}`, text: asText(report) }, {
+      const sent = await ctx.enqueue(sendEmail, { to, subject: `celeriac: statistics for ${day}`, text: asText(report) }, {
         idempotencyKey: `daily-stats:${day}:${to}`,
       });
       email = sent.id;

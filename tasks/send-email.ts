@@ -38,13 +38,20 @@ const Email = v.pipe(
 export default defineTask({
   name: "send-email",
   input: Email,
+  env: v.object({
+    /** Sender used when a task names none. */
+    CELERIAC_MAIL_FROM: v.optional(
+      v.pipe(v.string(), v.nonEmpty("CELERIAC_MAIL_FROM is missing")),
+      "celeriac <tasks@celeriac.dev>",
+    ),
+  }),
   retries: 5,
   timeout: 30,
   async run(email, ctx) {
     const { replyTo, from, ...rest } = email;
     const sent = await ctx.mail({
       ...rest,
-      from: from ?? ctx.config.mailFrom,
+      from: from ?? ctx.env.CELERIAC_MAIL_FROM,
       ...(replyTo ? { replyTo } : {}),
     } as Parameters<typeof ctx.mail>[0]);
     return { emailId: sent.id };

@@ -1,9 +1,6 @@
 import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
-import { PermanentError, RetryLater, messageOf } from "../src/errors.ts";
-import { retryAfterSeconds } from "../src/mail.ts";
-import { parseTarget, refuseTarget } from "../src/ssrf.ts";
-import { defineTask } from "../src/task.ts";
+import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refuseTarget, retryAfterSeconds } from "../src/task.ts";
 
 /** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
 const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -17,6 +14,19 @@ const url = v.pipe(v.string("must be a URL"), v.maxLength(2_048, "must be at mos
 const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be a header name"),
   v.check((n) => !RESERVED.has(n.toLowerCase()), "is set by celeriac or by the connection, not by a task"));
 const headerValue = v.pipe(v.string("must be text"), v.maxLength(8_192), v.regex(/^[^\r\n\0]*$/, "must not contain CR, LF or NUL"));
+
+const Env = v.object({
+  /** Signs every request (Standard Webhooks); without it requests go out unsigned. */
+  CELERIAC_WEBHOOK_SECRET: v.optional(
+    v.union([v.literal(""), v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "CELERIAC_WEBHOOK_SECRET must look like whsec_<base64>"))]),
+    "",
+  ),
+  /** Hosts the task may call although private or loopback: `host` or `host:port`, comma-separated. */
+  CELERIAC_WEBHOOK_ALLOW_HOSTS: v.pipe(
+    v.optional(v.string(), ""),
+    v.transform((s) => s.split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)),
+  ),
+});
 
 const WebhookRequest = v.pipe(
   v.strictObject({
@@ -37,10 +47,11 @@ const WebhookRequest = v.pipe(
 export default defineTask({
   name: "webhook",
   input: WebhookRequest,
+  env: Env,
   retries: 5,
   timeout: 30,
-  check(req, config) {
-    const why = refuseTarget(req.url, config.webhookAllowHosts);
+  check(req, env) {
+    const why = refuseTarget(req.url, env.CELERIAC_WEBHOOK_ALLOW_HOSTS);
     return why ? [{ path: "url", message: why }] : undefined;
   },
   async run(req, ctx) {
@@ -53,7 +64,8 @@ export default defineTask({
     headers.set("webhook-id", ctx.id);
     headers.set("webhook-timestamp", String(at.getTime() / 1000));
     // Without a secret the request goes out unsigned; webhook-id still lets receivers deduplicate.
-    if (ctx.config.webhookSecret) headers.set("webhook-signature", new Webhook(ctx.config.webhookSecret).sign(ctx.id, at, body ?? ""));
+    const secret = ctx.env.CELERIAC_WEBHOOK_SECRET;
+    if (secret) headers.set("webhook-signature", new Webhook(secret).sign(ctx.id, at, body ?? ""));
     const what = `[celeriac] webhook ${req.method} ${new URL(req.url).origin}`;
     let res: Response;
     try {
@@ -76,7 +88,7 @@ export default defineTask({
     if (status === 408 || status === 429 || status >= 500) {
       const after = retryAfterSeconds(res.headers.get("retry-after"));
       if (after !== undefined) throw new RetryLater({ after, message: answered, code: `http_${status}` });
-      throw Object.assign(new Error(answered), { code: `http_${status}` }); // QStash's backoff
+      throw Object.assign(new Error(answered), { code: `http_${status}` }); // the task's retryDelay
     }
     throw new PermanentError(answered, `http_${status}`);
   },

@@ -35,7 +35,7 @@ const parent = defineTask({
   resultTtl: 120,
   async run({ n }, ctx) {
     // Enqueues its follow-up, then fails once: the retry must not enqueue a second one.
-    const child = await ctx.enqueue(`child-${tag}`, { n: n + 1 });
+    const child = await ctx.enqueue(childTask, { n: n + 1 });
     childIds.add(child.id);
     if (ctx.attempt === 1) throw new Error("fails after enqueueing");
     return { child: child.id };
@@ -65,7 +65,7 @@ const serial = defineTask({
     return null;
   },
 });
-const child = defineTask({
+const childTask = defineTask({
   name: `child-${tag}`,
   input: v.object({ n: v.number() }),
   run: async ({ n }) => (childRuns++, { n }),
@@ -74,7 +74,7 @@ const child = defineTask({
 let app: { url: string; close: () => Promise<void> };
 beforeAll(async () => {
   const env = { ...stack().env };
-  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, child, serial, odd] as TaskDefinition[], env: () => env });
+  app = await serveNode({ port: 0, tasks: [...builtIn, slow, later, parent, childTask, serial, odd] as TaskDefinition[], env: () => env });
   env.CELERIAC_PUBLIC_URL = app.url;
 });
 afterAll(() => app?.close());

@@ -5,6 +5,7 @@ import { loadConfig } from "../src/env.ts";
 import { servicesFor } from "../src/services.ts";
 import { TaskStore, utcDay, type NewRecord } from "../src/store/index.ts";
 import { newTaskId } from "../src/ids.ts";
+import { taskKv } from "../src/kv.ts";
 import { stack } from "./helpers/api.ts";
 
 let store: TaskStore;
@@ -95,5 +96,25 @@ describe("store", () => {
     expect(await store.get(r.id)).toBeNull();
     for (const idx of ["i:all", "i:task:probe", "i:state:succeeded", "i:task:probe:state:succeeded"]) expect(await members(idx)).not.toContain(r.id);
     expect((await members("expiry")).some((m) => m.startsWith(r.id))).toBe(false);
+  });
+});
+
+describe("a task's kv", () => {
+  it("keeps each task's keys apart, with the TTL asked for, and deletes", async () => {
+    const a = taskKv(store, "task-a");
+    const b = taskKv(store, "task-b");
+    await a.set("report:1", { n: 1 }, { ttl: 120 });
+    await b.set("report:1", { n: 2 });
+    expect(await a.get("report:1")).toEqual({ n: 1 });
+    expect(await b.get("report:1")).toEqual({ n: 2 });
+    const ttl = await store.redis.ttl(`${prefix}kv:task-a:report:1`);
+    expect(ttl).toBeGreaterThan(100);
+    expect(ttl).toBeLessThanOrEqual(120);
+    expect(await store.redis.ttl(`${prefix}kv:task-b:report:1`)).toBeGreaterThan(6 * 86_400);
+    await a.delete("report:1");
+    expect(await a.get("report:1")).toBeUndefined();
+    expect(await b.get("report:1")).toEqual({ n: 2 });
+    await expect(a.set("x", 1, { ttl: 0 })).rejects.toThrow(/ttl/);
+    await expect(a.get("")).rejects.toThrow(TypeError);
   });
 });

@@ -7,8 +7,10 @@ import { toSeconds } from "../src/durations.ts";
 import { ConfigError, loadConfig } from "../src/env.ts";
 import { PermanentError, RetryLater } from "../src/errors.ts";
 import { TASK_ID, newTaskId, scheduledRunId } from "../src/ids.ts";
-import { mailerFor, retryAfterSeconds } from "../src/mail.ts";
+import { mailerFor } from "../src/mail.ts";
+import { retryAfterSeconds } from "../src/errors.ts";
 import { buildReport } from "../src/stats.ts";
+import { retryWaitMs } from "../src/retry-delay.ts";
 import { defineTask } from "../src/task.ts";
 
 describe("durations", () => {
@@ -53,6 +55,16 @@ describe("defineTask", () => {
     expect(() => defineTask({ name: "x", retries: -1, ...base })).toThrow(/"x": retries/);
     expect(() => defineTask({ name: "x", timeout: 0, ...base })).toThrow(/timeout/);
     expect(() => defineTask({ name: "x", ...base, schedules: [{ name: "a", cron: "* * * * *", payload: {} }, { name: "a", cron: "* * * * *", payload: {} }] })).toThrow(/twice/);
+  });
+  it("writes the retry policy as QStash's expression, 10 s doubling up to 1 h by default", () => {
+    expect(defineTask({ name: "a-task", ...base }).retryDelay).toBe("min(3600000, 10000 * pow(2, retried))");
+    expect(defineTask({ name: "a-task", ...base, retryDelay: { base: 1.5, factor: 3 } }).retryDelay).toBe("min(3600000, 1500 * pow(3, retried))");
+    expect(defineTask({ name: "a-task", ...base, retryDelay: "5000" }).retryDelay).toBe("5000");
+    expect(() => defineTask({ name: "x", ...base, retryDelay: { base: 10, max: 1 } })).toThrow(/"x": retryDelay max/);
+    expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 0)).toBe(10_000);
+    expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 3)).toBe(80_000);
+    expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 20)).toBe(3_600_000);
+    expect(retryWaitMs("1000 * retried", 2)).toBeUndefined();
   });
 });
 

@@ -1,12 +1,12 @@
 import type { Redis } from "@upstash/redis/cloudflare";
-import { UnavailableError } from "../errors.ts";
+import { ApiError, unavailable } from "../errors.ts";
 
 /** Runs Redis I/O; a failure to reach Redis (or a reply it cannot make sense of) becomes a 503. */
 export async function redisIo<T>(io: () => Promise<T>): Promise<T> {
   try {
     return await io();
   } catch (err) {
-    throw err instanceof UnavailableError ? err : new UnavailableError("redis", err);
+    throw err instanceof ApiError ? err : unavailable("redis", err);
   }
 }
 

@@ -33,6 +33,8 @@ export interface TaskOptions {
   timeout: number;
   /** How long a finished record is kept, seconds. */
   resultTtl: number;
+  /** The `Upstash-Retry-Delay` expression QStash waits by between attempts (ms over `retried`). */
+  retryDelay?: string;
 }
 
 /** A task record as callers see it. */
@@ -46,6 +48,8 @@ export interface TaskRecord {
   createdAt: string;
   runAt: string;
   startedAt?: string;
+  /** While `retrying`: when the next attempt is due, when known. */
+  nextAttemptAt?: string;
   finishedAt?: string;
   result?: unknown;
   error?: TaskError;
@@ -78,6 +82,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
   };
   const optional = {
     startedAt: iso(h.startedAt),
+    nextAttemptAt: h.state === "retrying" ? iso(h.nextAt) : undefined,
     finishedAt: iso(h.finishedAt),
     result: json(h.result),
     error: json(h.error),
