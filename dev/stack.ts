@@ -52,6 +52,8 @@ export interface Stack {
 export interface AppProcess {
   url: string;
   runtime: Runtime;
+  /** Its process group (the runtime and everything it started, e.g. wrangler's workerd). */
+  pid: number;
   close(): Promise<void>;
 }
 
@@ -192,7 +194,7 @@ export async function startApp(runtime: Runtime, port: number, env: Record<strin
       throw await fail(`[celeriac] ${LABELS[runtime]} exited (${group.child.exitCode ?? group.child.signalCode}) before it was healthy${verbose ? "; its output is above" : "; its output:"}`);
     }
     const health = await probe(url);
-    if (health?.ok) return { url, runtime, close };
+    if (health?.ok) return { url, runtime, pid: group.pid, close };
     if (health) {
       unhealthySince ??= Date.now();
       // A bad variable will not fix itself; a dependency gets a moment to answer.

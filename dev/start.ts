@@ -95,9 +95,9 @@ let stopping = false;
 const stop = async (sig: NodeJS.Signals) => {
   if (stopping) process.exit(1); // a second signal: the exit hook kills what is left
   stopping = true;
+  console.log(`\n[celeriac] ${sig}: stopping…`);
   abort.abort();
   if (!stack) return; // start-up sees the abort and closes what it started
-  console.log(`\n[celeriac] ${sig}: stopping…`);
   await stack.close();
   process.exit(0);
 };

@@ -1,10 +1,19 @@
 // Starts the local stack once for the whole run: the Upstash-REST bridge (over the real Redis
 // when one answers), the mail sink, the QStash-compatible broker and the Worker in workerd.
+// The run keeps its data under a key prefix of its own, in whatever database REDIS_URL names, so
+// a dev stack on the same Redis never sees the tests' tasks or counters, and several runs at
+// once never meet; the prefix is deleted when the run ends.
+import { randomBytes } from "node:crypto";
+import { Redis as IORedis } from "ioredis";
 import type { TestProject } from "vitest/node";
+import { deleteKeys } from "../dev/redis-keys.ts";
 import { startStack, type Stack } from "../dev/stack.ts";
 
 /** Broker time scale for tests: QStash's 12 s first backoff takes 0.6 s. */
 export const TIME_SCALE = 0.05;
+
+/** This run's Redis key prefix (CELERIAC_REDIS_PREFIX of the app under test). */
+const PREFIX = `celeriac-test-${process.pid}-${randomBytes(4).toString("hex")}:`;
 
 let stack: Stack | undefined;
 
@@ -12,11 +21,14 @@ export async function setup(project: TestProject) {
   stack = await startStack({
     ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
     timeScale: TIME_SCALE,
-    // The webhook tests' receiver listens on loopback; only this exact host is let through.
-    vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
+    vars: {
+      CELERIAC_REDIS_PREFIX: PREFIX,
+      // The webhook tests' receiver listens on loopback; only this exact host is let through.
+      CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
+    },
   });
   console.log(
-    `[celeriac] test stack: Redis bridge ${stack.bridge.url} (${stack.bridge.backend === "redis" ? "over the real Redis" : "embedded in-memory Redis"}), ` +
+    `[celeriac] test stack: Redis bridge ${stack.bridge.url} (${stack.bridge.backend === "redis" ? `over the real Redis, keys under ${PREFIX}` : "embedded in-memory Redis"}), ` +
       `mail sink ${stack.sink.url}, broker ${stack.broker.url}, Worker (workerd) ${stack.worker.url}`,
   );
   project.provide("stack", {
@@ -30,7 +42,16 @@ export async function setup(project: TestProject) {
 }
 
 export async function teardown() {
+  const backend = stack?.bridge.backend;
   await stack?.close();
+  if (backend !== "redis") return;
+  const redis = new IORedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 2 });
+  try {
+    const removed = await deleteKeys(redis, `${PREFIX}*`);
+    console.log(`[celeriac] test stack closed; removed ${removed} Redis keys under ${PREFIX}`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 declare module "vitest" {

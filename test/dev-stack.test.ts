@@ -1,0 +1,79 @@
+// The stack as a tool: closing it leaves no process and no bound port behind (wrangler's workerd
+// and esbuild, the Deno binary), start-up fails fast with the reason, a busy port is named, and
+// the tests' data stays out of the dev stack's keys.
+import { createServer, type Server } from "node:net";
+import { Redis } from "@upstash/redis";
+import { describe, expect, it } from "vitest";
+import { assertPortFree, freePort, PortInUseError } from "../dev/ports.ts";
+import { groupMembers } from "../dev/process-group.ts";
+import { startApp, startStack } from "../dev/stack.ts";
+import { call, keyPrefix, stack } from "./helpers/api.ts";
+
+const portOf = (url: string) => Number(new URL(url).port);
+
+/** Everything the group started is gone and every port can be bound again. */
+async function expectGone(pid: number, ports: number[]) {
+  expect(await groupMembers(pid)).toEqual([]);
+  for (const port of ports) await expect(assertPortFree("worker", port)).resolves.toBeUndefined();
+}
+
+describe("closing", () => {
+  it("a whole stack stops wrangler, workerd and esbuild, and frees its four ports", async () => {
+    const s = await startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 } });
+    const members = await groupMembers(s.worker.pid);
+    // wrangler (node) and at least one workerd: the processes a plain child.kill() used to orphan.
+    expect(members.length).toBeGreaterThan(1);
+    const ports = [s.worker.url, s.broker.url, s.bridge.url, s.sink.url].map(portOf);
+    await s.close();
+    await expectGone(s.worker.pid, ports);
+  }, 120_000);
+
+  it.each(["node", "deno"] as const)("the %s app stops with its process group (the real binary, no wrapper)", async (runtime) => {
+    const port = await freePort();
+    const app = await startApp(runtime, port, { ...stack().env, CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}` });
+    expect(await groupMembers(app.pid)).toContain(app.pid);
+    await app.close();
+    await expectGone(app.pid, [port]);
+  }, 60_000);
+});
+
+describe("start-up", () => {
+  it("fails with /healthz's reason, naming the variable, and leaves nothing running", async () => {
+    const port = await freePort();
+    const err = await startApp("node", port, { ...stack().env, CELERIAC_API_KEYS: "dev:short" }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/^\[celeriac\] the Node app is unhealthy: CELERIAC_API_KEYS must be/);
+    await expect(assertPortFree("worker", port)).resolves.toBeUndefined();
+  }, 60_000);
+
+  it("names the dependency that is down", async () => {
+    const port = await freePort();
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const err = await startApp("node", port, { ...stack().env, QSTASH_URL: dead }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^\[celeriac\] the Node app is unhealthy: qstash: /);
+  }, 60_000);
+
+  it("names the part and the port when a port is taken, before starting anything", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as { port: number }).port;
+    const err = await startStack({ ports: { bridge: 0, sink: port, broker: 0, worker: 0 } })
+      .catch((e: Error) => e)
+      .finally(() => taken.close());
+    expect(err).toBeInstanceOf(PortInUseError);
+    expect((err as Error).message).toBe(`[celeriac] port ${port} (mail sink) is already in use on 127.0.0.1: another dev stack, or another program`);
+  });
+});
+
+describe("test data", () => {
+  it("lives under the run's own key prefix, never under the dev stack's", async () => {
+    expect(keyPrefix()).toMatch(/^celeriac-test-\d+-[0-9a-f]+:$/);
+    const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: "isolation", text: "x" }, delay: "1h" });
+    expect(r.status).toBe(202);
+    const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN! });
+    expect(await redis.exists(`${keyPrefix()}t:${r.body.id}`)).toBe(1);
+    expect(await redis.exists(`celeriac:t:${r.body.id}`)).toBe(0);
+    expect(await redis.keys(`celeriac:*${r.body.id}*`)).toEqual([]);
+    await call("DELETE", `/v1/tasks/${r.body.id}`);
+  });
+});
