@@ -39,9 +39,23 @@ function signal(pgid: number, sig: NodeJS.Signals | 0): boolean {
   }
 }
 
-/** Starts `command` as the leader of a new process group. */
+// The group also holds a watcher that reads a pipe from this process: when this process dies in
+// any way (SIGKILL, a test runner's abrupt end), the pipe closes and the watcher kills the group.
+// The shell then execs the command, so the leader is the command itself (wrangler, the Deno
+// binary), with /dev/null as its stdin.
+const WATCHED = 'exec 3<&0 </dev/null; (cat <&3 >/dev/null 2>&1; kill -KILL 0) >/dev/null 2>&1 & exec "$@" 3<&-';
+
+/**
+ * Starts `command` as the leader of a new process group, which dies with this process.
+ * POSIX only (the stack runs on Linux and macOS).
+ */
 export function spawnGroup(command: string, args: string[], opts: GroupOptions): ProcessGroup {
-  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("/bin/sh", ["-c", WATCHED, "celeriac-group", command, ...args], {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   if (child.pid === undefined) throw new Error(`[celeriac] could not start ${command}`);
   const pid = child.pid;
   open.add(pid);

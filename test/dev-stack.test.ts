@@ -1,13 +1,16 @@
 // The stack as a tool: closing it leaves no process and no bound port behind (wrangler's workerd
 // and esbuild, the Deno binary), start-up fails fast with the reason, a busy port is named, and
 // the tests' data stays out of the dev stack's keys.
+import { spawn } from "node:child_process";
+import { readFile, readlink } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { Redis } from "@upstash/redis";
 import { describe, expect, it } from "vitest";
+import { denoBinary } from "../dev/deno-bin.ts";
 import { assertPortFree, freePort, PortInUseError } from "../dev/ports.ts";
 import { groupMembers } from "../dev/process-group.ts";
 import { startApp, startStack } from "../dev/stack.ts";
-import { call, keyPrefix, stack } from "./helpers/api.ts";
+import { call, keyPrefix, stack, until } from "./helpers/api.ts";
 
 const portOf = (url: string) => Number(new URL(url).port);
 
@@ -20,20 +23,38 @@ async function expectGone(pid: number, ports: number[]) {
 describe("closing", () => {
   it("a whole stack stops wrangler, workerd and esbuild, and frees its four ports", async () => {
     const s = await startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 } });
-    const members = await groupMembers(s.worker.pid);
-    // wrangler (node) and at least one workerd: the processes a plain child.kill() used to orphan.
-    expect(members.length).toBeGreaterThan(1);
+    // wrangler and workerd: the processes a plain child.kill() used to orphan.
+    const names = await Promise.all((await groupMembers(s.worker.pid)).map((pid) => readFile(`/proc/${pid}/comm`, "utf8").catch(() => "")));
+    expect(names.map((n) => n.trim())).toContain("workerd");
     const ports = [s.worker.url, s.broker.url, s.bridge.url, s.sink.url].map(portOf);
     await s.close();
     await expectGone(s.worker.pid, ports);
   }, 120_000);
 
-  it.each(["node", "deno"] as const)("the %s app stops with its process group (the real binary, no wrapper)", async (runtime) => {
+  it.each(["node", "deno"] as const)("the %s app runs as the real binary (no wrapper) and stops with its process group", async (runtime) => {
     const port = await freePort();
     const app = await startApp(runtime, port, { ...stack().env, CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}` });
     expect(await groupMembers(app.pid)).toContain(app.pid);
+    const exe = await readlink(`/proc/${app.pid}/exe`);
+    expect(exe).toBe(runtime === "deno" ? denoBinary() : process.execPath);
     await app.close();
     await expectGone(app.pid, [port]);
+  }, 60_000);
+
+  it("an app dies with the process that started it, even one killed with SIGKILL", async () => {
+    const port = await freePort();
+    const env = { ...stack().env, CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}` };
+    const script = `
+      import { startApp } from ${JSON.stringify(new URL("../dev/stack.ts", import.meta.url).href)};
+      const app = await startApp("node", ${port}, JSON.parse(process.env.APP_ENV));
+      console.log(app.pid);
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, APP_ENV: JSON.stringify(env) }, stdio: ["ignore", "pipe", "inherit"] });
+    const pid = await new Promise<number>((ok) => parent.stdout.once("data", (d: Buffer) => ok(Number(String(d).trim()))));
+    expect(await groupMembers(pid)).toContain(pid);
+    parent.kill("SIGKILL");
+    await until("the orphaned group to be gone", async () => ((await groupMembers(pid)).length === 0 ? true : undefined));
+    await expect(assertPortFree("worker", port)).resolves.toBeUndefined();
   }, 60_000);
 });
 

@@ -17,6 +17,43 @@ const PREFIX = `celeriac-test-${process.pid}-${randomBytes(4).toString("hex")}:`
 
 let stack: Stack | undefined;
 
+const redisUrl = () => process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/** Keys of earlier runs that were killed before their teardown: their pid no longer runs. */
+async function sweepDeadRuns(redis: IORedis): Promise<number> {
+  const dead = new Set<string>();
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", "celeriac-test-*", "COUNT", 2000);
+    cursor = next;
+    for (const key of keys) {
+      const m = /^(celeriac-test-(\d+)-[0-9a-f]+:)/.exec(key);
+      if (m && !running(Number(m[2]))) dead.add(m[1]!);
+    }
+  } while (cursor !== "0");
+  let removed = 0;
+  for (const prefix of dead) removed += await deleteKeys(redis, `${prefix}*`);
+  return removed;
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, another user's
+  }
+}
+
+async function withRedis<T>(use: (redis: IORedis) => Promise<T>): Promise<T> {
+  const redis = new IORedis(redisUrl(), { maxRetriesPerRequest: 2 });
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function setup(project: TestProject) {
   stack = await startStack({
     ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
@@ -27,6 +64,10 @@ export async function setup(project: TestProject) {
       CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
     },
   });
+  if (stack.bridge.backend === "redis") {
+    const swept = await withRedis(sweepDeadRuns);
+    if (swept) console.log(`[celeriac] removed ${swept} Redis keys left by test runs that were killed`);
+  }
   console.log(
     `[celeriac] test stack: Redis bridge ${stack.bridge.url} (${stack.bridge.backend === "redis" ? `over the real Redis, keys under ${PREFIX}` : "embedded in-memory Redis"}), ` +
       `mail sink ${stack.sink.url}, broker ${stack.broker.url}, Worker (workerd) ${stack.worker.url}`,
@@ -45,13 +86,8 @@ export async function teardown() {
   const backend = stack?.bridge.backend;
   await stack?.close();
   if (backend !== "redis") return;
-  const redis = new IORedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 2 });
-  try {
-    const removed = await deleteKeys(redis, `${PREFIX}*`);
-    console.log(`[celeriac] test stack closed; removed ${removed} Redis keys under ${PREFIX}`);
-  } finally {
-    redis.disconnect();
-  }
+  const removed = await withRedis((redis) => deleteKeys(redis, `${PREFIX}*`));
+  console.log(`[celeriac] test stack closed; removed ${removed} Redis keys under ${PREFIX}`);
 }
 
 declare module "vitest" {
