@@ -67,6 +67,12 @@ describe("start-up", () => {
     await expect(assertPortFree("worker", port)).resolves.toBeUndefined();
   }, 60_000);
 
+  it("prints the app's output when it exits before it is healthy", async () => {
+    const port = await freePort();
+    const err = await startApp("node", port, { ...stack().env, NODE_OPTIONS: "--require ./no-such-preload.cjs" }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^\[celeriac\] the Node app exited \(1\) before it was healthy; its output:\n[^]*no-such-preload/);
+  }, 60_000);
+
   it("names the dependency that is down", async () => {
     const port = await freePort();
     const dead = `http://127.0.0.1:${await freePort()}`;
