@@ -17,7 +17,7 @@ export const DEV_API_KEY = "celeriac-dev-key-change-me";
 
 export interface StackOptions {
   /** Ports; 0 picks free ones. @default bridge 8079, sink 8025, broker 8080, worker 8787 */
-  ports?: Partial<Record<"bridge" | "sink" | "broker" | "worker", number>>;
+  ports?: Partial<Record<Part, number>>;
   /** Broker time scale (0.05: a 12 s backoff takes 0.6 s). @default 1 */
   timeScale?: number;
   /** Where the broker keeps its state across restarts; undefined keeps it in memory. */
