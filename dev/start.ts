@@ -143,6 +143,10 @@ ${row("sink", stack.sink.url, `mailbox: ${stack.sink.url}/`)}
     -d '{"payload":{"to":"you@celeriac.dev","subject":"Order placed","text":"Thanks!"}}'
 `);
 
+// A task whose own variables are missing does not stop the relay, but is said at once.
+const health = (await (await fetch(`${w}/healthz`)).json()) as { checks?: { tasks?: { problems?: string[] } } };
+for (const problem of health.checks?.tasks?.problems ?? []) console.warn(`[celeriac] warning: ${problem} (that task answers 503 until .dev.vars is fixed)`);
+
 // Cron tasks fire locally too: make the local broker's schedules match the code.
 const sync = await fetch(`${w}/v1/schedules/sync`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
 console.log(`[celeriac] schedules synced with the local broker: ${sync.status} ${await sync.text()}`);
