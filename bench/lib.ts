@@ -177,18 +177,7 @@ export function benchRedis(): IORedis {
   return new IORedis({ host: REDIS_HOST, port: REDIS_PORT, db: BENCH_DB, lazyConnect: false, maxRetriesPerRequest: 2 });
 }
 
-/** Deletes every key matching `pattern` in the bench database; returns how many. */
-export async function deleteKeys(r: IORedis, pattern: string): Promise<number> {
-  let cursor = "0";
-  let n = 0;
-  for (let i = 0; i < 100_000; i++) {
-    const [next, keys] = await r.scan(cursor, "MATCH", pattern, "COUNT", 2000);
-    if (keys.length) n += await r.unlink(...keys);
-    cursor = next;
-    if (cursor === "0") break;
-  }
-  return n;
-}
+export { deleteKeys } from "../dev/redis-keys.ts";
 
 /** Refuses to run in a database that holds keys the benchmarks did not write. */
 export async function checkBenchDb(r: IORedis, ours: string[]): Promise<void> {

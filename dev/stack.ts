@@ -1,13 +1,14 @@
 // The local stack: Upstash-REST bridge, mail sink, QStash-compatible broker and the Worker under
 // `wrangler dev` (or the Node / Deno entry). `npm run dev` and the tests both start it from here.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startBroker, type Broker } from "./broker/index.ts";
+import { denoBinary } from "./deno-bin.ts";
 import { startMailSink, type MailSink } from "./mail-sink.ts";
+import { assertPortFree, freePort, listening, type Part } from "./ports.ts";
+import { spawnGroup } from "./process-group.ts";
 import { startRedisBridge, type RedisBridge } from "./redis-bridge.ts";
+
+export { freePort, PortInUseError } from "./ports.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 
@@ -16,7 +17,7 @@ export const DEV_API_KEY = "celeriac-dev-key-change-me";
 
 export interface StackOptions {
   /** Ports; 0 picks free ones. @default bridge 8079, sink 8025, broker 8080, worker 8787 */
-  ports?: Partial<Record<"bridge" | "sink" | "broker" | "worker", number>>;
+  ports?: Partial<Record<Part, number>>;
   /** Broker time scale (0.05: a 12 s backoff takes 0.6 s). @default 1 */
   timeScale?: number;
   /** Where the broker keeps its state across restarts; undefined keeps it in memory. */
@@ -29,7 +30,12 @@ export interface StackOptions {
   verbose?: boolean;
   /** Extra bindings for the app. */
   vars?: Record<string, string>;
+  /** Aborting stops start-up: whatever started is closed and startStack rejects. */
+  signal?: AbortSignal;
 }
+
+/** The default ports of `./dev/run dev`. */
+export const DEFAULT_PORTS: Record<Part, number> = { bridge: 8079, sink: 8025, broker: 8080, worker: 8787 };
 
 export type Runtime = "workerd" | "node" | "deno";
 
@@ -46,19 +52,9 @@ export interface Stack {
 export interface AppProcess {
   url: string;
   runtime: Runtime;
+  /** Its process group (the runtime and everything it started, e.g. wrangler's workerd). */
+  pid: number;
   close(): Promise<void>;
-}
-
-/** A free TCP port on loopback (there is a small race until it is bound again; fine locally). */
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => ok(typeof a === "object" && a ? a.port : 0));
-    });
-  });
 }
 
 /** The env for an app served at `url` against these stand-ins. */
@@ -81,26 +77,37 @@ export function stackEnv(parts: { bridge: RedisBridge; sink: MailSink; broker: B
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const p = opts.ports ?? {};
-  const [bridge, sink, broker] = await Promise.all([
-    startRedisBridge({ port: p.bridge ?? 8079, backend: opts.redis ?? "auto" }),
-    startMailSink({ port: p.sink ?? 8025 }),
-    startBroker({
-      port: p.broker ?? 8080,
-      timeScale: opts.timeScale ?? 1,
-      ...(opts.brokerDataDir ? { dataDir: opts.brokerDataDir } : {}),
-      log: opts.verbose ?? false,
-    }),
+  const p: Record<Part, number> = { ...DEFAULT_PORTS, ...opts.ports };
+  // Every chosen port is checked first, so a second stack fails at once, naming the part.
+  for (const part of ["worker", "broker", "bridge", "sink"] as const) await assertPortFree(part, p[part]);
+  const started = await Promise.allSettled([
+    listening("bridge", p.bridge, () => startRedisBridge({ port: p.bridge, backend: opts.redis ?? "auto" })),
+    listening("sink", p.sink, () => startMailSink({ port: p.sink })),
+    listening("broker", p.broker, () =>
+      startBroker({
+        port: p.broker,
+        timeScale: opts.timeScale ?? 1,
+        ...(opts.brokerDataDir ? { dataDir: opts.brokerDataDir } : {}),
+        log: opts.verbose ?? false,
+      }),
+    ),
   ]);
+  const closeAll = () => Promise.allSettled(started.map((r) => (r.status === "fulfilled" ? r.value.close() : undefined)));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    await closeAll();
+    throw failed.reason;
+  }
+  const [bridge, sink, broker] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [RedisBridge, MailSink, Broker];
   const parts = { bridge, sink, broker };
   let worker: AppProcess;
   let env: Record<string, string>;
   try {
-    const port = p.worker === undefined ? 8787 : p.worker === 0 ? await freePort() : p.worker;
+    const port = p.worker === 0 ? await freePort() : p.worker;
     env = stackEnv(parts, `http://127.0.0.1:${port}`, opts.vars);
-    worker = await startApp(opts.runtime ?? "workerd", port, env, opts.verbose ?? false);
+    worker = await startApp(opts.runtime ?? "workerd", port, env, { verbose: opts.verbose ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
-    await Promise.allSettled([bridge.close(), sink.close(), broker.close()]);
+    await closeAll();
     throw err;
   }
   return {
@@ -116,63 +123,100 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 }
 
-const COMMANDS: Record<Runtime, (port: number, envFile: string) => string[]> = {
-  workerd: (port, envFile) => [
-    join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-    "dev",
-    "--port", String(port),
-    "--ip", "127.0.0.1",
-    "--env-file", envFile,
-    "--inspector-port", "0",
-    "--show-interactive-dev-session=false",
-    "--log-level", "warn",
+// The environment children get: what runtimes need to run, never this process's other
+// variables (vitest's, the developer's shell secrets), plus the app's bindings.
+const PASSED_ON = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TERM", "NO_COLOR", "FORCE_COLOR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "DENO_DIR", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"];
+
+function childEnv(env: Record<string, string>, port: number): Record<string, string> {
+  const base = Object.fromEntries(PASSED_ON.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])));
+  return { ...base, ...env, PORT: String(port) };
+}
+
+const COMMANDS: Record<Runtime, (port: number) => [string, string[], Record<string, string>]> = {
+  // The bindings reach wrangler as its own environment (CLOUDFLARE_INCLUDE_PROCESS_ENV), so no
+  // secret is ever written to a file; `--env-file /dev/null` keeps it from reading .dev.vars or
+  // .env itself. Log level "log" shows the Worker's console.log and ctx.log lines, as `wrangler
+  // tail` would.
+  workerd: (port) => [
+    process.execPath,
+    [
+      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+      "dev",
+      "--port", String(port),
+      "--ip", "127.0.0.1",
+      "--env-file", "/dev/null",
+      "--inspector-port", "0",
+      "--show-interactive-dev-session=false",
+      "--log-level", "log",
+    ],
+    { CLOUDFLARE_INCLUDE_PROCESS_ENV: "true", WRANGLER_SEND_METRICS: "false", CI: "true" },
   ],
-  node: () => [join(ROOT, "src/node.ts")],
-  deno: () => [join(ROOT, "node_modules/deno/bin.cjs"), "run", "--allow-net", "--allow-env", "--no-prompt", join(ROOT, "src/deno.ts")],
+  node: () => [process.execPath, [join(ROOT, "src/node.ts")], {}],
+  deno: () => [denoBinary(), ["run", "--allow-net", "--allow-env", "--no-prompt", join(ROOT, "src/deno.ts")], {}],
 };
 
-/** Starts the app in a child process and waits until `/healthz` answers 200. */
-export async function startApp(runtime: Runtime, port: number, env: Record<string, string>, verbose = false): Promise<AppProcess> {
-  const dir = mkdtempSync(join(tmpdir(), "celeriac-"));
-  const envFile = join(dir, ".env");
-  writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
-  const child: ChildProcess = spawn(process.execPath, COMMANDS[runtime](port, envFile), {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), WRANGLER_SEND_METRICS: "false", CI: "true" },
-    stdio: ["ignore", verbose ? "inherit" : "pipe", verbose ? "inherit" : "pipe"],
-    // A group of its own, so stopping it also stops what it started (npm's deno wrapper runs the
-    // deno binary as a child, which a signal to the wrapper alone left running).
-    detached: true,
-  });
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      child.kill(sig);
-    }
-  };
-  let output = "";
-  child.stdout?.on("data", (d) => (output = (output + d).slice(-8000)));
-  child.stderr?.on("data", (d) => (output = (output + d).slice(-8000)));
+const LABELS: Record<Runtime, string> = { workerd: "the Worker (wrangler dev, workerd)", node: "the Node app", deno: "the Deno app" };
+
+/** How long an unhealthy answer may last before start-up gives up (config problems: at once). */
+const UNHEALTHY_GRACE_MS = 3_000;
+/** Start-up gives up after this long without any answer (ms). */
+const START_TIMEOUT_MS = 60_000;
+
+export interface StartAppOptions {
+  /** Copy the app's output to this process's. @default false */
+  verbose?: boolean;
+  /** Aborting stops the start-up and the app. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Starts the app in a process group of its own and waits until `/healthz` answers 200. Fails
+ * within seconds, with `/healthz`'s reasons, when it answers 503, and with the app's output when
+ * it exits.
+ */
+export async function startApp(runtime: Runtime, port: number, env: Record<string, string>, opts: StartAppOptions | boolean = {}): Promise<AppProcess> {
+  const { verbose = false, signal } = typeof opts === "boolean" ? { verbose: opts } : opts;
+  await assertPortFree("worker", port);
+  const [command, args, extra] = COMMANDS[runtime](port);
+  const group = spawnGroup(command, args, { cwd: ROOT, env: { ...childEnv(env, port), ...extra }, echo: verbose });
   const url = `http://127.0.0.1:${port}`;
-  const close = () =>
-    new Promise<void>((done) => {
-      if (child.exitCode !== null) return done();
-      child.once("exit", () => done());
-      signal("SIGTERM");
-      setTimeout(() => signal("SIGKILL"), 5_000).unref();
-    });
-  const deadline = Date.now() + 90_000;
+  const close = () => group.close();
+  const fail = async (message: string) => {
+    await close();
+    const output = verbose ? "" : group.output().trim();
+    return new Error(output ? `${message}\n${output}` : message);
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let unhealthySince: number | undefined;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`[celeriac] ${runtime} exited with ${child.exitCode}:\n${output}`);
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.status === 200) return { url, runtime, close };
-    } catch {
-      // not listening yet
+    if (signal?.aborted) throw await fail(`[celeriac] start-up of ${LABELS[runtime]} stopped`);
+    if (group.child.exitCode !== null || group.child.signalCode !== null) {
+      throw await fail(`[celeriac] ${LABELS[runtime]} exited (${group.child.exitCode ?? group.child.signalCode}) before it was healthy${verbose ? "; its output is above" : "; its output:"}`);
+    }
+    const health = await probe(url);
+    if (health?.ok) return { url, runtime, pid: group.pid, close };
+    if (health) {
+      unhealthySince ??= Date.now();
+      // A bad variable will not fix itself; a dependency gets a moment to answer.
+      if (health.config || Date.now() - unhealthySince > UNHEALTHY_GRACE_MS) {
+        throw await fail(`[celeriac] ${LABELS[runtime]} is unhealthy: ${health.problems.join("; ")}`);
+      }
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  await close();
-  throw new Error(`[celeriac] ${runtime} did not become healthy at ${url} within 90 s:\n${output}`);
+  throw await fail(`[celeriac] ${LABELS[runtime]} did not answer ${url}/healthz within ${START_TIMEOUT_MS / 1000} s`);
+}
+
+/** One `/healthz` call: undefined while nothing answers, else whether it is healthy and why not. */
+async function probe(url: string): Promise<{ ok: boolean; config: boolean; problems: string[] } | undefined> {
+  try {
+    const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) });
+    const body = (await r.json().catch(() => ({}))) as { checks?: Record<string, { ok?: boolean; problem?: string; problems?: string[] }> };
+    if (r.status === 200) return { ok: true, config: false, problems: [] };
+    const checks = Object.entries(body.checks ?? {}).filter(([, c]) => c.ok === false);
+    const problems = checks.flatMap(([name, c]) => c.problems ?? [`${name}: ${c.problem ?? "not ok"}`]);
+    return { ok: false, config: checks.some(([name]) => name === "config"), problems: problems.length ? problems : [`GET /healthz answered ${r.status}`] };
+  } catch {
+    return undefined; // not listening yet
+  }
 }

@@ -1,15 +1,53 @@
 import { Hono } from "hono";
-import { ConfigError, type Env } from "../src/env.ts";
+import { ConfigError, type Config, type Env } from "../src/env.ts";
 import { messageOf } from "../src/errors.ts";
 import { relayFor, taskProblems, type Relay, type Wiring } from "../src/relay.ts";
 
-/** Redis must answer a PING within this long for the relay to count as healthy (ms). */
-const PING_TIMEOUT_MS = 2_000;
+/** Each dependency must answer within this long for the relay to count as healthy (ms). */
+const CHECK_TIMEOUT_MS = 2_000;
+
+interface Check {
+  ok: boolean;
+  latencyMs: number;
+  problem?: string;
+}
+
+/** Runs `probe` with a time bound; a failure or no answer within the bound is a problem. */
+async function bounded(probe: () => Promise<string | undefined>): Promise<Check> {
+  const started = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const problem = await Promise.race([
+    probe().catch((err: unknown) => messageOf(err)),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no answer within ${CHECK_TIMEOUT_MS} ms`), CHECK_TIMEOUT_MS))),
+  ]);
+  if (timer !== undefined) clearTimeout(timer);
+  return { ok: problem === undefined, latencyMs: Date.now() - started, ...(problem === undefined ? {} : { problem }) };
+}
+
+const redisCheck = (relay: Relay) =>
+  bounded(async () => {
+    const reply = await relay.services.redis.ping();
+    return reply === "PONG" ? undefined : `unexpected reply ${reply}`;
+  });
+
+// GET /v2/keys is QStash's cheapest authenticated call (the local broker has it too); a wrong
+// token answers 401 here, as every publish would.
+const qstashCheck = (config: Config) =>
+  bounded(async () => {
+    const r = await fetch(`${config.qstash.url}/v2/keys`, {
+      headers: { authorization: `Bearer ${config.qstash.token}` },
+      signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+    });
+    await r.body?.cancel();
+    if (r.ok) return undefined;
+    return r.status === 401 || r.status === 403 ? `QSTASH_TOKEN was refused (${r.status})` : `answered ${r.status}`;
+  });
 
 /**
- * `GET /healthz`: 503 when the core's configuration is bad or Redis does not answer. A task whose
- * own variables are missing only degrades the relay (the other tasks keep working): 200 with
- * `degraded: true` and `checks.tasks.problems` naming each variable with its task.
+ * `GET /healthz`: 503 when the core's configuration is bad, or Redis or QStash does not answer
+ * (checked in parallel, each within 2 s); `down` names what failed and each check says why. A
+ * task whose own variables are missing only degrades the relay (the other tasks keep working):
+ * 200 with `degraded: true` and `checks.tasks.problems` naming each variable with its task.
  */
 export const health = (wiring: Wiring) =>
   new Hono<{ Bindings: Env }>().get("/healthz", async (c) => {
@@ -18,26 +56,20 @@ export const health = (wiring: Wiring) =>
       relay = relayFor(wiring, c.env ?? {});
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [messageOf(err)];
-      return c.json({ ok: false, checks: { config: { ok: false, problems } } }, 503);
+      return c.json({ ok: false, down: ["config"], checks: { config: { ok: false, problems } } }, 503);
     }
-    const started = Date.now();
-    const redis = await Promise.race([
-      relay.services.redis.ping().then(
-        (reply) => ({ ok: reply === "PONG", ...(reply === "PONG" ? {} : { problem: `unexpected reply ${reply}` }) }),
-        (err: unknown) => ({ ok: false, problem: messageOf(err) }),
-      ),
-      new Promise<{ ok: false; problem: string }>((resolve) =>
-        setTimeout(() => resolve({ ok: false, problem: `no answer within ${PING_TIMEOUT_MS} ms` }), PING_TIMEOUT_MS),
-      ),
-    ]);
+    const [redis, qstash] = await Promise.all([redisCheck(relay), qstashCheck(relay.config)]);
+    const down = Object.entries({ redis, qstash }).flatMap(([name, check]) => (check.ok ? [] : [name]));
     const problems = taskProblems(relay);
     const tasks = problems.length ? { ok: false, problems } : { ok: true };
+    const ok = down.length === 0;
     return c.json(
       {
-        ok: redis.ok,
+        ok,
+        ...(ok ? {} : { down }),
         ...(problems.length ? { degraded: true } : {}),
-        checks: { config: { ok: true }, tasks, redis: { ...redis, latencyMs: Date.now() - started } },
+        checks: { config: { ok: true }, tasks, redis, qstash },
       },
-      redis.ok ? 200 : 503,
+      ok ? 200 : 503,
     );
   });

@@ -42,6 +42,13 @@ const EnvSchema = v.object({
   QSTASH_NEXT_SIGNING_KEY: secret("QSTASH_NEXT_SIGNING_KEY"),
   UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL"),
   UPSTASH_REDIS_REST_TOKEN: secret("UPSTASH_REDIS_REST_TOKEN"),
+  CELERIAC_REDIS_PREFIX: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9:_.-]{1,64}$/, "CELERIAC_REDIS_PREFIX must be 1 to 64 letters, digits, ':', '_', '.' or '-'"),
+    ),
+    "celeriac:",
+  ),
   RESEND_API_KEY: secret("RESEND_API_KEY"),
   RESEND_BASE_URL: optional(url("RESEND_BASE_URL")),
 });
@@ -52,6 +59,11 @@ export interface Config {
   publicUrl: string;
   apiKeys: { name: string; key: string }[];
   qstash: { url: string; token: string; currentSigningKey: string; nextSigningKey: string };
+  /**
+   * Every Redis key starts with it, so several deployments (or a test run beside the dev stack)
+   * can share one database. @default "celeriac:" @example "celeriac-staging:"
+   */
+  redisPrefix: string;
   redis: { url: string; token: string };
   resend: { apiKey: string; baseUrl: string };
 }
@@ -85,6 +97,7 @@ export function loadConfig(env: Env): Config {
       currentSigningKey: e.QSTASH_CURRENT_SIGNING_KEY,
       nextSigningKey: e.QSTASH_NEXT_SIGNING_KEY,
     },
+    redisPrefix: e.CELERIAC_REDIS_PREFIX,
     redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     resend: { apiKey: e.RESEND_API_KEY, baseUrl: e.RESEND_BASE_URL },
   };

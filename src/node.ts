@@ -1,8 +1,16 @@
-// Node entry: serves the same app with node:http, bindings read from process.env per request.
-// Run: `node src/node.ts` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+// Node entry: serves the same app through @hono/node-server (Hono's maintained adapter: streamed
+// bodies, several Set-Cookie headers, client aborts), bindings read from process.env per request.
+// Run: `npm run start:node` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787;
+// `--env-file <path>` loads variables from a file first (the process env wins over it).
+import { serve } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
 import { createApp, type AppOptions } from "./app.ts";
+import { ConfigError, loadConfig } from "./env.ts";
+
+/** What {@link serveNode} serves: a fetch handler with bindings, such as a Hono app. */
+export interface FetchApp {
+  fetch(request: Request, env: Record<string, unknown>): Response | Promise<Response>;
+}
 
 /** Options for {@link serveNode}. */
 export interface NodeServeOptions {
@@ -14,61 +22,56 @@ export interface NodeServeOptions {
   env?: () => Record<string, unknown>;
   /** Task types to serve. @default every task in tasks/ */
   tasks?: AppOptions["tasks"];
+  /** The app to serve. @default createApp({ tasks }) @example new Hono().get("/", (c) => c.text("hi")) */
+  app?: FetchApp;
 }
 
 export function serveNode(options: NodeServeOptions = {}) {
-  const app = createApp(options.tasks ? { tasks: options.tasks } : {});
+  const app = options.app ?? createApp(options.tasks ? { tasks: options.tasks } : {});
   // process.env itself, not a copy: the config and client caches are keyed by the env object.
   const env = options.env ?? (() => process.env);
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    try {
-      const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
-      const hasBody = req.method !== "GET" && req.method !== "HEAD";
-      const request = new Request(url, {
-        method: req.method ?? "GET",
-        headers: req.headers as Record<string, string>,
-        ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: "half" } : {}),
-      });
-      const response = await app.fetch(request, env());
-      res.writeHead(response.status, Object.fromEntries(response.headers));
-      if (response.body) for await (const chunk of response.body) res.write(chunk);
-      res.end();
-    } catch (err) {
-      console.error("[celeriac] node adapter error", err);
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { code: "internal", message: "[celeriac] internal error" } }));
-    }
-  });
-  return new Promise<{ url: string; close: () => Promise<void> }>((resolve) => {
-    server.listen(options.port ?? 8787, options.host ?? "127.0.0.1", () => {
-      const addr = server.address();
-      const port = typeof addr === "object" && addr ? addr.port : options.port;
+  const host = options.host ?? "127.0.0.1";
+  return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
+    const server = serve({ fetch: (request) => app.fetch(request, env()), port: options.port ?? 8787, hostname: host }, (info: AddressInfo) =>
       resolve({
-        url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+        url: `http://${host}:${info.port}`,
         close: () => new Promise<void>((done) => server.close(() => done())),
-      });
-    });
+      }),
+    );
+    server.once("error", reject);
   });
 }
 
 /**
  * `node src/node.ts sync-schedules`: makes QStash's schedules match the code, reading the same
- * variables as the Worker from the process env (e.g. `node --env-file=.dev.vars …`).
+ * variables as the Worker from the process env (e.g. `npm run schedules:sync -- --env-file .dev.vars`).
  */
 async function syncSchedulesCli() {
-  const key = (process.env.CELERIAC_API_KEYS ?? "").split(",")[0]?.split(":").slice(1).join(":") ?? "";
-  const res = await createApp().request(
-    "/v1/schedules/sync",
-    { method: "POST", headers: { authorization: `Bearer ${key}` } },
-    { ...process.env },
-  );
+  const env = { ...process.env };
+  let key: string;
+  try {
+    key = loadConfig(env).apiKeys[0]!.key; // parsed as the Worker parses it
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exitCode = 1;
+    return;
+  }
+  const res = await createApp().request("/v1/schedules/sync", { method: "POST", headers: { authorization: `Bearer ${key}` } }, env);
   const body = await res.json();
   console.log(JSON.stringify(body, null, 2));
   if (!res.ok) process.exitCode = 1;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv[2] === "sync-schedules") await syncSchedulesCli();
+  const args = process.argv.slice(2);
+  const at = args.indexOf("--env-file");
+  if (at >= 0) {
+    const file = args[at + 1];
+    if (!file) throw new Error("[celeriac] --env-file needs a path");
+    process.loadEnvFile(file);
+    args.splice(at, 2);
+  }
+  if (args[0] === "sync-schedules") await syncSchedulesCli();
   else {
     const { url } = await serveNode({ port: Number(process.env.PORT ?? 8787) });
     console.log(`[celeriac] Node server on ${url}`);

@@ -37,7 +37,7 @@ export function relayFor(wiring: Wiring, env: Env): Relay {
   const relay: Relay = {
     config,
     services,
-    store: new TaskStore(services.redis),
+    store: new TaskStore(services.redis, config.redisPrefix),
     registry: wiring.registry,
     taskEnvs: new Map(wiring.registry.all().map((t) => [t.name, loadTaskEnv(env, t)])),
   };

@@ -6,7 +6,7 @@ import { Redis } from "@upstash/redis";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.ts";
 import { DEV_API_KEY, freePort } from "../dev/stack.ts";
-import { call, settle, sign, stack, unique } from "./helpers/api.ts";
+import { call, keyPrefix, settle, sign, stack, unique } from "./helpers/api.ts";
 
 const app = createApp();
 const DEAD = `http://127.0.0.1:${await freePort()}`; // nothing listens there
@@ -32,7 +32,7 @@ describe("a dependency is down", () => {
     const body = (await r.json()) as any;
     expect(body.error.code).toBe("qstash_unavailable");
     expect(r.headers.get("retry-after")).toBe("5");
-    expect(await redis().keys(`celeriac:idem:dev:${key}`)).toEqual([]);
+    expect(await redis().keys(`${keyPrefix()}idem:dev:${key}`)).toEqual([]);
     // Nothing of it is listed, and with QStash back the same key enqueues a fresh task.
     const listed = (await call("GET", "/v1/tasks?task=send-email&limit=100")).body.tasks;
     expect(listed.filter((t: any) => t.idempotencyKey === key)).toEqual([]);
@@ -77,6 +77,22 @@ describe("a dependency is down", () => {
     expect(problems.some((p) => p.includes("QSTASH_TOKEN"))).toBe(true);
     expect(problems.some((p) => p.includes("CELERIAC_PUBLIC_URL"))).toBe(true);
   });
+
+  it("health checks QStash too, naming it when it is unreachable or refuses the token", async () => {
+    const up = await app.request("/healthz", {}, { ...stack().env });
+    expect(up.status).toBe(200);
+    expect(await up.json()).toMatchObject({ ok: true, checks: { redis: { ok: true }, qstash: { ok: true } } });
+    const down = await app.request("/healthz", {}, { ...stack().env, QSTASH_URL: DEAD });
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ ok: false, down: ["qstash"], checks: { redis: { ok: true }, qstash: { ok: false } } });
+    const refused = await app.request("/healthz", {}, { ...stack().env, QSTASH_TOKEN: "not-the-token" });
+    expect(refused.status).toBe(503);
+    const body = (await refused.json()) as any;
+    expect(body.down).toEqual(["qstash"]);
+    expect(body.checks.qstash.problem).toBe("QSTASH_TOKEN was refused (401)");
+    const both = await app.request("/healthz", {}, { ...stack().env, QSTASH_URL: DEAD, UPSTASH_REDIS_REST_URL: DEAD });
+    expect(((await both.json()) as any).down).toEqual(["redis", "qstash"]);
+  });
 });
 
 describe("a worker dies mid-task", () => {
@@ -86,7 +102,7 @@ describe("a worker dies mid-task", () => {
     const r = await call("POST", "/v1/tasks/send-email", { payload, delay: "1h", retries: 0 });
     const id = r.body.id;
     await call("DELETE", `/v1/tasks/${id}`); // drop the scheduled original; we redeliver by hand
-    const rec = `celeriac:t:${id}`;
+    const rec = `${keyPrefix()}t:${id}`;
     await redis().hset(rec, { state: "running", leaseUntil: Date.now() + 3_600_000 });
     // QStash's last attempt meets the held lease (503), so QStash gives up and calls back.
     const message = {
@@ -109,7 +125,7 @@ describe("a worker dies mid-task", () => {
   it("ignores a failure callback from before a retry through the API (another generation)", async () => {
     const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("gen"), text: "x" }, delay: "1h" });
     const id = r.body.id;
-    await redis().hset(`celeriac:t:${id}`, { gen: 1 }); // as if it failed once and was retried
+    await redis().hset(`${keyPrefix()}t:${id}`, { gen: 1 }); // as if it failed once and was retried
     const url = `${stack().env.CELERIAC_PUBLIC_URL}/qstash/failure`;
     const callback = (gen: number) => {
       const source = { v: 1, id, task: "send-email", payload: {}, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: 0, runAt: 0, gen };

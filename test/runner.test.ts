@@ -7,7 +7,7 @@ import { serveNode } from "../src/node.ts";
 import { RetryLater } from "../src/errors.ts";
 import { defineTask, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
-import { call, settle, stack } from "./helpers/api.ts";
+import { call, keyPrefix, settle, stack } from "./helpers/api.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 const slow = defineTask({
@@ -122,7 +122,7 @@ describe("runner", () => {
     expect(followUp).toMatchObject({ task: `child-${tag}`, result: { n: 2 }, attempts: 1 });
     expect(childRuns).toBe(1);
     const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN! });
-    const ttl = await redis.ttl(`celeriac:t:${r.body.id}`);
+    const ttl = await redis.ttl(`${keyPrefix()}t:${r.body.id}`);
     expect(ttl).toBeGreaterThan(100);
     expect(ttl).toBeLessThanOrEqual(120);
   });

@@ -1,6 +1,9 @@
 // The same app, unchanged, on Node and on Deno: the end-to-end happy path through each.
+import { Hono } from "hono";
+import { setCookie } from "hono/cookie";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, startApp, type AppProcess } from "../dev/stack.ts";
+import { serveNode } from "../src/node.ts";
 import { call, mailbox, settle, stack, unique } from "./helpers/api.ts";
 
 describe.each(["node", "deno"] as const)("on %s", (runtime) => {
@@ -21,4 +24,22 @@ describe.each(["node", "deno"] as const)("on %s", (runtime) => {
     expect(done.state).toBe("succeeded");
     expect(await mailbox.withSubject(subject)).toHaveLength(1);
   }, 120_000);
+});
+
+describe("the Node entry", () => {
+  it("sends every Set-Cookie header an app sets (a cookie login needs more than the last one)", async () => {
+    const app = new Hono().get("/login", (c) => {
+      setCookie(c, "session", "s1", { httpOnly: true, path: "/" });
+      setCookie(c, "csrf", "c1", { path: "/" });
+      return c.text("ok");
+    });
+    const server = await serveNode({ port: 0, app });
+    try {
+      const r = await fetch(`${server.url}/login`);
+      expect(r.status).toBe(200);
+      expect(r.headers.getSetCookie()).toEqual(["session=s1; Path=/; HttpOnly", "csrf=c1; Path=/"]);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -6,6 +6,9 @@ import { DEV_API_KEY } from "../../dev/stack.ts";
 
 export const stack = () => inject("stack");
 
+/** The run's Redis key prefix (each test run keeps its keys apart from the dev stack's). */
+export const keyPrefix = () => stack().env.CELERIAC_REDIS_PREFIX ?? "celeriac:";
+
 export interface Json {
   status: number;
   headers: Headers;
