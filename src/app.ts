@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
+import { publicRoutes } from "../routes/public.ts";
 import { schedules } from "../routes/schedules.ts";
 import { stats } from "../routes/stats.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
@@ -28,6 +29,7 @@ export function createApp(options: AppOptions = {}) {
   app.onError((err, c) => {
     if (err instanceof ApiError) {
       if (err.retryAfter !== undefined) c.header("Retry-After", String(err.retryAfter));
+      for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return c.json(err.toJSON(), err.status);
     }
     console.error("[celeriac] unhandled error", err);
@@ -40,6 +42,7 @@ export function createApp(options: AppOptions = {}) {
     // so a new route file cannot forget them.
     .use("/v1/*", relay(wiring), requireApiKey)
     .use("/qstash/*", relay(wiring), requireQstashSignature)
+    .route("/v1/public", publicRoutes)
     .route("/v1/tasks", taskRoutes)
     .route("/v1/schedules", schedules)
     .route("/v1/stats", stats)
