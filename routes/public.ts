@@ -4,6 +4,7 @@ import { enqueuePublic, originsOf, publicConfig, publicTask } from "../src/publi
 import { publicCors } from "../src/public-cors.ts";
 import { readReceipt } from "../src/receipt.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
+import { VERIFICATION_TASK, checkVerification } from "../src/verification.ts";
 
 /** The browser-facing routes: no API key; CORS from the task's allow-list; limits; receipts. */
 export const publicRoutes = new Hono<AppEnv>()
@@ -20,13 +21,24 @@ export const publicRoutes = new Hono<AppEnv>()
     }),
     async (c) => {
       const r = await readReceipt(publicConfig(c).receiptSecret, c.req.param("receipt")!);
-      if (!r.ok && r.reason === "expired") throw new ApiError(410, "receipt_expired", "the receipt has expired, and with it the task's record");
-      if (!r.ok) throw new ApiError(404, "unknown_receipt", "this is not a receipt celeriac issued");
+      if (!r.ok && r.reason === "expired") throw new ApiError(410, { code: "receipt_expired", message: "the receipt has expired, and with it the task's record" });
+      if (!r.ok) throw new ApiError(404, { code: "unknown_receipt", message: "this is not a receipt celeriac issued" });
       const record = await relayOf(c).store.get(r.id);
-      if (!record) throw Object.assign(new ApiError(404, "unknown", "the task's record is gone (expired)"), { extra: { state: "unknown" } });
+      if (!record) throw Object.assign(new ApiError(404, { code: "unknown", message: "the task's record is gone (expired)" }), { extra: { state: "unknown" } });
       return c.json({ state: record.state });
     },
   )
+  // The verification task's second half: a code for a token, once.
+  .on(
+    ["POST", "OPTIONS"],
+    "/verification/check",
+    publicCors((c) => originsOf(c, publicTask(c, VERIFICATION_TASK))),
+    (c) => checkVerification(c, publicTask(c, VERIFICATION_TASK), true),
+  )
   .on(["POST", "OPTIONS"], "/:name", publicCors((c) => originsOf(c, publicTask(c, c.req.param("name")!))), (c) =>
     enqueuePublic(c, publicTask(c, c.req.param("name")!)),
-  );
+  )
+  // Anything else under /v1/public is not there (and never falls through to the API-key routes).
+  .all("*", (c) => {
+    throw new ApiError(404, { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` });
+  });

@@ -18,7 +18,7 @@ export function publicCors(originsOf: (c: Context<AppEnv>) => readonly string[] 
     const origins = await originsOf(c);
     const origin = c.req.header("origin");
     if (origin !== undefined && !origins.includes(origin)) {
-      throw new ApiError(403, "origin_not_allowed", `[celeriac] pages from ${origin} may not call ${c.req.path}`);
+      throw new ApiError(403, { code: "origin_not_allowed", message: `[celeriac] pages from ${origin} may not call ${c.req.path}` });
     }
     return cors({
       origin: [...origins],

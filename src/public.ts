@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { enqueue } from "./enqueue.ts";
+import { enqueuePublic as enqueueChecked } from "./enqueue.ts";
 import { ConfigError } from "./env.ts";
 import { ApiError, messageOf } from "./errors.ts";
 import { readJson } from "./http.ts";
@@ -7,7 +7,6 @@ import { clientIp } from "./client-ip.ts";
 import { loadPublicConfig, type PublicConfig } from "./public-config.ts";
 import { enforceLimits } from "./rate-limit.ts";
 import { makeReceipt } from "./receipt.ts";
-import { checkPayload } from "./registry.ts";
 import type { AppEnv } from "./relay.ts";
 import type { TaskDefinition } from "./task.ts";
 import { TURNSTILE_HEADER, verifyTurnstile } from "./turnstile.ts";
@@ -18,7 +17,7 @@ export const MAX_PUBLIC_BODY_BYTES = 4 * 1024;
 /** The public task named `name`, or a 404 that says no more than that. */
 export function publicTask(c: Context<AppEnv>, name: string): TaskDefinition & { public: NonNullable<TaskDefinition["public"]> } {
   const def = c.get("relay").registry.get(name);
-  if (!def?.public) throw new ApiError(404, "unknown_task", `no public task named "${name}"`);
+  if (!def?.public) throw new ApiError(404, { code: "unknown_task", message: `no public task named "${name}"` });
   return def as ReturnType<typeof publicTask>;
 }
 
@@ -28,7 +27,7 @@ export function publicConfig(c: Context<AppEnv>): PublicConfig {
     return loadPublicConfig(c.env ?? {});
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [messageOf(err)];
-    throw new ApiError(503, "misconfigured", `[celeriac] the public routes are misconfigured: ${problems.join("; ")}`);
+    throw new ApiError(503, { code: "misconfigured", message: `[celeriac] the public routes are misconfigured: ${problems.join("; ")}` });
   }
 }
 
@@ -44,20 +43,20 @@ export async function enqueuePublic(c: Context<AppEnv>, def: ReturnType<typeof p
   const relay = c.get("relay");
   const pub = publicConfig(c);
   const payload = await readJson(c, MAX_PUBLIC_BODY_BYTES);
-  const checked = await checkPayload(def, payload, relay.config);
-  if (!checked.ok) throw new ApiError(422, "invalid_payload", `the payload does not fit task "${def.name}"`, checked.issues);
   const ip = clientIp(c.req.raw, pub.trustedIpHeader);
-  const recipientField = def.public.recipient;
-  const recipient = recipientField ? (checked.output as Record<string, unknown>)[recipientField] : undefined;
-  const limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, def.public.limits, {
-    ip,
-    ...(typeof recipient === "string" ? { recipient } : {}),
+  let limited: { headers: Record<string, string> } = { headers: {} };
+  const e = await enqueueChecked(relay, def.name, payload, async (output) => {
+    const field = def.public.recipient;
+    const recipient = field ? (output as Record<string, unknown>)[field] : undefined;
+    limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, def.public.limits, {
+      ip,
+      ...(typeof recipient === "string" ? { recipient } : {}),
+    });
+    if (def.public.turnstile && pub.turnstile.secret) {
+      await verifyTurnstile({ secret: pub.turnstile.secret, url: pub.turnstile.url, token: c.req.header(TURNSTILE_HEADER), ip });
+    }
   });
-  if (def.public.turnstile && pub.turnstile.secret) {
-    await verifyTurnstile({ secret: pub.turnstile.secret, url: pub.turnstile.url, token: c.req.header(TURNSTILE_HEADER), ip });
-  }
-  const [e] = await enqueue(relay, ":public", [{ def, payload }]);
-  const expiresAt = Date.parse(e!.runAt) + def.resultTtl * 1000;
+  const expiresAt = Date.parse(e.runAt) + def.resultTtl * 1000;
   for (const [k, v] of Object.entries(limited.headers)) c.header(k, v);
-  return c.json({ receipt: await makeReceipt(pub.receiptSecret, e!.id, def.name, expiresAt), state: e!.state }, 202);
+  return c.json({ receipt: await makeReceipt(pub.receiptSecret, e.id, def.name, expiresAt), state: e.state }, 202);
 }

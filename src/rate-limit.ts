@@ -102,10 +102,13 @@ export async function enforceLimits(
   }));
   const denied = view.find((v) => !v.success);
   if (denied) {
-    const err = new ApiError(429, "rate_limited", `[celeriac] too many requests (${denied.name} limit: ${denied.limit.requests} per ${denied.limit.window} s); try again in ${denied.reset} s`, undefined, denied.reset);
-    err.extra = { limit: denied.name };
-    err.headers = policyHeaders(denied, 0);
-    throw err;
+    throw new ApiError(429, {
+      code: "rate_limited",
+      message: `[celeriac] too many requests (${denied.name} limit: ${denied.limit.requests} per ${denied.limit.window} s); try again in ${denied.reset} s`,
+      retryAfter: denied.reset,
+      extra: { limit: denied.name },
+      headers: policyHeaders(denied, 0),
+    });
   }
   const ip = view.find((v) => v.name === "ip");
   return { headers: ip ? policyHeaders(ip, ip.remaining) : {} };

@@ -1,4 +1,4 @@
-import { ApiError, UnavailableError } from "./errors.ts";
+import { ApiError, messageOf } from "./errors.ts";
 
 /** Cloudflare's siteverify endpoint. */
 export const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
@@ -14,9 +14,9 @@ const TIMEOUT_MS = 5_000;
  */
 export async function verifyTurnstile(o: { secret: string; url: string; token: string | undefined; ip?: string }): Promise<void> {
   if (!o.token) {
-    throw new ApiError(403, "turnstile_required", `[celeriac] this task needs a Turnstile token in the ${TURNSTILE_HEADER} header`);
+    throw new ApiError(403, { code: "turnstile_required", message: `[celeriac] this task needs a Turnstile token in the ${TURNSTILE_HEADER} header` });
   }
-  if (o.token.length > 2048) throw new ApiError(403, "turnstile_failed", "[celeriac] the Turnstile token is not valid: invalid-input-response");
+  if (o.token.length > 2048) throw new ApiError(403, { code: "turnstile_failed", message: "[celeriac] the Turnstile token is not valid: invalid-input-response" });
   let answer: { success?: unknown; "error-codes"?: unknown };
   try {
     const r = await fetch(o.url, {
@@ -27,13 +27,16 @@ export async function verifyTurnstile(o: { secret: string; url: string; token: s
     });
     answer = (await r.json()) as typeof answer;
   } catch (err) {
-    throw new UnavailableError("turnstile", err);
+    throw unavailable(messageOf(err), err);
   }
   if (answer.success === true) return;
   const codes = Array.isArray(answer["error-codes"]) ? answer["error-codes"].map(String) : [];
   if (codes.some((c) => c === "missing-input-secret" || c === "invalid-input-secret" || c === "internal-error")) {
     // Our configuration or Cloudflare is at fault, not the browser.
-    throw new UnavailableError("turnstile", new Error(codes.join(", ")));
+    throw unavailable(codes.join(", "));
   }
-  throw new ApiError(403, "turnstile_failed", `[celeriac] the Turnstile token is not valid: ${codes.join(", ") || "refused"}`);
+  throw new ApiError(403, { code: "turnstile_failed", message: `[celeriac] the Turnstile token is not valid: ${codes.join(", ") || "refused"}` });
 }
+
+const unavailable = (why: string, cause?: unknown) =>
+  new ApiError(503, { code: "turnstile_unavailable", message: `[celeriac] Turnstile's siteverify failed: ${why}`, retryAfter: 5, cause });

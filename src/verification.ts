@@ -7,8 +7,8 @@ import { checkCode, codesPrefix, signToken } from "./one-time-codes.ts";
 import { parseOptions } from "./options.ts";
 import { MAX_PUBLIC_BODY_BYTES, publicConfig } from "./public.ts";
 import { DEFAULT_LIMITS, enforceLimits } from "./rate-limit.ts";
-import type { AppEnv } from "./relay.ts";
-import type { TaskDefinition } from "./task.ts";
+import type { AnyTask } from "./registry.ts";
+import { taskEnv, type AppEnv } from "./relay.ts";
 
 /** The task whose codes the check routes read. */
 export const VERIFICATION_TASK = "verification";
@@ -21,8 +21,9 @@ const code = v.pipe(v.string("must be the 6-digit code"), v.trim(), v.regex(/^\d
  * 200 `{ verified: true, token }` once; 422 wrong (with tries left), 429 dead after 5 wrong
  * tries, 409 used, 410 expired or never sent.
  */
-export async function checkVerification(c: Context<AppEnv>, def: TaskDefinition, secret: string, browser: boolean) {
+export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browser: boolean) {
   const relay = c.get("relay");
+  const secret = (taskEnv(relay, def) as { VERIFICATION_TOKEN_SECRET: string }).VERIFICATION_TOKEN_SECRET;
   const entries = (def.input as unknown as { entries: Record<string, v.GenericSchema> }).entries;
   const body = parseOptions(v.strictObject({ ...entries, code }, "expected a JSON object { email, purpose, code }"), await readJson(c, MAX_PUBLIC_BODY_BYTES)) as {
     email: string;
@@ -37,18 +38,18 @@ export async function checkVerification(c: Context<AppEnv>, def: TaskDefinition,
   const outcome = await checkCode(relay.services.redis, codesPrefix(relay.store.prefix, def.name), { secret, ...body });
   if (outcome.ok) return c.json({ verified: true, token: await signToken(secret, body) });
   if (outcome.reason === "wrong" && outcome.triesLeft > 0) {
-    throw Object.assign(new ApiError(422, "wrong_code", `the code is not right; ${outcome.triesLeft} ${outcome.triesLeft === 1 ? "try" : "tries"} left`), {
+    throw Object.assign(new ApiError(422, { code: "wrong_code", message: `the code is not right; ${outcome.triesLeft} ${outcome.triesLeft === 1 ? "try" : "tries"} left` }), {
       extra: { triesLeft: outcome.triesLeft },
     });
   }
   switch (outcome.reason) {
     case "wrong": // that was the last try
     case "dead":
-      throw new ApiError(429, "too_many_attempts", "too many wrong codes: this code no longer works; request a new one");
+      throw new ApiError(429, { code: "too_many_attempts", message: "too many wrong codes: this code no longer works; request a new one" });
     case "used":
-      throw new ApiError(409, "code_used", "this code has already been used; request a new one");
+      throw new ApiError(409, { code: "code_used", message: "this code has already been used; request a new one" });
     case "missing":
     case "expired":
-      throw new ApiError(410, "code_expired", "the code has expired (or none was sent to this address for this purpose); request a new one");
+      throw new ApiError(410, { code: "code_expired", message: "the code has expired (or none was sent to this address for this purpose); request a new one" });
   }
 }
