@@ -65,7 +65,9 @@ try {
 Answer time of \`POST /v1/public/verification\` (no key: CORS, checks, three rate limits, enqueue,
 a signed receipt) beside \`POST /v1/tasks/verification\` with an API key, same task and payloads,
 the Worker in workerd under \`wrangler dev\` (a dev-runtime figure), ${ITERATIONS} calls each,
-alternating, one at a time.
+alternating, one at a time. Neither can be delayed like the other benches' tasks (a public call
+takes no options), so every call's delivery, a code mailed to the sink, runs in the same workerd
+alongside: both columns carry that load alike.
 
 ${table(
   ["enqueue", "p50", "p99", "max", "p50 vs API key"],

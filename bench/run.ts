@@ -92,7 +92,7 @@ absolute figures move from run to run. Benchmarks are never tests: \`npm test\` 
 - Machine: ${machine()}
 - Last run: ${date} (\`${command}\`, ${((Date.now() - started) / 1000).toFixed(0)} s), code at commit ${head}${dirty ? " with uncommitted changes in src/, routes/, tasks/ or the config" : ""}
 - Commands: \`npm run bench\` (all), \`npm run bench -- --quick\` (N = 100 only, fewer iterations),
-  \`npm run bench -- --only burst,relay,size,growth\` (some sections; the others keep their last figures)
+  \`npm run bench -- --only burst,relay,size,growth,public\` (some sections; the others keep their last figures)
 - Redis: the real one at 127.0.0.1:6379, logical db ${process.env.BENCH_REDIS_DB ?? 13} (\`BENCH_REDIS_DB\`), emptied of the benches' keys afterwards
 `;
 writeFileSync(path, `${header}\n${blocks.join("\n\n")}\n`);

@@ -25,7 +25,7 @@ export default defineTask({
   }),
   env: Env,
   retries: 5,
-  public: { recipient: "email", limits: { ip: { requests: 10, window: 600 }, recipient: { requests: 3, window: 600 } } },
+  public: { recipient: "email", limits: { ip: { requests: 10, window: 600 }, recipient: { requests: 3, window: 600 } }, turnstile: true },
   async run({ email, purpose }, ctx) {
     const { VERIFICATION_TOKEN_SECRET: secret, VERIFICATION_PRODUCT_NAME: product, VERIFICATION_MAIL_FROM: from } = ctx.env;
     const { code, expiresAt } = await ctx.codes.issue({ subject: email, purpose, secret });
