@@ -88,10 +88,11 @@ export function stackEnv(
     RESEND_API_KEY: "re_celeriac_dev",
     RESEND_BASE_URL: parts.sink.url,
     CELERIAC_RECEIPT_SECRET: "celeriac-dev-receipt-secret-change-me",
-    ...(parts.site ? { CELERIAC_PUBLIC_ORIGINS: parts.site.url } : {}),
     ...(parts.turnstile ? { TURNSTILE_VERIFY_URL: parts.turnstile.url } : {}),
     VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET,
     ...vars,
+    // The demo pages' origin is always allowed, beside any the developer lists.
+    ...(parts.site ? { CELERIAC_PUBLIC_ORIGINS: [parts.site.url, vars.CELERIAC_PUBLIC_ORIGINS].filter(Boolean).join(",") } : {}),
   };
 }
 
