@@ -62,3 +62,13 @@ export function loadPublicConfig(env: Env): PublicConfig {
   cache.set(env, config);
   return config;
 }
+
+/** What is wrong with the public routes' variables, each named; empty when they parse. */
+export function publicProblems(env: Env): string[] {
+  try {
+    loadPublicConfig(env);
+    return [];
+  } catch (err) {
+    return err instanceof ConfigError ? err.problems : [String(err)];
+  }
+}

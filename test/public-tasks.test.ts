@@ -259,3 +259,19 @@ describe("the cost of the limits", () => {
     }
   });
 });
+
+describe("configuration of the browsers' routes", () => {
+  it("a missing receipt secret is named in /healthz (degraded) and by the public routes (503); the rest works", async () => {
+    const { createApp } = await import("../src/app.ts");
+    const app = createApp({ tasks });
+    const bare = { ...stack().env, CELERIAC_RECEIPT_SECRET: "" };
+    const health = await app.request("/healthz", {}, bare);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ degraded: true, checks: { public: { ok: false, problems: [expect.stringContaining("CELERIAC_RECEIPT_SECRET")] } } });
+    const r = await app.request(`/v1/public/${greet.name}`, { method: "POST", headers: { "content-type": "application/json", origin: SHOP }, body: JSON.stringify({ email: addr("cfg"), lang: "en" }) }, bare);
+    expect(r.status).toBe(503);
+    expect(await r.json()).toMatchObject({ error: { code: "misconfigured", message: expect.stringContaining("CELERIAC_RECEIPT_SECRET") } });
+    const listed = await app.request("/v1/tasks?limit=1", { headers: { authorization: `Bearer ${stack().env.CELERIAC_API_KEYS!.split(":")[1]}` } }, bare);
+    expect(listed.status).toBe(200);
+  });
+});
