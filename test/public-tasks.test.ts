@@ -275,3 +275,17 @@ describe("configuration of the browsers' routes", () => {
     expect(listed.status).toBe(200);
   });
 });
+
+describe("the client address", () => {
+  it("is CF-Connecting-IP only on Workers, a forwarded header only when trusted, else the socket's peer", async () => {
+    const { PEER_ADDRESS, clientIp } = await import("../src/client-ip.ts");
+    const forged = { "cf-connecting-ip": "203.0.113.1", "x-forwarded-for": "203.0.113.2, 198.51.100.7" };
+    const plain = new Request("http://x/", { headers: forged });
+    expect(clientIp(plain, "")).toBe("unknown");
+    Object.defineProperty(plain, PEER_ADDRESS, { value: "192.0.2.200" });
+    expect(clientIp(plain, "")).toBe("192.0.2.200");
+    expect(clientIp(plain, "x-forwarded-for")).toBe("198.51.100.7"); // the entry the trusted proxy appended
+    const onWorkers = Object.assign(new Request("http://x/", { headers: forged }), { cf: {} });
+    expect(clientIp(onWorkers, "")).toBe("203.0.113.1");
+  });
+});
