@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { ApiError } from "../src/errors.ts";
-import { enqueuePublic, originsOf, publicConfig, publicTask } from "../src/public.ts";
+import { callPublicTask, originsOf, publicConfig, publicTask } from "../src/public.ts";
 import { publicCors } from "../src/public-cors.ts";
 import { readReceipt } from "../src/receipt.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
@@ -24,7 +24,7 @@ export const publicRoutes = new Hono<AppEnv>()
       if (!r.ok && r.reason === "expired") throw new ApiError(410, { code: "receipt_expired", message: "the receipt has expired, and with it the task's record" });
       if (!r.ok) throw new ApiError(404, { code: "unknown_receipt", message: "this is not a receipt celeriac issued" });
       const record = await relayOf(c).store.get(r.id);
-      if (!record) throw Object.assign(new ApiError(404, { code: "unknown", message: "the task's record is gone (expired)" }), { extra: { state: "unknown" } });
+      if (!record) throw new ApiError(404, { code: "unknown", message: "the task's record is gone (expired)", extra: { state: "unknown" } });
       return c.json({ state: record.state });
     },
   )
@@ -36,7 +36,7 @@ export const publicRoutes = new Hono<AppEnv>()
     (c) => checkVerification(c, publicTask(c, VERIFICATION_TASK), true),
   )
   .on(["POST", "OPTIONS"], "/:name", publicCors((c) => originsOf(c, publicTask(c, c.req.param("name")!))), (c) =>
-    enqueuePublic(c, publicTask(c, c.req.param("name")!)),
+    callPublicTask(c, publicTask(c, c.req.param("name")!)),
   )
   // Anything else under /v1/public is not there (and never falls through to the API-key routes).
   .all("*", (c) => {

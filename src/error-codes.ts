@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   invalid_json: { status: 400, meaning: "the body is not valid JSON" },
   invalid_options: { status: 400, meaning: "an enqueue option is unknown or malformed (issues name each)" },
   invalid_query: { status: 400, meaning: "a query parameter of a list is malformed" },
+  invalid_check: { status: 400, meaning: "a verification check's body is not `{email, purpose, code}` as the task defines them (issues name each field)" },
   invalid_date: { status: 400, meaning: "the date of a daily report is not `YYYY-MM-DD`" },
   missing_api_key: { status: 401, meaning: "no `Authorization: Bearer <key>` header" },
   invalid_signature: { status: 401, meaning: "a delivery not signed by QStash with the configured keys" },

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { enqueuePublic as enqueueChecked } from "./enqueue.ts";
+import { enqueuePublic } from "./enqueue.ts";
 import { ConfigError } from "./env.ts";
 import { ApiError, messageOf } from "./errors.ts";
 import { readJson } from "./http.ts";
@@ -39,13 +39,13 @@ export const originsOf = (c: Context<AppEnv>, def: TaskDefinition) => def.public
  * body (415/413/400), payload (422), limits (429, one Redis round trip), bot check (403); only
  * then one enqueue. A refused call enqueues and stores nothing. Answers 202 with a receipt.
  */
-export async function enqueuePublic(c: Context<AppEnv>, def: ReturnType<typeof publicTask>) {
+export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof publicTask>) {
   const relay = c.get("relay");
   const pub = publicConfig(c);
   const payload = await readJson(c, MAX_PUBLIC_BODY_BYTES);
   const ip = clientIp(c.req.raw, pub.trustedIpHeader);
   let limited: { headers: Record<string, string> } = { headers: {} };
-  const e = await enqueueChecked(relay, def.name, payload, async (output) => {
+  const e = await enqueuePublic(relay, def.name, payload, async (output) => {
     const field = def.public.recipient;
     const recipient = field ? (output as Record<string, unknown>)[field] : undefined;
     limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, def.public.limits, {

@@ -4,10 +4,10 @@ import { ApiError } from "./errors.ts";
 import { clientIp } from "./client-ip.ts";
 import { readJson } from "./http.ts";
 import { checkCode, codesPrefix, signToken } from "./one-time-codes.ts";
-import { parseOptions } from "./options.ts";
+import { joinIssues } from "./options.ts";
 import { MAX_PUBLIC_BODY_BYTES, publicConfig } from "./public.ts";
 import { DEFAULT_LIMITS, enforceLimits } from "./rate-limit.ts";
-import type { AnyTask } from "./registry.ts";
+import { toIssues, type AnyTask } from "./registry.ts";
 import { taskEnv, type AppEnv } from "./relay.ts";
 
 /** The task whose codes the check routes read. */
@@ -25,11 +25,12 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
   const relay = c.get("relay");
   const secret = (taskEnv(relay, def) as { VERIFICATION_TOKEN_SECRET: string }).VERIFICATION_TOKEN_SECRET;
   const entries = (def.input as unknown as { entries: Record<string, v.GenericSchema> }).entries;
-  const body = parseOptions(v.strictObject({ ...entries, code }, "expected a JSON object { email, purpose, code }"), await readJson(c, MAX_PUBLIC_BODY_BYTES)) as {
-    email: string;
-    purpose: string;
-    code: string;
-  };
+  const parsed = v.safeParse(v.strictObject({ ...entries, code }, "expected a JSON object { email, purpose, code }"), await readJson(c, MAX_PUBLIC_BODY_BYTES));
+  if (!parsed.success) {
+    const issues = toIssues(parsed.issues);
+    throw new ApiError(400, { code: "invalid_check", message: `the check is invalid: ${joinIssues(issues)}`, issues });
+  }
+  const body = parsed.output as { email: string; purpose: string; code: string };
   if (browser) {
     const ip = clientIp(c.req.raw, publicConfig(c).trustedIpHeader);
     const limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, `${def.name}-check`, { ip: def.public?.limits?.ip ?? DEFAULT_LIMITS.ip, recipient: false, task: false }, { ip });
@@ -38,7 +39,9 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
   const outcome = await checkCode(relay.services.redis, codesPrefix(relay.store.prefix, def.name), { secret, ...body });
   if (outcome.ok) return c.json({ verified: true, token: await signToken(secret, body) });
   if (outcome.reason === "wrong" && outcome.triesLeft > 0) {
-    throw Object.assign(new ApiError(422, { code: "wrong_code", message: `the code is not right; ${outcome.triesLeft} ${outcome.triesLeft === 1 ? "try" : "tries"} left` }), {
+    throw new ApiError(422, {
+      code: "wrong_code",
+      message: `the code is not right; ${outcome.triesLeft} ${outcome.triesLeft === 1 ? "try" : "tries"} left`,
       extra: { triesLeft: outcome.triesLeft },
     });
   }

@@ -96,7 +96,7 @@ describe("checking a code", () => {
 
   it("bad input: a malformed code, an unknown field, a disallowed origin", async () => {
     const email = address("input");
-    expect((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: "12ab56" })).body.error).toMatchObject({ code: "invalid_options" });
+    expect((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: "12ab56" })).body.error).toMatchObject({ code: "invalid_check", issues: [{ path: "code" }] });
     expect((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: "123456", admin: true })).status).toBe(400);
     const r = await fetch(`${stack().worker}/v1/public/verification/check`, {
       method: "POST",
