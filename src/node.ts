@@ -2,7 +2,7 @@
 // bodies, several Set-Cookie headers, client aborts), bindings read from process.env per request.
 // Run: `npm run start:node` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787;
 // `--env-file <path>` loads variables from a file first (the process env wins over it).
-import { serve, type HttpBindings } from "@hono/node-server";
+import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { createApp, type AppOptions } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
@@ -33,7 +33,7 @@ export function serveNode(options: NodeServeOptions = {}) {
   const env = options.env ?? (() => process.env);
   const host = options.host ?? "127.0.0.1";
   return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
-    const fetch = (request: Request, node: HttpBindings) => {
+    const fetch = (request: Request, node: HttpBindings | Http2Bindings) => {
       // The socket's peer address, for per-IP limits: a property, so no header can forge it.
       Object.defineProperty(request, PEER_ADDRESS, { value: node.incoming.socket.remoteAddress ?? "" });
       return app.fetch(request, env());
