@@ -276,7 +276,7 @@ export function cpuSince(a: ProcCpu): CpuTimes {
  */
 export function benchStack(): Promise<Stack> {
   return startStack({
-    ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
+    ports: { bridge: 0, sink: 0, broker: 0, worker: 0, turnstile: 0, site: 0 },
     runtime: "workerd",
     redis: "redis",
     timeScale: 1,

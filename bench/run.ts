@@ -3,7 +3,7 @@
  * bench/RESULTS.md (with bench/noon-burst.svg).
  *   npm run bench                         # all sections (~10–15 min on 2 cores)
  *   npm run bench -- --quick              # smaller run (N = 100 only, fewer iterations)
- *   npm run bench -- --only burst,relay   # some sections: burst, relay, size, growth
+ *   npm run bench -- --only burst,relay   # some sections: burst, relay, size, growth, public
  * A partial run replaces only its sections' blocks in RESULTS.md; the others are kept as they were.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -17,6 +17,7 @@ const SECTIONS = [
   { id: "relay", file: "relay.ts", title: "2. The relay's own cost" },
   { id: "size", file: "size.ts", title: "3. Size and start-up" },
   { id: "growth", file: "growth.ts", title: "4. How cost grows" },
+  { id: "public", file: "public.ts", title: "5. Browser callers" },
 ] as const;
 /** A section that runs longer than this is stopped (ms). */
 const SECTION_LIMIT_MS = 20 * 60_000;
@@ -91,7 +92,7 @@ absolute figures move from run to run. Benchmarks are never tests: \`npm test\` 
 - Machine: ${machine()}
 - Last run: ${date} (\`${command}\`, ${((Date.now() - started) / 1000).toFixed(0)} s), code at commit ${head}${dirty ? " with uncommitted changes in src/, routes/, tasks/ or the config" : ""}
 - Commands: \`npm run bench\` (all), \`npm run bench -- --quick\` (N = 100 only, fewer iterations),
-  \`npm run bench -- --only burst,relay,size,growth\` (some sections; the others keep their last figures)
+  \`npm run bench -- --only burst,relay,size,growth,public\` (some sections; the others keep their last figures)
 - Redis: the real one at 127.0.0.1:6379, logical db ${process.env.BENCH_REDIS_DB ?? 13} (\`BENCH_REDIS_DB\`), emptied of the benches' keys afterwards
 `;
 writeFileSync(path, `${header}\n${blocks.join("\n\n")}\n`);

@@ -8,6 +8,8 @@ export const PART_NAMES = {
   sink: "mail sink",
   broker: "QStash-compatible broker",
   worker: "Worker",
+  turnstile: "Turnstile stand-in",
+  site: "demo pages",
 } as const;
 
 export type Part = keyof typeof PART_NAMES;

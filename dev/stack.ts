@@ -7,6 +7,8 @@ import { startMailSink, type MailSink } from "./mail-sink.ts";
 import { assertPortFree, freePort, listening, type Part } from "./ports.ts";
 import { spawnGroup } from "./process-group.ts";
 import { startRedisBridge, type RedisBridge } from "./redis-bridge.ts";
+import { startStaticSite, type StaticSite } from "./static-site.ts";
+import { startTurnstile, type TurnstileStandIn } from "./turnstile.ts";
 
 export { freePort, PortInUseError } from "./ports.ts";
 
@@ -14,9 +16,14 @@ export const ROOT = resolve(import.meta.dirname, "..");
 
 /** The API key the local stack accepts. */
 export const DEV_API_KEY = "celeriac-dev-key-change-me";
+/** The secret the local stack's verification task signs its tokens with (verify them with it). */
+export const DEV_VERIFICATION_SECRET = "celeriac-dev-verification-secret-change-me";
 
 export interface StackOptions {
-  /** Ports; 0 picks free ones. @default bridge 8079, sink 8025, broker 8080, worker 8787 */
+  /**
+   * Ports; 0 picks free ones.
+   * @default bridge 8079, sink 8025, broker 8080, worker 8787, turnstile 8090, demo site 5500
+   */
   ports?: Partial<Record<Part, number>>;
   /** Broker time scale (0.05: a 12 s backoff takes 0.6 s). @default 1 */
   timeScale?: number;
@@ -35,7 +42,7 @@ export interface StackOptions {
 }
 
 /** The default ports of `./dev/run dev`. */
-export const DEFAULT_PORTS: Record<Part, number> = { bridge: 8079, sink: 8025, broker: 8080, worker: 8787 };
+export const DEFAULT_PORTS: Record<Part, number> = { bridge: 8079, sink: 8025, broker: 8080, worker: 8787, turnstile: 8090, site: 5500 };
 
 export type Runtime = "workerd" | "node" | "deno";
 
@@ -43,6 +50,10 @@ export interface Stack {
   bridge: RedisBridge;
   sink: MailSink;
   broker: Broker;
+  /** Turnstile's siteverify, offline. */
+  turnstile: TurnstileStandIn;
+  /** examples/ on an origin of its own (the demo pages call the Worker cross-origin). */
+  site: StaticSite;
   worker: AppProcess;
   /** The env the app runs with. */
   env: Record<string, string>;
@@ -58,7 +69,11 @@ export interface AppProcess {
 }
 
 /** The env for an app served at `url` against these stand-ins. */
-export function stackEnv(parts: { bridge: RedisBridge; sink: MailSink; broker: Broker }, url: string, vars: Record<string, string> = {}) {
+export function stackEnv(
+  parts: { bridge: RedisBridge; sink: MailSink; broker: Broker; turnstile?: TurnstileStandIn; site?: StaticSite },
+  url: string,
+  vars: Record<string, string> = {},
+) {
   return {
     CELERIAC_PUBLIC_URL: url,
     CELERIAC_API_KEYS: `dev:${DEV_API_KEY}`,
@@ -72,14 +87,19 @@ export function stackEnv(parts: { bridge: RedisBridge; sink: MailSink; broker: B
     UPSTASH_REDIS_REST_TOKEN: parts.bridge.token,
     RESEND_API_KEY: "re_celeriac_dev",
     RESEND_BASE_URL: parts.sink.url,
+    CELERIAC_RECEIPT_SECRET: "celeriac-dev-receipt-secret-change-me",
+    ...(parts.turnstile ? { TURNSTILE_VERIFY_URL: parts.turnstile.url } : {}),
+    VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET,
     ...vars,
+    // The demo pages' origin is always allowed, beside any the developer lists.
+    ...(parts.site ? { CELERIAC_PUBLIC_ORIGINS: [parts.site.url, vars.CELERIAC_PUBLIC_ORIGINS].filter(Boolean).join(",") } : {}),
   };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const p: Record<Part, number> = { ...DEFAULT_PORTS, ...opts.ports };
   // Every chosen port is checked first, so a second stack fails at once, naming the part.
-  for (const part of ["worker", "broker", "bridge", "sink"] as const) await assertPortFree(part, p[part]);
+  for (const part of ["worker", "broker", "bridge", "sink", "turnstile", "site"] as const) await assertPortFree(part, p[part]);
   const started = await Promise.allSettled([
     listening("bridge", p.bridge, () => startRedisBridge({ port: p.bridge, backend: opts.redis ?? "auto" })),
     listening("sink", p.sink, () => startMailSink({ port: p.sink })),
@@ -91,20 +111,24 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         log: opts.verbose ?? false,
       }),
     ),
+    listening("turnstile", p.turnstile, () => startTurnstile({ port: p.turnstile })),
   ]);
-  const closeAll = () => Promise.allSettled(started.map((r) => (r.status === "fulfilled" ? r.value.close() : undefined)));
+  let site: StaticSite | undefined;
+  const closeAll = () =>
+    Promise.allSettled([...started.map((r) => (r.status === "fulfilled" ? r.value.close() : undefined)), site?.close()]);
   const failed = started.find((r) => r.status === "rejected");
   if (failed) {
     await closeAll();
     throw failed.reason;
   }
-  const [bridge, sink, broker] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [RedisBridge, MailSink, Broker];
-  const parts = { bridge, sink, broker };
+  const [bridge, sink, broker, turnstile] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [RedisBridge, MailSink, Broker, TurnstileStandIn];
   let worker: AppProcess;
   let env: Record<string, string>;
   try {
     const port = p.worker === 0 ? await freePort() : p.worker;
-    env = stackEnv(parts, `http://127.0.0.1:${port}`, opts.vars);
+    // The demo pages learn the Worker's URL from the site; the Worker allows the site's origin.
+    site = await listening("site", p.site, () => startStaticSite({ dir: join(ROOT, "examples"), port: p.site, workerUrl: `http://127.0.0.1:${port}` }));
+    env = stackEnv({ bridge, sink, broker, turnstile, site }, `http://127.0.0.1:${port}`, opts.vars);
     worker = await startApp(opts.runtime ?? "workerd", port, env, { verbose: opts.verbose ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     await closeAll();
@@ -114,11 +138,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     bridge,
     sink,
     broker,
+    turnstile,
+    site,
     worker,
     env,
     async close() {
       await worker.close();
-      await Promise.allSettled([broker.close(), sink.close(), bridge.close()]);
+      await Promise.allSettled([broker.close(), sink.close(), bridge.close(), turnstile.close(), site.close()]);
     },
   };
 }

@@ -11,8 +11,9 @@ import { PART_NAMES, PortInUseError, type Part } from "./ports.ts";
 import { DEFAULT_REDIS_BRIDGE_TOKEN } from "./redis-bridge.ts";
 import { DEFAULT_PORTS, ROOT, stackEnv, startStack, type Stack } from "./stack.ts";
 
-const USAGE = `usage: ./dev/run dev [--port N] [--broker-port N] [--bridge-port N] [--sink-port N]
-  (or PORT, BROKER_PORT, BRIDGE_PORT, SINK_PORT; defaults 8787, 8080, 8079, 8025; 0 picks a free port)`;
+const USAGE = `usage: ./dev/run dev [--port N] [--broker-port N] [--bridge-port N] [--sink-port N] [--site-port N] [--turnstile-port N]
+  (or PORT, BROKER_PORT, BRIDGE_PORT, SINK_PORT, SITE_PORT, TURNSTILE_PORT; defaults 8787, 8080, 8079, 8025, 5500, 8090;
+  0 picks a free port)`;
 
 /** Flag and environment variable of each part's port; a flag wins over the variable. */
 const PORT_SOURCES: Record<Part, [flag: string, variable: string]> = {
@@ -20,12 +21,14 @@ const PORT_SOURCES: Record<Part, [flag: string, variable: string]> = {
   broker: ["broker-port", "BROKER_PORT"],
   bridge: ["bridge-port", "BRIDGE_PORT"],
   sink: ["sink-port", "SINK_PORT"],
+  site: ["site-port", "SITE_PORT"],
+  turnstile: ["turnstile-port", "TURNSTILE_PORT"],
 };
 
 /** The stand-ins' URLs and credentials come from the stack (its ports may change), never from .dev.vars. */
 const WIRING = [
   "CELERIAC_PUBLIC_URL", "QSTASH_URL", "QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY",
-  "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "RESEND_BASE_URL",
+  "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "RESEND_BASE_URL", "TURNSTILE_VERIFY_URL",
 ];
 
 function die(message: string): never {
@@ -136,6 +139,8 @@ ${row("worker", w, `health: ${w}/healthz (wrangler dev, workerd)`)}
 ${row("broker", stack.broker.url, `state: ${stack.broker.url}/_broker/state`)}
 ${row("bridge", stack.bridge.url, stack.bridge.backend === "redis" ? `over the local Redis (${withoutPassword(process.env.REDIS_URL ?? "redis://127.0.0.1:6379")})` : "embedded in-memory Redis")}
 ${row("sink", stack.sink.url, `mailbox: ${stack.sink.url}/`)}
+${row("site", stack.site.url, `verify-email: ${stack.site.url}/verify-email/`)}
+${row("turnstile", new URL(stack.turnstile.url).origin, "siteverify (/turnstile/v0/siteverify) for Cloudflare's test keys")}
   API key (.dev.vars)       ${apiKey}
 
   curl -s -X POST ${w}/v1/tasks/send-email \\

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { ConfigError, type Config, type Env } from "../src/env.ts";
 import { messageOf } from "../src/errors.ts";
+import { publicProblems } from "../src/public-config.ts";
 import { relayFor, taskProblems, type Relay, type Wiring } from "../src/relay.ts";
 
 /** Each dependency must answer within this long for the relay to count as healthy (ms). */
@@ -47,7 +48,8 @@ const qstashCheck = (config: Config) =>
  * `GET /healthz`: 503 when the core's configuration is bad, or Redis or QStash does not answer
  * (checked in parallel, each within 2 s); `down` names what failed and each check says why. A
  * task whose own variables are missing only degrades the relay (the other tasks keep working):
- * 200 with `degraded: true` and `checks.tasks.problems` naming each variable with its task.
+ * 200 with `degraded: true` and `checks.tasks.problems` naming each variable with its task; so
+ * does a bad variable of the browsers' routes (`checks.public`), which only those routes need.
  */
 export const health = (wiring: Wiring) =>
   new Hono<{ Bindings: Env }>().get("/healthz", async (c) => {
@@ -63,12 +65,14 @@ export const health = (wiring: Wiring) =>
     const problems = taskProblems(relay);
     const tasks = problems.length ? { ok: false, problems } : { ok: true };
     const ok = down.length === 0;
+    // The browsers' routes need variables of their own only when some task is public.
+    const pub = relay.registry.all().some((t) => t.public) ? publicProblems(c.env ?? {}) : [];
     return c.json(
       {
         ok,
         ...(ok ? {} : { down }),
-        ...(problems.length ? { degraded: true } : {}),
-        checks: { config: { ok: true }, tasks, redis, qstash },
+        ...(problems.length || pub.length ? { degraded: true } : {}),
+        checks: { config: { ok: true }, tasks, ...(pub.length ? { public: { ok: false, problems: pub } } : {}), redis, qstash },
       },
       ok ? 200 : 503,
     );

@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
+import { publicRoutes } from "../routes/public.ts";
+import { verification } from "../routes/verification.ts";
 import { schedules } from "../routes/schedules.ts";
 import { stats } from "../routes/stats.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
@@ -28,6 +30,7 @@ export function createApp(options: AppOptions = {}) {
   app.onError((err, c) => {
     if (err instanceof ApiError) {
       if (err.retryAfter !== undefined) c.header("Retry-After", String(err.retryAfter));
+      for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return c.json(err.toJSON(), err.status);
     }
     console.error("[celeriac] unhandled error", err);
@@ -36,10 +39,15 @@ export function createApp(options: AppOptions = {}) {
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   return app
     .route("/", health(wiring))
-    // Every /v1 route needs an API key, every /qstash route QStash's signature: mounted once here,
-    // so a new route file cannot forget them.
+    // Browsers' routes take no API key (exact-origin CORS, limits and receipts guard them). Mounted
+    // before the key check, they answer every /v1/public request themselves, so it never runs.
+    .use("/v1/public/*", relay(wiring))
+    .route("/v1/public", publicRoutes)
+    // Every other /v1 route needs an API key, every /qstash route QStash's signature: mounted once
+    // here, so a new route file cannot forget them.
     .use("/v1/*", relay(wiring), requireApiKey)
     .use("/qstash/*", relay(wiring), requireQstashSignature)
+    .route("/v1/verification", verification)
     .route("/v1/tasks", taskRoutes)
     .route("/v1/schedules", schedules)
     .route("/v1/stats", stats)

@@ -1,9 +1,10 @@
 // Deno entry: `deno run --allow-net --allow-env src/deno.ts`. PORT, default 8787.
 // Bindings are Deno's env, read per request like a Worker's.
 import { createApp } from "./app.ts";
+import { PEER_ADDRESS } from "./client-ip.ts";
 
 declare const Deno: {
-  serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): unknown;
+  serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>): unknown;
   env: { toObject(): Record<string, string>; get(name: string): string | undefined };
 };
 
@@ -14,5 +15,9 @@ Deno.serve(
     hostname: Deno.env.get("HOST") ?? "127.0.0.1",
     onListen: ({ port }) => console.log(`[celeriac] Deno server on http://127.0.0.1:${port}`),
   },
-  (request) => app.fetch(request, Deno.env.toObject()),
+  (request, info) => {
+    // The socket's peer address, for per-IP limits: a property, so no header can forge it.
+    Object.defineProperty(request, PEER_ADDRESS, { value: info.remoteAddr.hostname });
+    return app.fetch(request, Deno.env.toObject());
+  },
 );

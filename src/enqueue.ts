@@ -18,7 +18,7 @@ export async function validate(
   name: string,
   o: Options,
   path: string,
-): Promise<{ item: EnqueueItem } | { issues: Issue[]; unknownTask?: true }> {
+): Promise<{ item: EnqueueItem; output: unknown } | { issues: Issue[]; unknownTask?: true }> {
   const def = relay.registry.get(name);
   if (!def) {
     return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
@@ -37,6 +37,7 @@ export async function validate(
       ...(o.retryDelay !== undefined ? { retryDelay: o.retryDelay } : {}),
       ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
     },
+    output: checked.output,
   };
 }
 
@@ -75,6 +76,19 @@ export async function enqueueBatch(relay: Relay, scope: string, body: unknown): 
     throw new ApiError(422, { code: "invalid_batch", message: `${issues.length} problem(s) in the batch; nothing was enqueued`, issues });
   }
   return enqueue(relay, scope, items);
+}
+
+/**
+ * `POST /v1/public/:name`: a browser's payload (no options: the task's defaults hold). `gate`
+ * sees the parsed payload after validation and before anything is written (limits, bot check);
+ * when it throws, nothing is enqueued. Public calls share one idempotency scope no key can meet.
+ */
+export async function enqueuePublic(relay: Relay, name: string, payload: unknown, gate: (output: unknown) => Promise<void>): Promise<Enqueued> {
+  const r = await validate(relay, name, { payload }, "");
+  if ("issues" in r) throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
+  await gate(r.output);
+  const [e] = await enqueue(relay, ":public", [r.item]);
+  return e!;
 }
 
 /**

@@ -6,7 +6,7 @@ export interface ErrorBody {
   error: { code: string; message: string; issues?: Issue[] };
 }
 
-export type ApiStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+export type ApiStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 503;
 /** One problem with the input: where (a dot path, `payload.to.0`) and why. */
 export interface Issue {
   path: string;
@@ -24,6 +24,8 @@ export interface ApiErrorOptions {
   extra?: Record<string, unknown>;
   /** Seconds after which the caller may try again (sent as `Retry-After`). */
   retryAfter?: number;
+  /** Response headers sent with the error (e.g. the `RateLimit` fields of a 429). */
+  headers?: Record<string, string>;
   cause?: unknown;
 }
 
@@ -35,6 +37,8 @@ export class ApiError extends Error {
   readonly issues?: Issue[];
   readonly retryAfter?: number;
   readonly extra?: Record<string, unknown>;
+  /** Response headers sent with the error (e.g. the `RateLimit` fields of a 429). */
+  readonly headers?: Record<string, string>;
   constructor(status: ApiStatus, options: ApiErrorOptions) {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
@@ -42,6 +46,7 @@ export class ApiError extends Error {
     if (options.issues) this.issues = options.issues;
     if (options.extra) this.extra = options.extra;
     if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
+    if (options.headers) this.headers = options.headers;
   }
 
   toJSON(): ErrorBody {

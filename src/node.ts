@@ -2,9 +2,10 @@
 // bodies, several Set-Cookie headers, client aborts), bindings read from process.env per request.
 // Run: `npm run start:node` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787;
 // `--env-file <path>` loads variables from a file first (the process env wins over it).
-import { serve } from "@hono/node-server";
+import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { createApp, type AppOptions } from "./app.ts";
+import { PEER_ADDRESS } from "./client-ip.ts";
 import { ConfigError, loadConfig } from "./env.ts";
 
 /** What {@link serveNode} serves: a fetch handler with bindings, such as a Hono app. */
@@ -32,7 +33,12 @@ export function serveNode(options: NodeServeOptions = {}) {
   const env = options.env ?? (() => process.env);
   const host = options.host ?? "127.0.0.1";
   return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
-    const server = serve({ fetch: (request) => app.fetch(request, env()), port: options.port ?? 8787, hostname: host }, (info: AddressInfo) =>
+    const fetch = (request: Request, node: HttpBindings | Http2Bindings) => {
+      // The socket's peer address, for per-IP limits: a property, so no header can forge it.
+      Object.defineProperty(request, PEER_ADDRESS, { value: node.incoming.socket.remoteAddress ?? "" });
+      return app.fetch(request, env());
+    };
+    const server = serve({ fetch, port: options.port ?? 8787, hostname: host }, (info: AddressInfo) =>
       resolve({
         url: `http://${host}:${info.port}`,
         close: () => new Promise<void>((done) => server.close(() => done())),

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { enqueueFollowUp } from "./enqueue.ts";
 import { ApiError, PermanentError, RetryLater, messageOf } from "./errors.ts";
 import { taskKv } from "./kv.ts";
+import { codesFor } from "./one-time-codes.ts";
 import { mailerFor } from "./mail.ts";
 import type { TaskMessage } from "./messages.ts";
 import { checkPayload, type AnyTask } from "./registry.ts";
@@ -180,6 +181,7 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
       return { id: e.id, state: e.state, runAt: e.runAt };
     },
     kv: taskKv(relay.store, def.name),
+    codes: codesFor(relay.services.redis, relay.store.prefix, def.name, m.id),
     stats: { day: (date) => dayReport(relay.store, date) },
   };
 }

@@ -6,6 +6,11 @@ import type { Config } from "./env.ts";
 /** The clients one configuration needs, created lazily and reused for the isolate's lifetime. */
 export interface Services {
   redis: Redis;
+  /**
+   * The same Redis, with auto-pipelining: commands issued in one tick travel in one request.
+   * For callers that cannot build their pipeline themselves (the rate limiter's several limits).
+   */
+  redisBatched: Redis;
   qstash: Client;
   receiver: Receiver;
   resend: Resend;
@@ -19,22 +24,17 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
   let s = shared ? cache.get(config) : undefined;
   if (s) return s;
   let redis: Redis | undefined;
+  let redisBatched: Redis | undefined;
   let qstash: Client | undefined;
   let receiver: Receiver | undefined;
   let resend: Resend | undefined;
   s = {
     get redis() {
-      // No client-side retries: a Redis that does not answer must turn into a quick 503, not a
-      // request that hangs for seconds of backoff.
-      return (redis ??= injected.redis ?? new Redis({
-        url: config.redis.url,
-        token: config.redis.token,
-        retry: false,
-        enableTelemetry: false,
-        // Round trips are explicit (pipelines, Lua), and values are parsed where they are read.
-        enableAutoPipelining: false,
-        automaticDeserialization: false,
-      }));
+      // Round trips are explicit (pipelines, Lua), and values are parsed where they are read.
+      return (redis ??= injected.redis ?? new Redis({ ...redisOptions(config), enableAutoPipelining: false }));
+    },
+    get redisBatched() {
+      return (redisBatched ??= injected.redisBatched ?? new Redis({ ...redisOptions(config), enableAutoPipelining: true }));
     },
     get qstash() {
       return (qstash ??= injected.qstash ?? new Client({ baseUrl: config.qstash.url, token: config.qstash.token, retry: false }));
@@ -52,3 +52,13 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
   if (shared) cache.set(config, s);
   return s;
 }
+
+/** No client-side retries: a Redis that does not answer must turn into a quick 503, not a
+ * request that hangs for seconds of backoff. */
+const redisOptions = (config: Config) => ({
+  url: config.redis.url,
+  token: config.redis.token,
+  retry: false as const,
+  enableTelemetry: false,
+  automaticDeserialization: false,
+});

@@ -4,9 +4,15 @@ import * as v from "valibot";
 import { cronProblem, isTimeZone } from "./cron.ts";
 import type { Issue } from "./errors.ts";
 import type { Mailer } from "./mail.ts";
+import type { OneTimeCodes } from "./one-time-codes.ts";
+import { publicProblems, type PublicOptions } from "./public-task.ts";
 import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
 import type { DayReport } from "./stats.ts";
 import type { TaskState } from "./store/record.ts";
+
+export { OPEN_RELAY_ACK, type PublicOptions } from "./public-task.ts";
+export type { Limit, PublicLimits } from "./rate-limit.ts";
+export type { OneTimeCodes } from "./one-time-codes.ts";
 
 export { PermanentError, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
 export { parseTarget, refuseTarget } from "./ssrf.ts";
@@ -86,6 +92,8 @@ export interface TaskContext<Env = Record<never, never>> {
   fetch: typeof fetch;
   enqueue: Enqueue;
   kv: TaskKv;
+  /** One-time codes (verification codes), kept as keyed hashes under this task's keys. */
+  codes: OneTimeCodes;
   stats: StatsReader;
 }
 
@@ -137,6 +145,8 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   resultTtl?: number;
   /** Cron schedules that run this task. @default none */
   schedules?: ScheduleDeclaration[];
+  /** Makes the task callable from browsers at `POST /v1/public/<name>`. @default not public */
+  public?: PublicOptions;
   /**
    * Checks that need the task's variables (e.g. an allow-list), run at enqueue time after the
    * schema and again before every attempt. Return the problems (paths relative to the payload).
@@ -148,11 +158,12 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
 export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
-  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay">> {
+  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public">> {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
   flowControl?: FlowControl;
+  public?: PublicOptions;
   check?: TaskDefinitionInput<S, E>["check"];
 }
 
@@ -186,6 +197,10 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
     if (!checked.success) {
       throw new TypeError(`${at}: payload does not fit the task: ${checked.issues.map((i) => `${v.getDotPath(i) ?? "payload"}: ${i.message}`).join("; ")}`);
     }
+  }
+  if (def.public) {
+    const problems = publicProblems(def.name, def.input, def.public);
+    if (problems.length) throw new TypeError(problems.join("\n"));
   }
   return {
     schedules: [],

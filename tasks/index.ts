@@ -1,7 +1,8 @@
 import type { AnyTask } from "../src/task.ts";
 import dailyStats from "./daily-stats.ts";
 import sendEmail from "./send-email.ts";
+import verification from "./verification.ts";
 import webhook from "./webhook.ts";
 
 /** Every task type the relay knows. Adding one: a file in tasks/ and a line here. */
-export const tasks: AnyTask[] = [sendEmail, webhook, dailyStats];
+export const tasks: AnyTask[] = [sendEmail, webhook, dailyStats, verification];

@@ -56,7 +56,7 @@ async function withRedis<T>(use: (redis: IORedis) => Promise<T>): Promise<T> {
 
 export async function setup(project: TestProject) {
   stack = await startStack({
-    ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
+    ports: { bridge: 0, sink: 0, broker: 0, worker: 0, turnstile: 0, site: 0 },
     timeScale: TIME_SCALE,
     vars: {
       CELERIAC_REDIS_PREFIX: PREFIX,
@@ -77,6 +77,8 @@ export async function setup(project: TestProject) {
     worker: stack.worker.url,
     sink: stack.sink.url,
     broker: stack.broker.url,
+    site: stack.site.url,
+    turnstile: stack.turnstile.url,
     redisBackend: stack.bridge.backend,
     timeScale: TIME_SCALE,
   });
@@ -97,6 +99,10 @@ declare module "vitest" {
       worker: string;
       sink: string;
       broker: string;
+      /** examples/ on its own origin. */
+      site: string;
+      /** The Turnstile siteverify stand-in. */
+      turnstile: string;
       redisBackend: "redis" | "memory";
       timeScale: number;
     };

@@ -4,7 +4,7 @@ import { setCookie } from "hono/cookie";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, startApp, type AppProcess } from "../dev/stack.ts";
 import { serveNode } from "../src/node.ts";
-import { call, mailbox, settle, stack, unique } from "./helpers/api.ts";
+import { call, mailbox, settle, stack, unique, until } from "./helpers/api.ts";
 
 describe.each(["node", "deno"] as const)("on %s", (runtime) => {
   let app: AppProcess | undefined;
@@ -24,6 +24,20 @@ describe.each(["node", "deno"] as const)("on %s", (runtime) => {
     expect(done.state).toBe("succeeded");
     expect(await mailbox.withSubject(subject)).toHaveLength(1);
   }, 120_000);
+
+  it("serves a browser's public call: CORS, the limits, the code mailed", async () => {
+    const url = app!.url;
+    const email = `runtime-${runtime}-${Math.random().toString(36).slice(2, 8)}@celeriac.dev`;
+    const r = await fetch(`${url}/v1/public/verification`, {
+      method: "POST",
+      headers: { origin: stack().site, "content-type": "application/json", "x-forwarded-for": "203.0.113.99", "cf-connecting-ip": "203.0.113.98" },
+      body: JSON.stringify({ email, purpose: "sign-in" }),
+    });
+    expect(r.status).toBe(202);
+    expect(r.headers.get("access-control-allow-origin")).toBe(stack().site);
+    expect(r.headers.get("ratelimit-policy")).toBe('"ip";q=10;w=600');
+    await until("the code mail", async () => ((await mailbox.to(email)).length === 1 ? true : undefined));
+  }, 60_000);
 });
 
 describe("the Node entry", () => {

@@ -7,6 +7,7 @@ import { buildReport } from "../src/stats.ts";
 import { PermanentError, RetryLater, type AnyTask } from "../src/task.ts";
 import dailyStats from "../tasks/daily-stats.ts";
 import sendEmail from "../tasks/send-email.ts";
+import verification from "../tasks/verification.ts";
 import webhook from "../tasks/webhook.ts";
 import { fakeContext } from "./helpers/fake-context.ts";
 import sendSms from "./tasks/send-sms.ts";
@@ -91,6 +92,26 @@ describe("daily-stats", () => {
     const result = (await run(dailyStats, {}, ctx)) as { date: string };
     expect(result.date).toBe(new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
     expect(ctx.enqueued).toEqual([]);
+  });
+});
+
+describe("verification", () => {
+  const env = { VERIFICATION_TOKEN_SECRET: "a-secret-of-at-least-32-characters!!", VERIFICATION_PRODUCT_NAME: "Shop & Co" };
+  it("mails the code, text and HTML, from the task's sender, naming the product", async () => {
+    const ctx = fakeContext({ code: "042917" });
+    expect(await run(verification, { email: " Ada@celeriac.dev ", purpose: "sign-in" }, ctx, env)).toEqual({ sent: true, emailId: "email-1" });
+    expect(ctx.sent[0]).toMatchObject({ from: "celeriac <verify@celeriac.dev>", to: "Ada@celeriac.dev", subject: "042917 is your Shop & Co code" });
+    expect(ctx.sent[0]!.text).toContain("Your Shop & Co code is 042917.");
+    expect(ctx.sent[0]!.html).toContain("Shop &#38; Co");
+    expect(ctx.sent[0]!.html).toContain(">042917<");
+  });
+  it("within the cooldown sends nothing", async () => {
+    const ctx = fakeContext({ code: null });
+    expect(await run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, ctx, env)).toEqual({ sent: false });
+    expect(ctx.sent).toEqual([]);
+  });
+  it("refuses to start without its token secret", () => {
+    expect(() => run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), {})).toThrow(/VERIFICATION_TOKEN_SECRET/);
   });
 });
 

@@ -53,7 +53,10 @@ export function registerHooks(id: string, hooks: ScriptHooks): () => void {
 const luaString = (s: string) => JSON.stringify(s); // ASCII-safe here: ids, paths, hex shas
 
 /** The Lua source handed to ioredis-mock's EVAL for a user script. */
-export function composeScript(id: string, sha: string, script: string): string {
+export function composeScript(id: string, sha: string, source: string): string {
+  // Redis reads a `#!lua flags=…` first line as script flags, not code; Lua's load() would not.
+  // Blanked rather than removed, so error line numbers still match the script's.
+  const script = source.replace(/^#![^\n]*/, "");
   let eq = "";
   while (`${script}]`.includes(`]${eq}]`)) eq += "=";
   return `${PRELUDE}

@@ -3,6 +3,7 @@
 import { Command, Redis } from "ioredis";
 import { BackendError, ReplyError, type Reply, type Settled } from "./reply.ts";
 import type { Backend } from "./backend.ts";
+import { ScriptFlags } from "./script-flags.ts";
 
 // ioredis reshapes some replies (HGETALL into an object); the REST API must keep RESP2 shapes.
 class RawCommand extends Command {
@@ -56,13 +57,18 @@ export async function connectRealRedis(url: string, timeoutMs = 1000): Promise<B
   }
   probing = false;
   lastError = "";
+  const flagReply = await client.eval("#!lua flags=allow-key-locking\nreturn 1", 0).then(
+    () => true,
+    () => false,
+  );
+  const scripts = new ScriptFlags(flagReply);
 
   return {
     kind: "redis",
     async pipeline(cmds) {
       // Sent back to back on the one connection: in order, pipelined, not atomic.
       const sent = cmds.map((cmd) => {
-        const c = raw(cmd);
+        const c = raw(scripts.adapt(cmd));
         client.sendCommand(c);
         return c.promise;
       });
@@ -74,7 +80,7 @@ export async function connectRealRedis(url: string, timeoutMs = 1000): Promise<B
       const tx = client.multi();
       // Pipeline#sendCommand exists at run time but is missing from ioredis's ChainableCommander type.
       const queue = tx as unknown as { sendCommand(c: ReturnType<typeof raw>): void };
-      for (const cmd of cmds) queue.sendCommand(raw(cmd));
+      for (const cmd of cmds) queue.sendCommand(raw(scripts.adapt(cmd)));
       let results: [Error | null, unknown][] | null;
       try {
         results = await tx.exec();

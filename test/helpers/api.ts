@@ -61,6 +61,10 @@ export const mailbox = {
   async withSubject(subject: string) {
     return (await mailbox.all()).filter((e) => (e.subject ?? e.payload?.subject) === subject);
   },
+  /** Emails sent to `address`, newest first. */
+  async to(address: string) {
+    return (await mailbox.all()).filter((e) => (e.to as string[]).includes(address));
+  },
   async fault(f: { mode: string; count: number; retryAfter?: number; delayMs?: number }) {
     const r = await fetch(`${stack().sink}/_sink/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(f) });
     if (!r.ok) throw new Error(`fault injection failed: ${r.status}`);

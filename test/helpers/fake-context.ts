@@ -1,5 +1,6 @@
 // A TaskContext with nothing behind it, for unit tests of a task's run(): mail, fetch and enqueue
-// are recorded (and answered by the test's own functions), kv is a Map, stats a given report.
+// are recorded (and answered by the test's own functions), kv is a Map, stats a given report,
+// codes a fixed code.
 import type { CreateEmailOptions } from "resend";
 import { buildReport } from "../../src/stats.ts";
 import type { DayReport, EnqueueOptions, Logger, TaskContext } from "../../src/task.ts";
@@ -20,6 +21,8 @@ export function fakeContext<Env = Record<never, never>>(
     attempt?: number;
     fetch?: (req: Request) => Response | Promise<Response>;
     day?: (date: string) => DayReport;
+    /** What ctx.codes.issue answers: a code, or null as within the cooldown. @default "123456" */
+    code?: string | null;
   } = {},
 ): FakeContext<Env> {
   const sent: CreateEmailOptions[] = [];
@@ -52,6 +55,7 @@ export function fakeContext<Env = Record<never, never>>(
       set: async (key, value, options) => void kvEntries.set(key, { value: JSON.parse(JSON.stringify(value)), ttl: options?.ttl }),
       delete: async (key) => void kvEntries.delete(key),
     },
+    codes: { issue: async () => ({ code: over.code === undefined ? "123456" : over.code, expiresAt: Date.now() + 600_000 }) },
     stats: { day: async (date) => (over.day ? over.day(date) : buildReport(date, {})) },
     sent,
     fetched,

@@ -1,0 +1,62 @@
+import type { Context } from "hono";
+import { enqueuePublic } from "./enqueue.ts";
+import { ConfigError } from "./env.ts";
+import { ApiError, messageOf } from "./errors.ts";
+import { readJson } from "./http.ts";
+import { clientIp } from "./client-ip.ts";
+import { loadPublicConfig, type PublicConfig } from "./public-config.ts";
+import { enforceLimits } from "./rate-limit.ts";
+import { makeReceipt } from "./receipt.ts";
+import type { AppEnv } from "./relay.ts";
+import type { TaskDefinition } from "./task.ts";
+import { TURNSTILE_HEADER, verifyTurnstile } from "./turnstile.ts";
+
+/** Largest body a public route reads, bytes: a form's worth, far below the API's 1 MB. */
+export const MAX_PUBLIC_BODY_BYTES = 4 * 1024;
+
+/** The public task named `name`, or a 404 that says no more than that. */
+export function publicTask(c: Context<AppEnv>, name: string): TaskDefinition & { public: NonNullable<TaskDefinition["public"]> } {
+  const def = c.get("relay").registry.get(name);
+  if (!def?.public) throw new ApiError(404, { code: "unknown_task", message: `no public task named "${name}"` });
+  return def as ReturnType<typeof publicTask>;
+}
+
+/** The public routes' configuration; a bad one is a 503 naming each variable. */
+export function publicConfig(c: Context<AppEnv>): PublicConfig {
+  try {
+    return loadPublicConfig(c.env ?? {});
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [messageOf(err)];
+    throw new ApiError(503, { code: "misconfigured", message: `[celeriac] the public routes are misconfigured: ${problems.join("; ")}` });
+  }
+}
+
+/** The origins allowed to call a public task: its own, else the global list. */
+export const originsOf = (c: Context<AppEnv>, def: TaskDefinition) => def.public?.origins ?? publicConfig(c).origins;
+
+/**
+ * A browser's call of a public task, checked in the order that costs least for a refusal:
+ * body (415/413/400), payload (422), limits (429, one Redis round trip), bot check (403); only
+ * then one enqueue. A refused call enqueues and stores nothing. Answers 202 with a receipt.
+ */
+export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof publicTask>) {
+  const relay = c.get("relay");
+  const pub = publicConfig(c);
+  const payload = await readJson(c, MAX_PUBLIC_BODY_BYTES);
+  const ip = clientIp(c.req.raw, pub.trustedIpHeader);
+  let limited: { headers: Record<string, string> } = { headers: {} };
+  const e = await enqueuePublic(relay, def.name, payload, async (output) => {
+    const field = def.public.recipient;
+    const recipient = field ? (output as Record<string, unknown>)[field] : undefined;
+    limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, def.public.limits, {
+      ip,
+      ...(typeof recipient === "string" ? { recipient } : {}),
+    });
+    if (def.public.turnstile && pub.turnstile.secret) {
+      await verifyTurnstile({ secret: pub.turnstile.secret, url: pub.turnstile.url, token: c.req.header(TURNSTILE_HEADER), ip });
+    }
+  });
+  const expiresAt = Date.parse(e.runAt) + def.resultTtl * 1000;
+  for (const [k, v] of Object.entries(limited.headers)) c.header(k, v);
+  return c.json({ receipt: await makeReceipt(pub.receiptSecret, e.id, def.name, expiresAt), state: e.state }, 202);
+}
