@@ -111,7 +111,10 @@ export function problemsOf(issues: readonly v.BaseIssue<unknown>[]): string[] {
     const key = v.getDotPath(i) ?? "env";
     // valibot's own "Invalid type: Expected string but received undefined" means: not set.
     if (i.kind === "schema" && i.received === "undefined") return `${key} is missing`;
-    return i.message.includes(key) ? i.message : `${key}: ${i.message}`;
+    // valibot's own messages end in `but received "<value>"`, and the value may be a secret:
+    // these lines reach the public /healthz, 503 answers and logs.
+    const message = i.message.replace(` but received ${i.received}`, "");
+    return message.includes(key) ? message : `${key}: ${message}`;
   });
 }
 

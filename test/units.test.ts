@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { cronProblem, isTimeZone } from "../src/cron.ts";
 import { toSeconds } from "../src/durations.ts";
-import { ConfigError, loadConfig } from "../src/env.ts";
+import { ConfigError, loadConfig, loadTaskEnv } from "../src/env.ts";
 import { PermanentError, RetryLater } from "../src/errors.ts";
 import { TASK_ID, newTaskId, scheduledRunId } from "../src/ids.ts";
 import { mailerFor } from "../src/mail.ts";
@@ -108,6 +108,15 @@ describe("config", () => {
     for (const name of ["CELERIAC_PUBLIC_URL", "CELERIAC_API_KEYS", "QSTASH_TOKEN", "UPSTASH_REDIS_REST_URL", "RESEND_API_KEY"]) {
       expect(text).toContain(name);
     }
+  });
+
+  it("names a task's malformed variable without its value, which may be a secret", () => {
+    const task = { name: "send-sms", env: v.object({ SMS_TOKEN: v.pipe(v.string(), v.regex(/^sk_/)), SMS_RETRIES: v.picklist(["1", "2"]) }) };
+    const r = loadTaskEnv({ SMS_TOKEN: "tok-4f9a-secret", SMS_RETRIES: "tok-4f9a-other" }, task);
+    expect(r).toEqual({
+      ok: false,
+      problems: ['task "send-sms": SMS_TOKEN: Invalid format: Expected /^sk_/', 'task "send-sms": SMS_RETRIES: Invalid type: Expected ("1" | "2")'],
+    });
   });
 });
 
