@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_API_KEY } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { ERROR_CODES } from "../src/error-codes.ts";
+import { newTaskId } from "../src/ids.ts";
 import { serveNode } from "../src/node.ts";
 import { defineTask, type TaskContext } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import sendEmail from "../tasks/send-email.ts";
-import { call, settle, sign, stack, unique } from "./helpers/api.ts";
+import { call, mailbox, settle, sign, stack, unique } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 import sendSms from "./tasks/send-sms.ts";
 
@@ -105,6 +106,14 @@ describe("a task with variables of its own", () => {
     const other = await post(env, "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("still works"), text: "x" } });
     expect(other.status).toBe(202);
     expect((await settle(((await other.json()) as any).id)).state).toBe("succeeded");
+    // And a delivery of another task, to the app whose env lacks send-sms's variables, runs.
+    const id = newTaskId(Date.now());
+    const subject = unique("delivered beside a misconfigured task");
+    const mail = JSON.stringify({ v: 1, id, task: "send-email", payload: { to: "ada@celeriac.dev", subject, text: "x" }, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: Date.now(), runAt: Date.now() });
+    const delivered = await app.request("/qstash/deliver", { method: "POST", headers: { "content-type": "application/json", "upstash-message-id": "msg_beside_misconfigured", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body: mail }) }, body: mail }, env);
+    expect(delivered.status).toBe(200);
+    expect(await delivered.json()).toEqual({ id, state: "succeeded" });
+    expect(await mailbox.withSubject(subject)).toHaveLength(1);
   });
 
   describe("set", () => {
