@@ -116,6 +116,25 @@ describe("a task with variables of its own", () => {
     expect(await mailbox.withSubject(subject)).toHaveLength(1);
   });
 
+  it("a task whose env schema throws on a bad value degrades only that task", async () => {
+    const routes = defineTask({
+      name: "sms-routes",
+      input: v.object({}),
+      env: v.object({ SMS_ROUTES: v.pipe(v.string(), v.transform((s) => JSON.parse(s) as unknown)) }),
+      run: async () => null,
+    });
+    const withRoutes = createApp({ tasks: [...builtIn, routes] });
+    const env = { ...stack().env, SMS_ROUTES: "{not json" };
+    const health = await withRoutes.request("/healthz", {}, env);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as any).checks.tasks.problems).toEqual(['task "sms-routes": its env schema threw a SyntaxError on one of its variables']);
+    const refused = await withRoutes.request("/v1/tasks/sms-routes", { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: {} }) }, env);
+    expect(refused.status).toBe(503);
+    const other = await withRoutes.request("/v1/tasks/send-email", { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: { to: "ada@celeriac.dev", subject: unique("beside a throwing env"), text: "x" }, delay: "1h" }) }, env);
+    expect(other.status).toBe(202);
+    expect((await call("DELETE", `/v1/tasks/${((await other.json()) as any).id}`)).status).toBe(200);
+  });
+
   describe("set", () => {
     let rx: WebhookReceiver;
     let served: { url: string; close: () => Promise<void> };

@@ -118,6 +118,15 @@ describe("config", () => {
       problems: ['task "send-sms": SMS_TOKEN: Invalid format: Expected /^sk_/', 'task "send-sms": SMS_RETRIES: Invalid type: Expected ("1" | "2")'],
     });
   });
+
+  it("reports a task's env schema that throws as that task's problem, without the value", () => {
+    const task = { name: "send-sms", env: v.object({ SMS_ROUTES: v.pipe(v.string(), v.transform((s) => JSON.parse(s) as unknown)) }) };
+    expect(loadTaskEnv({ SMS_ROUTES: "tok-4f9a-secret" }, task)).toEqual({
+      ok: false,
+      problems: ['task "send-sms": its env schema threw a SyntaxError on one of its variables'],
+    });
+    expect(loadTaskEnv({ SMS_ROUTES: '{"a":1}' }, task)).toEqual({ ok: true, env: { SMS_ROUTES: { a: 1 } } });
+  });
 });
 
 describe("Resend's answers", () => {
