@@ -49,7 +49,7 @@ describe("routes in-process, with injected services", () => {
 
   it("refuses a bad retryDelay with a 400 naming the field, enqueueing nothing", async () => {
     const before = qstash.published.length;
-    for (const retryDelay of [{ base: -1 }, { base: 10, max: 5 }, { base: 1, every: 2 }, "rm -rf /;", 42]) {
+    for (const retryDelay of [{ base: -1 }, { base: 10, max: 5 }, { base: 1, every: 2 }, { base: 1e17, max: 1e17 }, "rm -rf /;", 42]) {
       const r = await post("/v1/tasks/send-email", { payload: email("never"), retryDelay });
       expect(r.status).toBe(400);
       const error = ((await r.json()) as any).error;

@@ -65,6 +65,9 @@ describe("defineTask", () => {
     expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 3)).toBe(80_000);
     expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 20)).toBe(3_600_000);
     expect(retryWaitMs("1000 * retried", 2)).toBeUndefined();
+    // Waits no date can show are refused, or not shown.
+    expect(() => defineTask({ name: "x", ...base, retryDelay: { base: 1e17, max: 1e17 } })).toThrow(/"x": retryDelay max must be at most 31536000 seconds/);
+    expect(retryWaitMs("min(100000000000000000000, 100000000000000000000 * pow(2, retried))", 0)).toBeUndefined();
   });
 });
 
