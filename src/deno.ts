@@ -1,5 +1,6 @@
 // Deno entry: `deno run --allow-net --allow-env src/deno.ts`. PORT, default 8787.
-// Bindings are Deno's env, read per request like a Worker's.
+// Bindings are Deno's env, read once as one object: the config, client and task-env caches are
+// keyed by the env object, and a fresh copy per request parsed them all again on every request.
 import { createApp } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
 
@@ -9,6 +10,7 @@ declare const Deno: {
 };
 
 const app = createApp();
+let env: Record<string, string> | undefined;
 Deno.serve(
   {
     port: Number(Deno.env.get("PORT") ?? 8787),
@@ -18,6 +20,6 @@ Deno.serve(
   (request, info) => {
     // The socket's peer address, for per-IP limits: a property, so no header can forge it.
     Object.defineProperty(request, PEER_ADDRESS, { value: info.remoteAddr.hostname });
-    return app.fetch(request, Deno.env.toObject());
+    return app.fetch(request, (env ??= Deno.env.toObject()));
   },
 );

@@ -111,7 +111,10 @@ export function problemsOf(issues: readonly v.BaseIssue<unknown>[]): string[] {
     const key = v.getDotPath(i) ?? "env";
     // valibot's own "Invalid type: Expected string but received undefined" means: not set.
     if (i.kind === "schema" && i.received === "undefined") return `${key} is missing`;
-    return i.message.includes(key) ? i.message : `${key}: ${i.message}`;
+    // valibot's own messages end in `but received "<value>"`, and the value may be a secret:
+    // these lines reach the public /healthz, 503 answers and logs.
+    const message = i.message.replace(` but received ${i.received}`, "");
+    return message.includes(key) ? message : `${key}: ${message}`;
   });
 }
 
@@ -121,7 +124,15 @@ export type TaskEnv = { ok: true; env: unknown } | { ok: false; problems: string
 /** Parses the variables a task declares; a task without `env` gets `{}`. */
 export function loadTaskEnv(env: Env, task: { name: string; env?: v.GenericSchema | undefined }): TaskEnv {
   if (!task.env) return { ok: true, env: {} };
-  const parsed = v.safeParse(task.env, env);
+  let parsed: ReturnType<typeof v.safeParse<v.GenericSchema>>;
+  try {
+    parsed = v.safeParse(task.env, env);
+  } catch (err) {
+    // A transform that throws (JSON.parse of a bad value) is this task's problem, not the relay's.
+    // Its message may quote the value, so only the kind of error is said.
+    const kind = err instanceof Error ? err.name : typeof err;
+    return { ok: false, problems: [`task "${task.name}": its env schema threw a ${kind} on one of its variables`] };
+  }
   if (parsed.success) return { ok: true, env: parsed.output };
   return { ok: false, problems: problemsOf(parsed.issues).map((p) => `task "${task.name}": ${p}`) };
 }

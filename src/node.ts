@@ -3,7 +3,9 @@
 // Run: `npm run start:node` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787;
 // `--env-file <path>` loads variables from a file first (the process env wins over it).
 import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { realpathSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
 import { createApp, type AppOptions } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
 import { ConfigError, loadConfig } from "./env.ts";
@@ -68,7 +70,10 @@ async function syncSchedulesCli() {
   if (!res.ok) process.exitCode = 1;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Compared as real file URLs: a checkout whose path holds a space (percent-encoded in the URL) or
+// is reached through a symlink otherwise served nothing and exited 0.
+const main = process.argv[1];
+if (main !== undefined && import.meta.url === pathToFileURL(realpathSync(main)).href) {
   const args = process.argv.slice(2);
   const at = args.indexOf("--env-file");
   if (at >= 0) {

@@ -20,6 +20,12 @@ export interface Backoff {
 
 export const DEFAULT_RETRY_DELAY: Required<Backoff> = { base: 10, factor: 2, max: 3600 };
 
+/**
+ * Longest wait a backoff may name (s): a year, QStash's longest delay. Past it a due time is not
+ * a date JavaScript can show (the record's `nextAttemptAt` failed every read of the task).
+ */
+const MAX_WAIT_S = 365 * 86_400;
+
 // The expressions celeriac writes, so the wait before the next attempt can be read back from one.
 const OURS = /^min\((\d+(?:\.\d+)?), (\d+(?:\.\d+)?) \* pow\((\d+(?:\.\d+)?), retried\)\)$/;
 const EXPRESSION = /^[\d\s.+\-*/%(),a-z]+$/;
@@ -36,6 +42,7 @@ export function retryDelayProblem(r: unknown): string | undefined {
   if (!ok(base, 0)) return "base must be seconds >= 0";
   if (!ok(factor, 1)) return "factor must be a number >= 1";
   if (!ok(max, base)) return "max must be seconds >= base";
+  if (max > MAX_WAIT_S) return `max must be at most ${MAX_WAIT_S} seconds (a year)`;
   return undefined;
 }
 
@@ -50,5 +57,7 @@ export function retryDelayExpression(r: RetryDelay = DEFAULT_RETRY_DELAY): strin
 export function retryWaitMs(expression: string, retried: number): number | undefined {
   const m = OURS.exec(expression);
   if (!m) return undefined;
-  return Math.min(Number(m[1]), Number(m[2]) * Number(m[3]) ** retried);
+  const ms = Math.min(Number(m[1]), Number(m[2]) * Number(m[3]) ** retried);
+  // An expression of that shape given by hand may name any wait: past a year it is not shown.
+  return ms <= MAX_WAIT_S * 1000 ? ms : undefined;
 }

@@ -29,6 +29,8 @@ export interface Outcome {
 
 /** A claim outlives the task's timeout by this much before another delivery may take over (ms). */
 const LEASE_GRACE_MS = 15_000;
+/** The last instant a JavaScript Date can hold (ms since the epoch). */
+const MAX_DATE_MS = 8.64e15;
 /** Results larger than this (bytes of JSON) fail the task instead of bloating Redis. */
 const MAX_RESULT_BYTES = 1_000_000;
 
@@ -133,9 +135,12 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
       : { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { id: m.id, state: "failed", error } };
   }
   const fields: Record<string, string | number> = { error: JSON.stringify(error) };
-  if (retryAfter !== undefined) fields.runAt = now + retryAfter * 1000;
+  // A wait past the last date JavaScript can hold (a receiver's absurd Retry-After) goes on to
+  // QStash but is not recorded: the record's dates must stay readable.
+  const afterMs = retryAfter !== undefined && now + retryAfter * 1000 <= MAX_DATE_MS ? retryAfter * 1000 : undefined;
+  if (afterMs !== undefined) fields.runAt = now + afterMs;
   // When the next attempt is due, as far as it is known (QStash does not say).
-  const waitMs = retryAfter !== undefined ? retryAfter * 1000 : m.options.retryDelay ? retryWaitMs(m.options.retryDelay, d.retried) : undefined;
+  const waitMs = retryAfter !== undefined ? afterMs : m.options.retryDelay ? retryWaitMs(m.options.retryDelay, d.retried) : undefined;
   fields.nextAt = waitMs === undefined ? "" : now + waitMs;
   await store.transition(m.id, { ...base, to: "retrying", error, fields });
   log.warn("will retry", { code: error.code, message: error.message, retryAfter });

@@ -49,7 +49,7 @@ describe("routes in-process, with injected services", () => {
 
   it("refuses a bad retryDelay with a 400 naming the field, enqueueing nothing", async () => {
     const before = qstash.published.length;
-    for (const retryDelay of [{ base: -1 }, { base: 10, max: 5 }, { base: 1, every: 2 }, "rm -rf /;", 42]) {
+    for (const retryDelay of [{ base: -1 }, { base: 10, max: 5 }, { base: 1, every: 2 }, { base: 1e17, max: 1e17 }, "rm -rf /;", 42]) {
       const r = await post("/v1/tasks/send-email", { payload: email("never"), retryDelay });
       expect(r.status).toBe(400);
       const error = ((await r.json()) as any).error;
@@ -84,5 +84,18 @@ describe("retry policy end to end (Worker in workerd)", () => {
     const [first, second] = rx.receipts(path);
     // The broker waited the 40 s, scaled by its time scale.
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(40_000 * stack().timeScale * 0.9);
+  });
+
+  it("records no due time for a Retry-After no date can hold, and the task stays readable", async () => {
+    const path = `/far-${unique("p").replace(" ", "-")}`;
+    // QStash falls back to its own backoff past a day; celeriac must not store a date past the last one.
+    rx.script(path, [{ status: 503, headers: { "retry-after": "100000000000000000" } }]);
+    const r = await call("POST", "/v1/tasks/webhook", { payload: { url: `${rx.base}${path}` } });
+    expect(r.status).toBe(202);
+    const done = await settle(r.body.id, ["succeeded"]);
+    expect(done).toMatchObject({ state: "succeeded", attempts: 2 });
+    expect(Date.parse(done.runAt)).toBeLessThan(Date.now() + 86_400_000);
+    const listed = await call("GET", "/v1/tasks?task=webhook&limit=100");
+    expect(listed.status).toBe(200);
   });
 });

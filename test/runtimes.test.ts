@@ -1,8 +1,12 @@
 // The same app, unchanged, on Node and on Deno: the end-to-end happy path through each.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, startApp, type AppProcess } from "../dev/stack.ts";
+import { freePort, ROOT, startApp, type AppProcess } from "../dev/stack.ts";
 import { serveNode } from "../src/node.ts";
 import { call, mailbox, settle, stack, unique, until } from "./helpers/api.ts";
 
@@ -54,6 +58,23 @@ describe("the Node entry", () => {
       expect(r.headers.getSetCookie()).toEqual(["session=s1; Path=/; HttpOnly", "csrf=c1; Path=/"]);
     } finally {
       await server.close();
+    }
+  });
+
+  it("runs from a checkout whose path holds a space and is reached through a symlink", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "celeriac path "));
+    try {
+      symlinkSync(ROOT, join(dir, "repo"));
+      // With no variables set, sync-schedules must say so and fail, not exit 0 having done nothing.
+      const out = await new Promise<{ code: number | null; stderr: string }>((done) =>
+        execFile(process.execPath, [join(dir, "repo/src/node.ts"), "sync-schedules"], { env: { PATH: process.env.PATH ?? "" } }, (err, _stdout, stderr) =>
+          done({ code: err ? (err.code as number) : 0, stderr }),
+        ),
+      );
+      expect(out.code).toBe(1);
+      expect(out.stderr).toMatch(/^\[celeriac\] bad configuration: CELERIAC_PUBLIC_URL is missing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_API_KEY } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { ERROR_CODES } from "../src/error-codes.ts";
+import { newTaskId } from "../src/ids.ts";
 import { serveNode } from "../src/node.ts";
 import { defineTask, type TaskContext } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import sendEmail from "../tasks/send-email.ts";
-import { call, settle, sign, stack, unique } from "./helpers/api.ts";
+import { call, mailbox, settle, sign, stack, unique } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 import sendSms from "./tasks/send-sms.ts";
 
@@ -23,7 +24,8 @@ describe("tasks/ imports", () => {
     const bad: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
       const text = readFileSync(new URL(file, dir), "utf8");
-      for (const [, spec] of text.matchAll(/(?:import|export)\s[^;]*?from\s+["']([^"']+)["']/g)) {
+      // `import … from`, `export … from`, a bare `import "…"` and a dynamic `import("…")`.
+      for (const [, spec] of text.matchAll(/(?:(?:import|export)\s[^;]*?from\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)) {
         const ok = spec === "../src/task.ts" || /^\.\/[a-z0-9-]+\.ts$/.test(spec!) || !spec!.startsWith(".");
         if (!ok) bad.push(`${file}: ${spec}`);
       }
@@ -104,6 +106,33 @@ describe("a task with variables of its own", () => {
     const other = await post(env, "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("still works"), text: "x" } });
     expect(other.status).toBe(202);
     expect((await settle(((await other.json()) as any).id)).state).toBe("succeeded");
+    // And a delivery of another task, to the app whose env lacks send-sms's variables, runs.
+    const id = newTaskId(Date.now());
+    const subject = unique("delivered beside a misconfigured task");
+    const mail = JSON.stringify({ v: 1, id, task: "send-email", payload: { to: "ada@celeriac.dev", subject, text: "x" }, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: Date.now(), runAt: Date.now() });
+    const delivered = await app.request("/qstash/deliver", { method: "POST", headers: { "content-type": "application/json", "upstash-message-id": "msg_beside_misconfigured", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body: mail }) }, body: mail }, env);
+    expect(delivered.status).toBe(200);
+    expect(await delivered.json()).toEqual({ id, state: "succeeded" });
+    expect(await mailbox.withSubject(subject)).toHaveLength(1);
+  });
+
+  it("a task whose env schema throws on a bad value degrades only that task", async () => {
+    const routes = defineTask({
+      name: "sms-routes",
+      input: v.object({}),
+      env: v.object({ SMS_ROUTES: v.pipe(v.string(), v.transform((s) => JSON.parse(s) as unknown)) }),
+      run: async () => null,
+    });
+    const withRoutes = createApp({ tasks: [...builtIn, routes] });
+    const env = { ...stack().env, SMS_ROUTES: "{not json" };
+    const health = await withRoutes.request("/healthz", {}, env);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as any).checks.tasks.problems).toEqual(['task "sms-routes": its env schema threw a SyntaxError on one of its variables']);
+    const refused = await withRoutes.request("/v1/tasks/sms-routes", { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: {} }) }, env);
+    expect(refused.status).toBe(503);
+    const other = await withRoutes.request("/v1/tasks/send-email", { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: { to: "ada@celeriac.dev", subject: unique("beside a throwing env"), text: "x" }, delay: "1h" }) }, env);
+    expect(other.status).toBe(202);
+    expect((await call("DELETE", `/v1/tasks/${((await other.json()) as any).id}`)).status).toBe(200);
   });
 
   describe("set", () => {

@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { cronProblem, isTimeZone } from "../src/cron.ts";
 import { toSeconds } from "../src/durations.ts";
-import { ConfigError, loadConfig } from "../src/env.ts";
+import { ConfigError, loadConfig, loadTaskEnv } from "../src/env.ts";
 import { PermanentError, RetryLater } from "../src/errors.ts";
 import { TASK_ID, newTaskId, scheduledRunId } from "../src/ids.ts";
 import { mailerFor } from "../src/mail.ts";
@@ -65,6 +65,9 @@ describe("defineTask", () => {
     expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 3)).toBe(80_000);
     expect(retryWaitMs("min(3600000, 10000 * pow(2, retried))", 20)).toBe(3_600_000);
     expect(retryWaitMs("1000 * retried", 2)).toBeUndefined();
+    // Waits no date can show are refused, or not shown.
+    expect(() => defineTask({ name: "x", ...base, retryDelay: { base: 1e17, max: 1e17 } })).toThrow(/"x": retryDelay max must be at most 31536000 seconds/);
+    expect(retryWaitMs("min(100000000000000000000, 100000000000000000000 * pow(2, retried))", 0)).toBeUndefined();
   });
 });
 
@@ -108,6 +111,24 @@ describe("config", () => {
     for (const name of ["CELERIAC_PUBLIC_URL", "CELERIAC_API_KEYS", "QSTASH_TOKEN", "UPSTASH_REDIS_REST_URL", "RESEND_API_KEY"]) {
       expect(text).toContain(name);
     }
+  });
+
+  it("names a task's malformed variable without its value, which may be a secret", () => {
+    const task = { name: "send-sms", env: v.object({ SMS_TOKEN: v.pipe(v.string(), v.regex(/^sk_/)), SMS_RETRIES: v.picklist(["1", "2"]) }) };
+    const r = loadTaskEnv({ SMS_TOKEN: "tok-4f9a-secret", SMS_RETRIES: "tok-4f9a-other" }, task);
+    expect(r).toEqual({
+      ok: false,
+      problems: ['task "send-sms": SMS_TOKEN: Invalid format: Expected /^sk_/', 'task "send-sms": SMS_RETRIES: Invalid type: Expected ("1" | "2")'],
+    });
+  });
+
+  it("reports a task's env schema that throws as that task's problem, without the value", () => {
+    const task = { name: "send-sms", env: v.object({ SMS_ROUTES: v.pipe(v.string(), v.transform((s) => JSON.parse(s) as unknown)) }) };
+    expect(loadTaskEnv({ SMS_ROUTES: "tok-4f9a-secret" }, task)).toEqual({
+      ok: false,
+      problems: ['task "send-sms": its env schema threw a SyntaxError on one of its variables'],
+    });
+    expect(loadTaskEnv({ SMS_ROUTES: '{"a":1}' }, task)).toEqual({ ok: true, env: { SMS_ROUTES: { a: 1 } } });
   });
 });
 
