@@ -6,6 +6,11 @@ import { relayFor, taskProblems, type Relay, type Wiring } from "../src/relay.ts
 
 /** Each dependency must answer within this long for the relay to count as healthy (ms). */
 const CHECK_TIMEOUT_MS = 2_000;
+/**
+ * A healthy answer is reused for this long (ms). `/healthz` is public, and each probe costs an
+ * authenticated QStash call: without it, anyone could make the relay spend QStash requests.
+ */
+const HEALTHY_REUSE_MS = 5_000;
 
 interface Check {
   ok: boolean;
@@ -44,9 +49,26 @@ const qstashCheck = (config: Config) =>
     return r.status === 401 || r.status === 403 ? `QSTASH_TOKEN was refused (${r.status})` : `answered ${r.status}`;
   });
 
+type Probes = { redis: Check; qstash: Check };
+// Per relay (one per isolate and configuration): the last healthy probes, or the ones under way,
+// which concurrent requests share.
+const recent = new WeakMap<Relay, { at: number; probes: Promise<Probes> }>();
+
+function probe(relay: Relay): Promise<Probes> {
+  const hit = recent.get(relay);
+  if (hit && Date.now() - hit.at < HEALTHY_REUSE_MS) return hit.probes;
+  const probes = Promise.all([redisCheck(relay), qstashCheck(relay.config)]).then(([redis, qstash]) => {
+    // Only a healthy answer is kept: a dependency that comes back is seen at the next request.
+    if (!(redis.ok && qstash.ok)) recent.delete(relay);
+    return { redis, qstash };
+  });
+  recent.set(relay, { at: Date.now(), probes });
+  return probes;
+}
+
 /**
  * `GET /healthz`: 503 when the core's configuration is bad, or Redis or QStash does not answer
- * (checked in parallel, each within 2 s); `down` names what failed and each check says why. A
+ * (checked in parallel, each within 2 s; a healthy answer is reused for 5 s); `down` names what failed and each check says why. A
  * task whose own variables are missing only degrades the relay (the other tasks keep working):
  * 200 with `degraded: true` and `checks.tasks.problems` naming each variable with its task; so
  * does a bad variable of the browsers' routes (`checks.public`), which only those routes need.
@@ -60,7 +82,7 @@ export const health = (wiring: Wiring) =>
       const problems = err instanceof ConfigError ? err.problems : [messageOf(err)];
       return c.json({ ok: false, down: ["config"], checks: { config: { ok: false, problems } } }, 503);
     }
-    const [redis, qstash] = await Promise.all([redisCheck(relay), qstashCheck(relay.config)]);
+    const { redis, qstash } = await probe(relay);
     const down = Object.entries({ redis, qstash }).flatMap(([name, check]) => (check.ok ? [] : [name]));
     const problems = taskProblems(relay);
     const tasks = problems.length ? { ok: false, problems } : { ok: true };

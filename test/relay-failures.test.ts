@@ -1,6 +1,8 @@
 // What happens when a dependency is down or a worker dies mid-task. The app runs in-process
 // (app.request) against the stack's real bridge and broker, with one dependency pointed at a
 // closed port; the crashed-worker case goes through the Worker in workerd.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Client } from "@upstash/qstash";
 import { Redis } from "@upstash/redis";
 import { describe, expect, it } from "vitest";
@@ -92,6 +94,24 @@ describe("a dependency is down", () => {
     expect(body.checks.qstash.problem).toBe("QSTASH_TOKEN was refused (401)");
     const both = await app.request("/healthz", {}, { ...stack().env, QSTASH_URL: DEAD, UPSTASH_REDIS_REST_URL: DEAD });
     expect(((await both.json()) as any).down).toEqual(["redis", "qstash"]);
+  });
+  it("health reuses a healthy answer for a few seconds, so hammering it costs no QStash calls", async () => {
+    // A QStash stand-in that counts the authenticated probes it gets.
+    let probes = 0;
+    const server = createServer((req, res) => {
+      if (req.url === "/v2/keys") probes++;
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    try {
+      const env = { ...stack().env, QSTASH_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+      const answers = await Promise.all(Array.from({ length: 5 }, () => app.request("/healthz", {}, env)));
+      for (let i = 0; i < 5; i++) expect((await app.request("/healthz", {}, env)).status).toBe(200);
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(probes).toBe(1);
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
   });
 });
 
