@@ -28,7 +28,8 @@ const byRecipient = pub("by-recipient", { limits: { ip: false, recipient: { requ
 const byTask = pub("by-task", { limits: { ip: false, recipient: false, task: { requests: 3, window: 60 } } });
 const botChecked = pub("bot-checked", { turnstile: true, limits: { ip: false, recipient: false } });
 const shortLived = pub("short-lived", { limits: { ip: false } }, 1);
-const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived] as TaskDefinition[];
+const botLimited = pub("bot-limited", { turnstile: true, limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } } });
+const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited] as TaskDefinition[];
 
 let app: { url: string; close: () => Promise<void> };
 // The configuration is parsed once per env object: a test that changes a variable swaps the object.
@@ -222,6 +223,23 @@ describe("Turnstile", () => {
       expect(await r.json()).toMatchObject({ error: { code: "turnstile_failed", message: expect.stringContaining(reason) } });
     }
     expect(await enqueuedOf(botChecked)).toBe(1);
+  });
+});
+
+describe("Turnstile before the limits", () => {
+  it("calls without a valid token use up neither an address's nor the task's allowance", async () => {
+    env = { ...env, TURNSTILE_SECRET_KEY: TURNSTILE_TEST_SECRETS.pass };
+    const post = (email: string, headers: Record<string, string> = {}) =>
+      browser("POST", `/v1/public/${botLimited.name}`, { origin: SHOP, body: { email, lang: "en" }, headers });
+    for (let i = 0; i < 3; i++) expect((await post(addr("victim"))).body.error.code).toBe("turnstile_required");
+    const token = { "cf-turnstile-response": TURNSTILE_DUMMY_TOKEN };
+    expect((await post(addr("victim"), token)).status).toBe(202);
+    const again = await post(addr("victim"), token);
+    expect(again.status).toBe(429);
+    expect(again.body.limit).toBe("recipient");
+    expect((await post(addr("victim-2"), token)).status).toBe(202); // the task's third count (the refused call above was its second)
+    expect((await post(addr("victim-3"), token)).body.limit).toBe("task");
+    expect(await enqueuedOf(botLimited)).toBe(2);
   });
 });
 
