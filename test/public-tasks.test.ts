@@ -28,8 +28,10 @@ const byRecipient = pub("by-recipient", { limits: { ip: false, recipient: { requ
 const byTask = pub("by-task", { limits: { ip: false, recipient: false, task: { requests: 3, window: 60 } } });
 const botChecked = pub("bot-checked", { turnstile: true, limits: { ip: false, recipient: false } });
 const shortLived = pub("short-lived", { limits: { ip: false } }, 1);
+const byIp6 = pub("by-ip6", { limits: { ip: { requests: 2, window: 60 }, recipient: false, task: false } });
+const byInbox = pub("by-inbox", { limits: { ip: false, recipient: { requests: 2, window: 60 }, task: false } });
 const botLimited = pub("bot-limited", { turnstile: true, limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } } });
-const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited] as TaskDefinition[];
+const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited, byIp6, byInbox] as TaskDefinition[];
 
 let app: { url: string; close: () => Promise<void> };
 // The configuration is parsed once per env object: a test that changes a variable swaps the object.
@@ -153,6 +155,24 @@ describe("rate limits", () => {
     expect429(await post(byRecipient, addr("r"), "192.0.2.12"), "recipient", 2);
     expect((await post(byRecipient, addr("other"), "192.0.2.12")).status).toBe(202);
     expect(await enqueuedOf(byRecipient)).toBe(3);
+  });
+  it("per client IP: an IPv6 address counts by its /64, however it is spelled; an IPv4-mapped one as IPv4", async () => {
+    expect((await post(byIp6, addr("v6-1"), "2001:db8:1:2::1")).status).toBe(202);
+    expect((await post(byIp6, addr("v6-2"), "2001:DB8:0001:0002:ffff::9")).status).toBe(202);
+    expect429(await post(byIp6, addr("v6-3"), "2001:db8:1:2:0:0:0:3"), "ip", 2);
+    expect((await post(byIp6, addr("v6-4"), "2001:db8:1:3::1")).status).toBe(202);
+    expect((await post(byIp6, addr("v4-1"), "192.0.2.60")).status).toBe(202);
+    expect((await post(byIp6, addr("v4-2"), "::ffff:192.0.2.60")).status).toBe(202);
+    expect429(await post(byIp6, addr("v4-3"), "::ffff:c000:23c"), "ip", 2);
+    expect(await enqueuedOf(byIp6)).toBe(5);
+  });
+  it("per recipient: one inbox's +tag and Gmail dot variants share the allowance", async () => {
+    const inbox = `person.inbox-${tag}@gmail.com`;
+    expect((await post(byInbox, inbox, "192.0.2.70")).status).toBe(202);
+    expect((await post(byInbox, inbox.replace("@", "+1@"), "192.0.2.71")).status).toBe(202);
+    expect429(await post(byInbox, inbox.replace(".", "").replace("@gmail", "+x@googlemail"), "192.0.2.72"), "recipient", 2);
+    expect429(await post(byInbox, inbox.replace("@", "+2@"), "192.0.2.73"), "recipient", 2);
+    expect(await enqueuedOf(byInbox)).toBe(2);
   });
   it("per task overall", async () => {
     for (let i = 0; i < 3; i++) expect((await post(byTask, addr(`t${i}`), `192.0.2.${20 + i}`)).status).toBe(202);
