@@ -72,6 +72,14 @@ describe("declaring a public task", () => {
     }
     expect(() => defineTask({ name: "bad-origin", input, public: { recipient: "email", origins: ["https://shop.example/"] }, run })).toThrow(/exact origin/);
   });
+  it("finds an address nested in an object, a list or a union, and refuses a recipient that is not one string", () => {
+    const email = v.pipe(v.string(), v.email());
+    const lang = v.picklist(["en"]);
+    expect(() => defineTask({ name: "nested", input: v.strictObject({ contact: v.strictObject({ address: email }), lang }), public: {}, run })).toThrow(/contact hold an address/);
+    expect(() => defineTask({ name: "listed", input: v.strictObject({ list: v.array(email), lang }), public: {}, run })).toThrow(/list hold an address/);
+    expect(() => defineTask({ name: "either", input: v.strictObject({ who: v.union([email, v.literal("me")]), lang }), public: {}, run })).toThrow(/who hold an address/);
+    expect(() => defineTask({ name: "many", input: v.strictObject({ to: v.array(email), lang }), public: { recipient: "to" }, run })).toThrow(/recipient "to" must be one string/);
+  });
   it("accepts bounded fields: picklists and short regex-bound identifiers", () => {
     const slug = v.strictObject({ email: v.pipe(v.string(), v.email()), purpose: v.pipe(v.string(), v.regex(/^[a-z-]+$/), v.maxLength(32)) });
     expect(() => defineTask({ name: "ok", input: slug, public: { recipient: "email" }, run })).not.toThrow();
