@@ -1,6 +1,7 @@
 /**
  * Browser callers: the answer time of a public enqueue (`POST /v1/public/verification`: CORS,
- * body and payload checks, three rate limits in one Redis request, enqueue, a signed receipt)
+ * body and payload checks, the IP's rate limit, then the recipient's and the task's in a second
+ * Redis request, enqueue, a signed receipt)
  * beside the API-key enqueue of the same task and payload (`POST /v1/tasks/verification`), in
  * workerd, alternating. Each public call comes from its own address (wrangler dev passes
  * CF-Connecting-IP through) for its own recipient, so no limit refuses it; the count stays under

@@ -30,8 +30,9 @@ const botChecked = pub("bot-checked", { turnstile: true, limits: { ip: false, re
 const shortLived = pub("short-lived", { limits: { ip: false } }, 1);
 const byIp6 = pub("by-ip6", { limits: { ip: { requests: 2, window: 60 }, recipient: false, task: false } });
 const byInbox = pub("by-inbox", { limits: { ip: false, recipient: { requests: 2, window: 60 }, task: false } });
+const byAll = pub("by-all", { limits: { ip: { requests: 2, window: 60 }, recipient: { requests: 3, window: 60 }, task: { requests: 4, window: 60 } } });
 const botLimited = pub("bot-limited", { turnstile: true, limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } } });
-const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited, byIp6, byInbox] as TaskDefinition[];
+const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited, byIp6, byInbox, byAll] as TaskDefinition[];
 
 let app: { url: string; close: () => Promise<void> };
 // The configuration is parsed once per env object: a test that changes a variable swaps the object.
@@ -181,6 +182,13 @@ describe("rate limits", () => {
     expect429(await post(byInbox, inbox.replace(".", "").replace("@gmail", "+x@googlemail"), "192.0.2.72"), "recipient", 2);
     expect429(await post(byInbox, inbox.replace("@", "+2@"), "192.0.2.73"), "recipient", 2);
     expect(await enqueuedOf(byInbox)).toBe(2);
+  });
+  it("a caller over its IP limit uses up neither the recipient's nor the task's allowance", async () => {
+    for (let i = 0; i < 2; i++) expect((await post(byAll, addr("target"), "192.0.2.80")).status).toBe(202);
+    for (let i = 0; i < 5; i++) expect429(await post(byAll, addr("target"), "192.0.2.80"), "ip", 2);
+    expect((await post(byAll, addr("target"), "192.0.2.81")).status).toBe(202); // the address's third
+    expect((await post(byAll, addr("bystander"), "192.0.2.82")).status).toBe(202); // the task's fourth
+    expect(await enqueuedOf(byAll)).toBe(4);
   });
   it("per task overall", async () => {
     for (let i = 0; i < 3; i++) expect((await post(byTask, addr(`t${i}`), `192.0.2.${20 + i}`)).status).toBe(202);
