@@ -37,7 +37,9 @@ export const originsOf = (c: Context<AppEnv>, def: TaskDefinition) => def.public
 /**
  * A browser's call of a public task, checked in the order that costs least for a refusal:
  * body (415/413/400), payload (422), the IP's limit (429), bot check (403), the recipient's and
- * the task's limits (429, one Redis round trip together); only then one enqueue. A refused call enqueues and stores nothing. Answers 202 with a receipt.
+ * the task's limits (429, one Redis round trip together); only then one enqueue. A refused call
+ * enqueues nothing and stores nothing beyond its count against its own IP. Answers 202 with a
+ * receipt.
  */
 export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof publicTask>) {
   const relay = c.get("relay");
