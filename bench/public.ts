@@ -1,6 +1,7 @@
 /**
  * Browser callers: the answer time of a public enqueue (`POST /v1/public/verification`: CORS,
- * body and payload checks, three rate limits in one Redis request, enqueue, a signed receipt)
+ * body and payload checks, the IP's rate limit, then the recipient's and the task's in a second
+ * Redis request, enqueue, a signed receipt)
  * beside the API-key enqueue of the same task and payload (`POST /v1/tasks/verification`), in
  * workerd, alternating. Each public call comes from its own address (wrangler dev passes
  * CF-Connecting-IP through) for its own recipient, so no limit refuses it; the count stays under
@@ -62,8 +63,8 @@ try {
   const p = summary(lat.public);
   const markdown = `## 5. Browser callers: the public enqueue
 
-Answer time of \`POST /v1/public/verification\` (no key: CORS, checks, three rate limits, enqueue,
-a signed receipt) beside \`POST /v1/tasks/verification\` with an API key, same task and payloads,
+Answer time of \`POST /v1/public/verification\` (no key: CORS, checks, the three rate limits,
+enqueue, a signed receipt) beside \`POST /v1/tasks/verification\` with an API key, same task and payloads,
 the Worker in workerd under \`wrangler dev\` (a dev-runtime figure), ${ITERATIONS} calls each,
 alternating, one at a time. Neither can be delayed like the other benches' tasks (a public call
 takes no options), so every call's delivery, a code mailed to the sink, runs in the same workerd
@@ -77,8 +78,9 @@ ${table(
   ],
 )}
 
-The three limits of one call go to Redis as one auto-pipelined request, concurrent with nothing
-else: that request, plus HMAC for the receipt, is what the public path adds.
+The limits of one call go to Redis as two requests, one after the other: the caller's IP limit
+first, then (only within it) the recipient's and the task's, auto-pipelined into one; those two
+requests, plus HMAC for the receipt, are what the public path adds.
 `;
   await emit({ id: "public", title: "5. Browser callers", markdown, data: { apiKey: a, public: p } });
 } finally {

@@ -18,6 +18,8 @@ export const ROOT = resolve(import.meta.dirname, "..");
 export const DEV_API_KEY = "celeriac-dev-key-change-me";
 /** The secret the local stack's verification task signs its tokens with (verify them with it). */
 export const DEV_VERIFICATION_SECRET = "celeriac-dev-verification-secret-change-me";
+/** The secret the local stack's verification task keys its codes with (celeriac's alone). */
+export const DEV_VERIFICATION_CODE_SECRET = "celeriac-dev-verification-code-secret-change-me";
 
 export interface StackOptions {
   /**
@@ -90,6 +92,7 @@ export function stackEnv(
     CELERIAC_RECEIPT_SECRET: "celeriac-dev-receipt-secret-change-me",
     ...(parts.turnstile ? { TURNSTILE_VERIFY_URL: parts.turnstile.url } : {}),
     VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET,
+    VERIFICATION_CODE_SECRET: DEV_VERIFICATION_CODE_SECRET,
     ...vars,
     // The demo pages' origin is always allowed, beside any the developer lists.
     ...(parts.site ? { CELERIAC_PUBLIC_ORIGINS: [parts.site.url, vars.CELERIAC_PUBLIC_ORIGINS].filter(Boolean).join(",") } : {}),

@@ -28,7 +28,13 @@ export async function startStaticSite(opts: { dir: string; port?: number; host?:
   const root = normalize(opts.dir + sep);
   const server = createServer(async (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") return void res.writeHead(405, { allow: "GET, HEAD" }).end();
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    } catch {
+      // A malformed escape (`/%E0`) is the caller's mistake; thrown here it would take the stack down.
+      return void res.writeHead(400, { "content-type": "text/plain" }).end("malformed path");
+    }
     const file = normalize(join(root, path.endsWith("/") ? `${path}index.html` : path));
     if (!file.startsWith(root)) return void res.writeHead(404).end();
     try {

@@ -23,3 +23,37 @@ export function clientIp(request: Request, trustedHeader: string): string {
   const peer = (request as unknown as Record<symbol, unknown>)[PEER_ADDRESS];
   return typeof peer === "string" && peer ? peer : "unknown";
 }
+
+/**
+ * The bucket a client address counts in for per-IP limits. An IPv6 address counts by its /64 (the
+ * usual allocation of one subscriber, who could otherwise take a fresh address for every call),
+ * written one way however it was spelled; an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as a
+ * dual-stack socket reports IPv4 peers) counts as the IPv4 address. Anything else is kept as is.
+ */
+export function ipBucket(ip: string): string {
+  const s = ip.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/%.*$/, "");
+  const g = ipv6Groups(s);
+  if (!g) return s;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join(".");
+  return `${g.slice(0, 4).map((x) => x.toString(16)).join(":")}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (`::` and a dotted IPv4 tail allowed), or undefined. */
+function ipv6Groups(address: string): number[] | undefined {
+  if (!address.includes(":")) return undefined;
+  let s = address;
+  const v4 = /(?:^|:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (v4) {
+    const b = v4.slice(1).map(Number);
+    if (b.some((x) => x > 255)) return undefined;
+    s = `${s.slice(0, s.length - v4[0].length + (v4[0].startsWith(":") ? 1 : 0))}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const halves = s.split("::");
+  if (halves.length > 2) return undefined;
+  const parts = halves.map((h) => (h ? h.split(":") : []));
+  if (parts.flat().some((p) => !/^[0-9a-f]{1,4}$/.test(p))) return undefined;
+  const [head, tail] = [parts[0]!, parts[1]];
+  const n = head.length + (tail?.length ?? 0);
+  if (tail ? n > 7 : n !== 8) return undefined;
+  return [...head, ...Array<string>(8 - n).fill("0"), ...(tail ?? [])].map((p) => parseInt(p, 16));
+}

@@ -50,10 +50,18 @@ async function keys(prefix: string, email: string, purpose: string) {
 const keyedHash = async (secret: string, email: string, purpose: string, code: string) =>
   hex(await hmac(secret, `hash\n${normalizeEmail(email)}\n${purpose}\n${code}`));
 
-// The record is "<expiry ms>|<keyed hash>", or "<expiry ms>|used" once a correct code was entered.
+// The record is "<expiry ms>|<keyed hash>", or "<expiry ms>|used|<keyed hash>" once a correct code
+// was entered. A retry of the task that made the standing code (same hash) mails it again but
+// neither revives a used code nor clears its wrong tries; an unused one gets the new expiry.
 const ISSUE = new Lua(`
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+end
+local raw = redis.call('GET', KEYS[2])
+if raw and string.sub(raw, -#ARGV[5]) == ARGV[5] then
+  if string.find(raw, '|used|', 1, true) then return 1 end
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return 1
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('DEL', KEYS[3])
@@ -64,7 +72,7 @@ local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing', 0} end
 local bar = string.find(raw, '|', 1, true)
 local exp, h = tonumber(string.sub(raw, 1, bar - 1)), string.sub(raw, bar + 1)
-if h == 'used' then return {'used', 0} end
+if string.sub(h, 1, 5) == 'used|' then return {'used', 0} end
 if tonumber(ARGV[2]) > exp then return {'expired', 0} end
 local n = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], math.max(1, redis.call('PTTL', KEYS[1])))
@@ -74,7 +82,7 @@ local a, b = h, ARGV[1]
 local d = (#a == #b) and 0 or 1
 for i = 1, #a do d = d + math.abs(string.byte(a, i) - (string.byte(b, i) or 0)) end
 if d ~= 0 then return {'wrong', max - n} end
-redis.call('SET', KEYS[1], exp .. '|used', 'PX', math.max(1, redis.call('PTTL', KEYS[1])))
+redis.call('SET', KEYS[1], exp .. '|used|' .. h, 'PX', math.max(1, redis.call('PTTL', KEYS[1])))
 return {'ok', 0}`);
 
 /**
@@ -120,9 +128,9 @@ export async function issueCode(redis: Redis, prefix: string, o: IssueOptions): 
   const ttlMs = (o.ttl ?? CODE_TTL_S) * 1000;
   const k = await keys(prefix, o.email, o.purpose);
   const code = await codeFor(o.secret, o.taskId);
-  const record = `${now + ttlMs}|${await keyedHash(o.secret, o.email, o.purpose, code)}`;
+  const hash = await keyedHash(o.secret, o.email, o.purpose, code);
   const [issued] = await ISSUE.run<number>(redis, [
-    { keys: [k.cooldown, k.record, k.tries], args: [o.taskId, (o.cooldown ?? COOLDOWN_S) * 1000, record, ttlMs + TOMBSTONE_MS] },
+    { keys: [k.cooldown, k.record, k.tries], args: [o.taskId, (o.cooldown ?? COOLDOWN_S) * 1000, `${now + ttlMs}|${hash}`, ttlMs + TOMBSTONE_MS, hash] },
   ]);
   return { code: issued === 1 ? code : null, expiresAt: now + ttlMs };
 }

@@ -32,7 +32,16 @@ export interface PublicOptions {
 }
 
 // valibot's schema objects, as far as this check reads them.
-type Schema = { type: string; entries?: Record<string, Schema>; wrapped?: Schema; options?: unknown[]; pipe?: { type: string; requirement?: unknown }[] };
+type Schema = {
+  type: string;
+  entries?: Record<string, Schema>;
+  wrapped?: Schema;
+  item?: Schema;
+  items?: Schema[];
+  value?: Schema;
+  options?: unknown[];
+  pipe?: { type: string; requirement?: unknown }[];
+};
 
 /** Values a browser can only pick from, never write: picklists, literals, booleans, numbers. */
 const CLOSED = new Set(["picklist", "literal", "enum", "boolean", "number", "bigint"]);
@@ -51,10 +60,21 @@ const ADDRESS_NAMES = /^(to|cc|bcc|reply_?to|from|e_?mail|emails?|url|urls|webho
 /** Tasks that would make celeriac an open relay if browsers could call them. */
 const NEVER_PUBLIC = new Set(["send-email", "webhook"]);
 
-/** Whether a field carries an address: an email or a URL, by its checks or by its name. */
+/**
+ * Whether a field carries an address: an email or a URL, by its checks or by its name, at any
+ * depth (inside an object, a list, a record, a tuple or a union), so nesting cannot hide one.
+ */
 function isAddress(name: string, s: Schema): boolean {
-  const a = actions(unwrap(s));
-  return a.has("email") || a.has("url") || a.has("rfc_email") || ADDRESS_NAMES.test(name);
+  const u = unwrap(s);
+  const a = actions(u);
+  if (a.has("email") || a.has("url") || a.has("rfc_email") || ADDRESS_NAMES.test(name)) return true;
+  const inner: [string, Schema][] = [
+    ...Object.entries(u.entries ?? {}),
+    ...[u.item, u.value, ...(u.items ?? []), ...(u.options ?? [])]
+      .filter((x): x is Schema => typeof x === "object" && x !== null && typeof (x as Schema).type === "string")
+      .map((x): [string, Schema] => [name, x]),
+  ];
+  return inner.some(([k, x]) => isAddress(k, x));
 }
 
 /** Whether a field lets the browser write content of its own. */
@@ -85,6 +105,10 @@ export function publicProblems(name: string, input: unknown, p: PublicOptions): 
   }
   const entries = schema.entries;
   if (p.recipient !== undefined && !(p.recipient in entries)) problems.push(`recipient "${p.recipient}" is not a field of the input`);
+  // One string: a list would reach several people per call, and each call counts one value.
+  else if (p.recipient !== undefined && unwrap(entries[p.recipient]!).type !== "string") {
+    problems.push(`recipient "${p.recipient}" must be one string (an address), not a list or an object`);
+  }
   const addresses = Object.keys(entries).filter((k) => k !== p.recipient && isAddress(k, entries[k]!));
   if (addresses.length) {
     problems.push(`field(s) ${addresses.join(", ")} hold an address; name the one the task sends to as public.recipient (a public task has one)`);

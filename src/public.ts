@@ -5,7 +5,7 @@ import { ApiError, messageOf } from "./errors.ts";
 import { readJson } from "./http.ts";
 import { clientIp } from "./client-ip.ts";
 import { loadPublicConfig, type PublicConfig } from "./public-config.ts";
-import { enforceLimits } from "./rate-limit.ts";
+import { enforceLimits, type PublicLimits } from "./rate-limit.ts";
 import { makeReceipt } from "./receipt.ts";
 import type { AppEnv } from "./relay.ts";
 import type { TaskDefinition } from "./task.ts";
@@ -36,8 +36,10 @@ export const originsOf = (c: Context<AppEnv>, def: TaskDefinition) => def.public
 
 /**
  * A browser's call of a public task, checked in the order that costs least for a refusal:
- * body (415/413/400), payload (422), limits (429, one Redis round trip), bot check (403); only
- * then one enqueue. A refused call enqueues and stores nothing. Answers 202 with a receipt.
+ * body (415/413/400), payload (422), the IP's limit (429), bot check (403), the recipient's and
+ * the task's limits (429, one Redis round trip together); only then one enqueue. A refused call
+ * enqueues nothing and stores nothing beyond its count against its own IP. Answers 202 with a
+ * receipt.
  */
 export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof publicTask>) {
   const relay = c.get("relay");
@@ -48,13 +50,19 @@ export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof 
   const e = await enqueuePublic(relay, def.name, payload, async (output) => {
     const field = def.public.recipient;
     const recipient = field ? (output as Record<string, unknown>)[field] : undefined;
-    limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, def.public.limits, {
-      ip,
-      ...(typeof recipient === "string" ? { recipient } : {}),
-    });
+    const who = { ip, ...(typeof recipient === "string" ? { recipient } : {}) };
+    const limits = def.public.limits ?? {};
+    const count = (l: PublicLimits) => enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, l, who);
+    // The caller's own IP counter first: a caller over it counts against nobody else's allowance
+    // (counted together, every refused call still used up the recipient's and the task's). It
+    // also keeps one address from flooding siteverify.
+    limited = await count({ ip: limits.ip, recipient: false, task: false });
+    // The bot check comes before the recipient's and the task's counters, so a caller without a
+    // valid token cannot use up an address's (or everyone's) allowance either.
     if (def.public.turnstile && pub.turnstile.secret) {
       await verifyTurnstile({ secret: pub.turnstile.secret, url: pub.turnstile.url, token: c.req.header(TURNSTILE_HEADER), ip });
     }
+    await count({ ...limits, ip: false });
   });
   const expiresAt = Date.parse(e.runAt) + def.resultTtl * 1000;
   for (const [k, v] of Object.entries(limited.headers)) c.header(k, v);

@@ -1,5 +1,6 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
+import { ipBucket } from "./client-ip.ts";
 import { ApiError } from "./errors.ts";
 
 /** At most `requests` per `window` seconds, counted over a sliding window. */
@@ -16,9 +17,9 @@ export interface Limit {
  * @example { ip: { requests: 5, window: 60 }, recipient: { requests: 3, window: 600 } }
  */
 export interface PublicLimits {
-  /** Per client IP. @default { requests: 10, window: 60 } */
+  /** Per client IP (an IPv6 address by its /64, see ipBucket). @default { requests: 10, window: 60 } */
   ip?: Limit | false;
-  /** Per value of the task's `recipient` field (normalised, hashed). @default { requests: 3, window: 600 } */
+  /** Per value of the task's `recipient` field ({@link recipientBucket}, hashed). @default { requests: 3, window: 600 } */
   recipient?: Limit | false;
   /** All callers of the task together. @default { requests: 300, window: 60 } */
   task?: Limit | false;
@@ -88,8 +89,8 @@ export async function enforceLimits(
 ): Promise<LimitOutcome> {
   const active = resolveLimits(limits).filter((x) => x.name !== "recipient" || who.recipient !== undefined);
   const identifiers: Record<LimitName, string> = {
-    ip: who.ip,
-    recipient: who.recipient ? await digest(who.recipient.trim().toLowerCase()) : "",
+    ip: ipBucket(who.ip),
+    recipient: who.recipient ? await digest(recipientBucket(who.recipient)) : "",
     task: "all",
   };
   const results = await Promise.all(active.map((a) => limiter(redis, prefix, task, a.name, a.limit).limit(identifiers[a.name])));
@@ -119,6 +120,22 @@ function policyHeaders(p: { name: LimitName; limit: Limit; reset: number }, rema
     "RateLimit-Policy": `"${p.name}";q=${p.limit.requests};w=${p.limit.window}`,
     RateLimit: `"${p.name}";r=${remaining};t=${p.reset}`,
   };
+}
+
+/**
+ * The bucket a recipient counts in: trimmed and lower-cased; an email address without its `+tag`
+ * (and, at Gmail, without dots in the local part), so the variants of one inbox share one
+ * allowance instead of each mailing it up to the limit.
+ */
+export function recipientBucket(recipient: string): string {
+  const s = recipient.trim().toLowerCase();
+  const at = s.lastIndexOf("@");
+  if (at <= 0 || s.includes("/")) return s;
+  let local = s.slice(0, at).replace(/\+.*$/, "");
+  let domain = s.slice(at + 1);
+  if (domain === "googlemail.com") domain = "gmail.com";
+  if (domain === "gmail.com") local = local.replace(/\./g, "");
+  return `${local}@${domain}`;
 }
 
 async function digest(s: string): Promise<string> {

@@ -23,7 +23,7 @@ const code = v.pipe(v.string("must be the 6-digit code"), v.trim(), v.regex(/^\d
  */
 export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browser: boolean) {
   const relay = c.get("relay");
-  const secret = (taskEnv(relay, def) as { VERIFICATION_TOKEN_SECRET: string }).VERIFICATION_TOKEN_SECRET;
+  const secrets = taskEnv(relay, def) as { VERIFICATION_TOKEN_SECRET: string; VERIFICATION_CODE_SECRET: string };
   const entries = (def.input as unknown as { entries: Record<string, v.GenericSchema> }).entries;
   const parsed = v.safeParse(v.strictObject({ ...entries, code }, "expected a JSON object { email, purpose, code }"), await readJson(c, MAX_PUBLIC_BODY_BYTES));
   if (!parsed.success) {
@@ -36,8 +36,8 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
     const limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, `${def.name}-check`, { ip: def.public?.limits?.ip ?? DEFAULT_LIMITS.ip, recipient: false, task: false }, { ip });
     for (const [k, val] of Object.entries(limited.headers)) c.header(k, val);
   }
-  const outcome = await checkCode(relay.services.redis, codesPrefix(relay.store.prefix, def.name), { secret, ...body });
-  if (outcome.ok) return c.json({ verified: true, token: await signToken(secret, body) });
+  const outcome = await checkCode(relay.services.redis, codesPrefix(relay.store.prefix, def.name), { secret: secrets.VERIFICATION_CODE_SECRET, ...body });
+  if (outcome.ok) return c.json({ verified: true, token: await signToken(secrets.VERIFICATION_TOKEN_SECRET, body) });
   if (outcome.reason === "wrong" && outcome.triesLeft > 0) {
     throw new ApiError(422, {
       code: "wrong_code",

@@ -2,8 +2,14 @@ import * as v from "valibot";
 import { defineTask } from "../src/task.ts";
 
 const Env = v.object({
-  /** Signs the tokens a correct code earns, and keys the stored code hashes. Share it with the backend that verifies tokens. */
+  /** Signs the tokens a correct code earns. Share it with the backend that verifies tokens. */
   VERIFICATION_TOKEN_SECRET: v.pipe(v.string("VERIFICATION_TOKEN_SECRET is missing"), v.minLength(32, "VERIFICATION_TOKEN_SECRET must be at least 32 characters")),
+  /**
+   * Keys the codes (each derived from its task id, which the browser's receipt shows) and their
+   * stored hashes. celeriac's alone: a backend that holds the token secret must not be able to
+   * work out the codes.
+   */
+  VERIFICATION_CODE_SECRET: v.pipe(v.string("VERIFICATION_CODE_SECRET is missing"), v.minLength(32, "VERIFICATION_CODE_SECRET must be at least 32 characters")),
   /** Named in the subject and the text. */
   VERIFICATION_PRODUCT_NAME: v.optional(v.pipe(v.string(), v.nonEmpty()), "celeriac"),
   /** The sender of the code emails. */
@@ -27,7 +33,7 @@ export default defineTask({
   retries: 5,
   public: { recipient: "email", limits: { ip: { requests: 10, window: 600 }, recipient: { requests: 3, window: 600 } }, turnstile: true },
   async run({ email, purpose }, ctx) {
-    const { VERIFICATION_TOKEN_SECRET: secret, VERIFICATION_PRODUCT_NAME: product, VERIFICATION_MAIL_FROM: from } = ctx.env;
+    const { VERIFICATION_CODE_SECRET: secret, VERIFICATION_PRODUCT_NAME: product, VERIFICATION_MAIL_FROM: from } = ctx.env;
     const { code, expiresAt } = await ctx.codes.issue({ subject: email, purpose, secret });
     // Within the cooldown of an earlier request: that code stands, and nothing new goes out.
     if (code === null) return { sent: false };

@@ -57,6 +57,22 @@ describe("the cooldown", () => {
     expect((await issue(who, first)).code).toBe(a.code);
     expect(await check(who, a.code!)).toEqual({ ok: true });
   });
+  it("a retry of the task neither revives its used code nor clears its wrong tries", async () => {
+    const used = fresh();
+    const first = id();
+    const a = await issue(used, first);
+    expect(await check(used, a.code!)).toEqual({ ok: true });
+    expect((await issue(used, first)).code).toBe(a.code);
+    expect(await check(used, a.code!)).toEqual({ ok: false, reason: "used" });
+
+    const guessed = fresh();
+    const second = id();
+    const b = await issue(guessed, second);
+    for (let i = 0; i < MAX_TRIES - 1; i++) await check(guessed, wrong(b.code!));
+    expect((await issue(guessed, second)).code).toBe(b.code);
+    expect(await check(guessed, wrong(b.code!))).toEqual({ ok: false, reason: "wrong", triesLeft: 0 });
+    expect(await check(guessed, b.code!)).toEqual({ ok: false, reason: "dead" });
+  });
   it("after it, a new code replaces the old one", async () => {
     const who = fresh();
     const a = await issue(who, id(), { cooldown: 0.2 });

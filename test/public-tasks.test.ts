@@ -28,7 +28,11 @@ const byRecipient = pub("by-recipient", { limits: { ip: false, recipient: { requ
 const byTask = pub("by-task", { limits: { ip: false, recipient: false, task: { requests: 3, window: 60 } } });
 const botChecked = pub("bot-checked", { turnstile: true, limits: { ip: false, recipient: false } });
 const shortLived = pub("short-lived", { limits: { ip: false } }, 1);
-const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived] as TaskDefinition[];
+const byIp6 = pub("by-ip6", { limits: { ip: { requests: 2, window: 60 }, recipient: false, task: false } });
+const byInbox = pub("by-inbox", { limits: { ip: false, recipient: { requests: 2, window: 60 }, task: false } });
+const byAll = pub("by-all", { limits: { ip: { requests: 2, window: 60 }, recipient: { requests: 3, window: 60 }, task: { requests: 4, window: 60 } } });
+const botLimited = pub("bot-limited", { turnstile: true, limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } } });
+const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited, byIp6, byInbox, byAll] as TaskDefinition[];
 
 let app: { url: string; close: () => Promise<void> };
 // The configuration is parsed once per env object: a test that changes a variable swaps the object.
@@ -68,6 +72,14 @@ describe("declaring a public task", () => {
       expect(() => defineTask({ ...def, public: {} } as never)).toThrow(/never public/);
     }
     expect(() => defineTask({ name: "bad-origin", input, public: { recipient: "email", origins: ["https://shop.example/"] }, run })).toThrow(/exact origin/);
+  });
+  it("finds an address nested in an object, a list or a union, and refuses a recipient that is not one string", () => {
+    const email = v.pipe(v.string(), v.email());
+    const lang = v.picklist(["en"]);
+    expect(() => defineTask({ name: "nested", input: v.strictObject({ contact: v.strictObject({ address: email }), lang }), public: {}, run })).toThrow(/contact hold an address/);
+    expect(() => defineTask({ name: "listed", input: v.strictObject({ list: v.array(email), lang }), public: {}, run })).toThrow(/list hold an address/);
+    expect(() => defineTask({ name: "either", input: v.strictObject({ who: v.union([email, v.literal("me")]), lang }), public: {}, run })).toThrow(/who hold an address/);
+    expect(() => defineTask({ name: "many", input: v.strictObject({ to: v.array(email), lang }), public: { recipient: "to" }, run })).toThrow(/recipient "to" must be one string/);
   });
   it("accepts bounded fields: picklists and short regex-bound identifiers", () => {
     const slug = v.strictObject({ email: v.pipe(v.string(), v.email()), purpose: v.pipe(v.string(), v.regex(/^[a-z-]+$/), v.maxLength(32)) });
@@ -153,6 +165,31 @@ describe("rate limits", () => {
     expect((await post(byRecipient, addr("other"), "192.0.2.12")).status).toBe(202);
     expect(await enqueuedOf(byRecipient)).toBe(3);
   });
+  it("per client IP: an IPv6 address counts by its /64, however it is spelled; an IPv4-mapped one as IPv4", async () => {
+    expect((await post(byIp6, addr("v6-1"), "2001:db8:1:2::1")).status).toBe(202);
+    expect((await post(byIp6, addr("v6-2"), "2001:DB8:0001:0002:ffff::9")).status).toBe(202);
+    expect429(await post(byIp6, addr("v6-3"), "2001:db8:1:2:0:0:0:3"), "ip", 2);
+    expect((await post(byIp6, addr("v6-4"), "2001:db8:1:3::1")).status).toBe(202);
+    expect((await post(byIp6, addr("v4-1"), "192.0.2.60")).status).toBe(202);
+    expect((await post(byIp6, addr("v4-2"), "::ffff:192.0.2.60")).status).toBe(202);
+    expect429(await post(byIp6, addr("v4-3"), "::ffff:c000:23c"), "ip", 2);
+    expect(await enqueuedOf(byIp6)).toBe(5);
+  });
+  it("per recipient: one inbox's +tag and Gmail dot variants share the allowance", async () => {
+    const inbox = `person.inbox-${tag}@gmail.com`;
+    expect((await post(byInbox, inbox, "192.0.2.70")).status).toBe(202);
+    expect((await post(byInbox, inbox.replace("@", "+1@"), "192.0.2.71")).status).toBe(202);
+    expect429(await post(byInbox, inbox.replace(".", "").replace("@gmail", "+x@googlemail"), "192.0.2.72"), "recipient", 2);
+    expect429(await post(byInbox, inbox.replace("@", "+2@"), "192.0.2.73"), "recipient", 2);
+    expect(await enqueuedOf(byInbox)).toBe(2);
+  });
+  it("a caller over its IP limit uses up neither the recipient's nor the task's allowance", async () => {
+    for (let i = 0; i < 2; i++) expect((await post(byAll, addr("target"), "192.0.2.80")).status).toBe(202);
+    for (let i = 0; i < 5; i++) expect429(await post(byAll, addr("target"), "192.0.2.80"), "ip", 2);
+    expect((await post(byAll, addr("target"), "192.0.2.81")).status).toBe(202); // the address's third
+    expect((await post(byAll, addr("bystander"), "192.0.2.82")).status).toBe(202); // the task's fourth
+    expect(await enqueuedOf(byAll)).toBe(4);
+  });
   it("per task overall", async () => {
     for (let i = 0; i < 3; i++) expect((await post(byTask, addr(`t${i}`), `192.0.2.${20 + i}`)).status).toBe(202);
     expect429(await post(byTask, addr("t9"), "192.0.2.29"), "task", 3);
@@ -222,6 +259,23 @@ describe("Turnstile", () => {
       expect(await r.json()).toMatchObject({ error: { code: "turnstile_failed", message: expect.stringContaining(reason) } });
     }
     expect(await enqueuedOf(botChecked)).toBe(1);
+  });
+});
+
+describe("Turnstile before the limits", () => {
+  it("calls without a valid token use up neither an address's nor the task's allowance", async () => {
+    env = { ...env, TURNSTILE_SECRET_KEY: TURNSTILE_TEST_SECRETS.pass };
+    const post = (email: string, headers: Record<string, string> = {}) =>
+      browser("POST", `/v1/public/${botLimited.name}`, { origin: SHOP, body: { email, lang: "en" }, headers });
+    for (let i = 0; i < 3; i++) expect((await post(addr("victim"))).body.error.code).toBe("turnstile_required");
+    const token = { "cf-turnstile-response": TURNSTILE_DUMMY_TOKEN };
+    expect((await post(addr("victim"), token)).status).toBe(202);
+    const again = await post(addr("victim"), token);
+    expect(again.status).toBe(429);
+    expect(again.body.limit).toBe("recipient");
+    expect((await post(addr("victim-2"), token)).status).toBe(202); // the task's third count (the refused call above was its second)
+    expect((await post(addr("victim-3"), token)).body.limit).toBe("task");
+    expect(await enqueuedOf(botLimited)).toBe(2);
   });
 });
 

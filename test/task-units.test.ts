@@ -96,7 +96,11 @@ describe("daily-stats", () => {
 });
 
 describe("verification", () => {
-  const env = { VERIFICATION_TOKEN_SECRET: "a-secret-of-at-least-32-characters!!", VERIFICATION_PRODUCT_NAME: "Shop & Co" };
+  const env = {
+    VERIFICATION_TOKEN_SECRET: "a-secret-of-at-least-32-characters!!",
+    VERIFICATION_CODE_SECRET: "another-secret-of-at-least-32-characters",
+    VERIFICATION_PRODUCT_NAME: "Shop & Co",
+  };
   it("mails the code, text and HTML, from the task's sender, naming the product", async () => {
     const ctx = fakeContext({ code: "042917" });
     expect(await run(verification, { email: " Ada@celeriac.dev ", purpose: "sign-in" }, ctx, env)).toEqual({ sent: true, emailId: "email-1" });
@@ -110,8 +114,9 @@ describe("verification", () => {
     expect(await run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, ctx, env)).toEqual({ sent: false });
     expect(ctx.sent).toEqual([]);
   });
-  it("refuses to start without its token secret", () => {
+  it("refuses to start without its token secret or its code secret", () => {
     expect(() => run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), {})).toThrow(/VERIFICATION_TOKEN_SECRET/);
+    expect(() => run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), { VERIFICATION_TOKEN_SECRET: env.VERIFICATION_TOKEN_SECRET })).toThrow(/VERIFICATION_CODE_SECRET/);
   });
 });
 

@@ -19,9 +19,9 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function demo(origin = stack().site): Promise<Page> {
+async function demo(origin = stack().site, query = ""): Promise<Page> {
   const page = await browser.newPage();
-  await page.goto(`${origin}/verify-email/`);
+  await page.goto(`${origin}/verify-email/${query}`);
   return page;
 }
 const status = (page: Page) => page.locator("#status");
@@ -51,6 +51,17 @@ describe("the verify-email demo page in Chromium", () => {
     // The code worked once: a second try says so.
     await page.click("#verify");
     await expect.poll(() => status(page).textContent()).toMatch(/already been used/i);
+    await page.close();
+  });
+
+  it("sends what a person types only to the celeriac it was served with, whatever its URL says", async () => {
+    const elsewhere: string[] = [];
+    const page = await demo(stack().site, "?api=http://127.0.0.1:9");
+    page.on("request", (r) => void (new URL(r.url()).origin !== stack().worker && new URL(r.url()).origin !== stack().site && elsewhere.push(r.url())));
+    await page.fill("#email", `linked-${tag}@celeriac.dev`);
+    await page.click("#send");
+    await expect.poll(() => status(page).textContent()).toContain("a code is on its way");
+    expect(elsewhere).toEqual([]);
     await page.close();
   });
 
@@ -90,6 +101,11 @@ describe("the verify-email demo page in Chromium", () => {
     await page.click("#send");
     await expect.poll(() => status(page).textContent()).toMatch(/^Too many requests: please wait \d+ seconds/);
     await until("the one code mail", async () => ((await mailbox.to(address)).length === 1 ? true : undefined));
+    // It was the address's limit, not the page's: another address from the same page still passes.
+    await page.evaluate(() => (document.getElementById("status")!.textContent = ""));
+    await page.fill("#email", `patient-${tag}@celeriac.dev`);
+    await page.click("#send");
+    await expect.poll(() => status(page).textContent()).toContain("a code is on its way");
     await page.close();
   });
 });
