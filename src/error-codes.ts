@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   invalid_callback: { status: 200, meaning: "a signed failure callback that is not about a celeriac message: acknowledged, nothing recorded" },
   invalid_json: { status: 400, meaning: "the body is not valid JSON" },
+  json_too_deep: { status: 400, meaning: "the body nests arrays and objects deeper than 64 levels" },
   invalid_options: { status: 400, meaning: "an enqueue option is unknown or malformed (issues name each)" },
   invalid_query: { status: 400, meaning: "a query parameter of a list is malformed" },
   invalid_check: { status: 400, meaning: "a verification check's body is not `{email, purpose, code}` as the task defines them (issues name each field)" },

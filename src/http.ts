@@ -4,7 +4,17 @@ import { ApiError } from "./errors.ts";
 /** Largest request body accepted, bytes: QStash's free-plan message limit. @default 1 MB */
 export const MAX_BODY_BYTES = 1_000_000;
 
-/** Reads a JSON body: 415 when not JSON, 413 when over the limit, 400 when it does not parse. */
+/**
+ * Deepest nesting of arrays and objects accepted in a JSON body. Deeper documents overflow the
+ * stack of whatever walks them later (serialisers, schema checks), so they are refused up front.
+ * @default 64
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Reads a JSON body: 415 when not JSON, 413 when over the limit, 400 when it does not parse or
+ * nests deeper than {@link MAX_JSON_DEPTH}.
+ */
 export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(.+\+)?json\b/i.test(type)) {
@@ -31,6 +41,13 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
     at += chunk.byteLength;
   }
   const text = new TextDecoder().decode(bytes);
+  const deep = tooDeepAt(text, MAX_JSON_DEPTH);
+  if (deep !== undefined) {
+    throw new ApiError(400, {
+      code: "json_too_deep",
+      message: `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`,
+    });
+  }
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -39,3 +56,36 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
 }
 
 const tooLarge = (max: number) => new ApiError(413, { code: "body_too_large", message: `the body is larger than ${max} bytes` });
+
+/** Where JSON text first nests deeper than `max`, or undefined. A scan, not a recursive walk. */
+export function tooDeepAt(text: string, max: number): number | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92) i++; // backslash: skip the escaped character
+      else if (ch === 34) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 91 || ch === 123) {
+      if (++depth > max) return i;
+    } else if (ch === 93 || ch === 125) depth--;
+  }
+  return undefined;
+}
+
+/**
+ * Why a value cannot travel as a task payload (not JSON, or nested deeper than
+ * {@link MAX_JSON_DEPTH}), or undefined when it can.
+ */
+export function payloadProblem(value: unknown): string | undefined {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value ?? null);
+  } catch (err) {
+    // A cycle, a BigInt, or nesting deep enough to overflow the serialiser's stack.
+    return `is not JSON: ${(err as Error).message}`;
+  }
+  if (text === undefined) return "is not JSON";
+  return tooDeepAt(text, MAX_JSON_DEPTH) === undefined ? undefined : `nests deeper than ${MAX_JSON_DEPTH} levels`;
+}

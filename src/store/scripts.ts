@@ -77,7 +77,6 @@ end
 export const CREATE = `${LIB}
 local rec, hist, idem = KEYS[1], KEYS[2], KEYS[3]
 local p, id, task, state, created, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-prune(p, created)
 local have = redis.call('HMGET', rec, 'task', 'payload', 'createdAt', 'recreated')
 if have[1] then
   if have[4] then
@@ -89,6 +88,8 @@ if have[1] then
   if have[1] ~= task or have[2] ~= ARGV[10] then return { 'mismatch', have[1] } end
   return { 'dup', have[3] }
 end
+-- Housekeeping only when a record is really made: a refused repeat changes nothing.
+prune(p, created)
 if idem ~= '' then redis.call('SET', idem, id, 'EX', tonumber(ARGV[7])) end
 redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, 'payload', ARGV[10], unpack(ARGV, 11))
 redis.call('EXPIRE', rec, ttl)
@@ -102,7 +103,8 @@ return { 'new' }
 `;
 
 /**
- * Undoes a CREATE whose publish failed: record, history, indexes, idempotency key and count.
+ * Undoes a CREATE whose publish failed: record, history, indexes (the expiry index too),
+ * idempotency key and count.
  * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, day.
  */
 export const DISCARD = `${LIB}
@@ -111,6 +113,7 @@ local p, id = ARGV[1], ARGV[2]
 local task = redis.call('HGET', rec, 'task')
 if not task then return 0 end
 unindex(p, id, task)
+redis.call('ZREM', p .. 'expiry', id .. '|' .. task)
 redis.call('DEL', rec, hist)
 if idem ~= '' then redis.call('DEL', idem) end
 count(p, ARGV[3], task, 'enqueued', -1)
