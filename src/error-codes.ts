@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   invalid_date: { status: 400, meaning: "the date of a daily report is not `YYYY-MM-DD`" },
   missing_api_key: { status: 401, meaning: "no `Authorization: Bearer <key>` header" },
   invalid_signature: { status: 401, meaning: "a delivery not signed by QStash with the configured keys" },
+  replayed_signature: { status: 401, meaning: "a scheduled run's signed delivery replayed (each signature starts one run)" },
   invalid_api_key: { status: 403, meaning: "the API key is not one of `CELERIAC_API_KEYS`" },
   origin_not_allowed: { status: 403, meaning: "a public route called from a page whose origin is not on the task's allow-list (no CORS headers)" },
   turnstile_required: { status: 403, meaning: "the public task asks for a Turnstile token and the `cf-turnstile-response` header has none" },

@@ -20,9 +20,28 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
   if (!/^application\/(.+\+)?json\b/i.test(type)) {
     throw new ApiError(415, { code: "unsupported_media_type", message: "send the body as JSON with `Content-Type: application/json`" });
   }
+  const text = new TextDecoder().decode(await readBytes(c, maxBytes));
+  const deep = tooDeepAt(text, MAX_JSON_DEPTH);
+  if (deep !== undefined) {
+    throw new ApiError(400, {
+      code: "json_too_deep",
+      message: `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`,
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(400, { code: "invalid_json", message: `the body is not valid JSON: ${(err as Error).message}` });
+  }
+}
+
+/**
+ * Reads a body's raw bytes, counting them as they arrive (a chunked body declares no length):
+ * 413 as soon as it passes `maxBytes`, without reading the rest.
+ */
+export async function readBytes(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(c.req.header("content-length") ?? 0);
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  // Count bytes as they arrive: a chunked body declares no length.
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = c.req.raw.body?.getReader();
@@ -40,19 +59,7 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
     bytes.set(chunk, at);
     at += chunk.byteLength;
   }
-  const text = new TextDecoder().decode(bytes);
-  const deep = tooDeepAt(text, MAX_JSON_DEPTH);
-  if (deep !== undefined) {
-    throw new ApiError(400, {
-      code: "json_too_deep",
-      message: `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`,
-    });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ApiError(400, { code: "invalid_json", message: `the body is not valid JSON: ${(err as Error).message}` });
-  }
+  return bytes;
 }
 
 const tooLarge = (max: number) => new ApiError(413, { code: "body_too_large", message: `the body is larger than ${max} bytes` });

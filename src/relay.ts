@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { ConfigError, loadConfig, loadTaskEnv, type Config, type Env, type TaskEnv } from "./env.ts";
 import { ApiError, messageOf } from "./errors.ts";
 import type { AnyTask, Registry } from "./registry.ts";
+import type { SignedClaims } from "./signature.ts";
 import { servicesFor, type Services } from "./services.ts";
 import { TaskStore } from "./store/index.ts";
 
@@ -21,7 +22,7 @@ export interface Relay {
   taskEnvs: Map<string, TaskEnv>;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string; body: string } };
+export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string; body: string; claims: SignedClaims } };
 
 // One relay per (app, config): apps with different task sets may share an env object.
 const relays = new WeakMap<Wiring, WeakMap<Config, Relay>>();

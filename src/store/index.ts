@@ -159,6 +159,15 @@ export class TaskStore {
     );
   }
 
+  /**
+   * Spends a signature token (its `jti`) once: true the first time, false for a replay. Kept
+   * until the token expires (`exp`, unix seconds), after which the token is refused anyway.
+   */
+  async spendToken(jti: string, exp: number): Promise<boolean> {
+    const reply = await redisIo(() => this.redis.set(`${this.prefix}jti:${jti}`, "1", { nx: true, exat: exp + 1 }));
+    return reply !== null;
+  }
+
   /** The record with its history, or null for an id never seen (or expired). */
   async get(id: string): Promise<TaskRecord | null> {
     // The client runs without automatic deserialization, so HGETALL arrives as a flat list.
