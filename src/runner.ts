@@ -177,7 +177,9 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
     log,
     env,
     mail: mailerFor(relay.services.resend, m.id),
-    fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal, ...init })) as typeof fetch,
+    // Checked where the connection is made: calls on a caller's behalf never reach a private
+    // address, unless the task allows the host (`allowHosts`).
+    fetch: ((input: RequestInfo, init?: RequestInit) => relay.outbound(def.allowHosts?.(env) ?? [])(input, { signal, ...init })) as typeof fetch,
     // A follow-up is keyed by this task and its order within the run, so a retry of this task
     // finds the follow-ups its earlier attempt made instead of enqueueing them again.
     enqueue: async (task, payload, options = {}) => {

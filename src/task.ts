@@ -16,6 +16,7 @@ export type { OneTimeCodes } from "./one-time-codes.ts";
 
 export { PermanentError, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
 export { parseTarget, refuseTarget } from "./ssrf.ts";
+export { refusalOf } from "./outbound.ts";
 export { utcDay } from "./store/index.ts";
 export type { DayReport, TaskDayStats } from "./stats.ts";
 export type { Backoff, RetryDelay } from "./retry-delay.ts";
@@ -152,19 +153,26 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
    * schema and again before every attempt. Return the problems (paths relative to the payload).
    */
   check?(payload: v.InferOutput<S>, env: EnvOf<E>): Issue[] | undefined;
+  /**
+   * Hosts `ctx.fetch` may reach although they are private or loopback (`host` or `host:port`).
+   * Every other address a name resolves to is checked where the connection is made. @default none
+   * @example (env) => env.MY_TASK_ALLOW_HOSTS
+   */
+  allowHosts?(env: EnvOf<E>): readonly string[];
   /** The work. Its resolved value (JSON) is stored as the task's result. */
   run(payload: v.InferOutput<S>, ctx: TaskContext<EnvOf<E>>): Promise<unknown>;
 }
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
 export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
-  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public">> {
+  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts">> {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
   flowControl?: FlowControl;
   public?: PublicOptions;
   check?: TaskDefinitionInput<S, E>["check"];
+  allowHosts?: TaskDefinitionInput<S, E>["allowHosts"];
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;

@@ -1,6 +1,6 @@
 import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
-import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refuseTarget, retryAfterSeconds } from "../src/task.ts";
+import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refusalOf, refuseTarget, retryAfterSeconds } from "../src/task.ts";
 
 /** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
 const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -54,6 +54,7 @@ export default defineTask({
     const why = refuseTarget(req.url, env.CELERIAC_WEBHOOK_ALLOW_HOSTS);
     return why ? [{ path: "url", message: why }] : undefined;
   },
+  allowHosts: (env) => env.CELERIAC_WEBHOOK_ALLOW_HOSTS,
   async run(req, ctx) {
     // The target was checked by `check` at enqueue and again by the runner before this attempt.
     const body = req.body === undefined ? undefined : "json" in req.body ? JSON.stringify(req.body.json ?? null) : req.body.text;
@@ -73,6 +74,9 @@ export default defineTask({
       res = await ctx.fetch(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), redirect: "manual" });
     } catch (err) {
       if (ctx.signal.aborted) throw ctx.signal.reason; // the task's timeout: recorded as such
+      // The connection-time guard refused an address the name resolved to: fails for good.
+      const refused = refusalOf(err);
+      if (refused) throw refused;
       throw new Error(`${what} failed: ${messageOf(err)}`);
     }
     const { status } = res;
