@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { ApiError, messageOf } from "../src/errors.ts";
-import { failGivenUp } from "../src/lifecycle.ts";
+import { giveUp } from "../src/lifecycle.ts";
 import { failureOf, taskOf, type TaskMessage } from "../src/messages.ts";
 import { DELIVER_PATH, FAILURE_PATH } from "../src/queue.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
@@ -35,5 +35,6 @@ export const deliver = new Hono<AppEnv>()
     const failure = await failureOf(c.get("body"), Date.now());
     // Acknowledged either way: QStash retrying a callback that is not ours would change nothing.
     if (!failure) return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);
-    return c.json({ id: failure.task.id, recorded: await failGivenUp(relayOf(c), failure.task, failure.callback) });
+    const did = await giveUp(relayOf(c), failure.task, failure.callback);
+    return c.json({ id: failure.task.id, recorded: did === "failed", ...(did === "rechecking" ? { rechecking: true } : {}) });
   });

@@ -84,22 +84,50 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   return queued;
 }
 
+/** What the failure callback did: recorded the failure, re-checks a cut-off attempt, or nothing. */
+export type GiveUp = "failed" | "rechecking" | "ignored";
+
 /**
  * QStash gave up on a task's message (its failure callback). The task has failed unless it is
- * already final or was re-enqueued since (another generation). An attempt still running (a
- * duplicate delivery) may yet finish it: the runner may move a failed task on to its real outcome.
- * Returns whether the failure was recorded.
+ * already final or was re-enqueued since (another generation) — or an attempt of it is `running`.
+ * Then QStash's last attempts only met that attempt's claim, and whether its side effect happened
+ * is not known here: the worker may have sent the email and died before recording it. So the
+ * failure is not guessed: the task's message is published once more, due when the claim lapses,
+ * as a final attempt. A duplicate still running records its own outcome meanwhile (the re-check
+ * then finds the task done); after a crash the re-check runs the task again under the same
+ * idempotency keys, which confirms an effect that happened (Resend answers the first send) or
+ * makes it, and records what really happened.
  */
-export async function failGivenUp(relay: Relay, m: TaskMessage, cb: FailureCallback): Promise<boolean> {
+export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, now = Date.now()): Promise<GiveUp> {
+  const rec = await relay.store.get(m.id);
+  if (!rec || (rec.generation ?? 0) !== (m.gen ?? 0)) return "ignored";
+  if (rec.state === "running") {
+    const lapse = rec.leaseUntil ? Date.parse(rec.leaseUntil) : now;
+    const def = relay.registry.get(m.task);
+    try {
+      await publish(relay.services.qstash, relay.config, [
+        {
+          // retries 0: this is the final attempt; a failure it meets is recorded as such.
+          message: { ...m, options: { ...m.options, retries: 0 }, createdAt: now, runAt: Math.max(now, lapse + 1_000) },
+          ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
+        },
+      ]);
+    } catch (err) {
+      throw unavailable("qstash", err); // 503: QStash calls back again
+    }
+    console.warn(`[celeriac] task ${m.id}: QStash gave up while attempt ${rec.attempts} held the task; re-checking it when its claim lapses`);
+    return "rechecking";
+  }
   const error = {
     code: "delivery_failed",
     message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}`,
     retryable: false,
   };
+  // Not from `running`: that case is re-checked above (a concurrent claim makes this a conflict).
   const t = await relay.store.transition(
     m.id,
-    { from: [...CANCELLABLE, "running"], to: "failed", at: Date.now(), gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
+    { from: CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
     m.options.resultTtl,
   );
-  return t.kind === "ok";
+  return t.kind === "ok" ? "failed" : "ignored";
 }

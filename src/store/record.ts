@@ -50,6 +50,8 @@ export interface TaskRecord {
   startedAt?: string;
   /** While `retrying`: when the next attempt is due, when known. */
   nextAttemptAt?: string;
+  /** While `running`: when the attempt's claim lapses and another delivery may take over. */
+  leaseUntil?: string;
   finishedAt?: string;
   result?: unknown;
   error?: TaskError;
@@ -83,6 +85,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
   const optional = {
     startedAt: iso(h.startedAt),
     nextAttemptAt: h.state === "retrying" ? iso(h.nextAt) : undefined,
+    leaseUntil: iso(h.leaseUntil),
     finishedAt: iso(h.finishedAt),
     result: json(h.result),
     error: json(h.error),
