@@ -43,7 +43,7 @@ export interface Enqueued {
 }
 
 /** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
-const SCHEDULED_AFTER_MS = 1_000;
+export const SCHEDULED_AFTER_MS = 1_000;
 
 type Deps = Pick<Relay, "config" | "services" | "store">;
 

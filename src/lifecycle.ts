@@ -1,4 +1,5 @@
 import { ApiError, messageOf, unavailable } from "./errors.ts";
+import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import type { Relay } from "./relay.ts";
@@ -35,17 +36,23 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
 
 /**
  * Re-enqueues a failed or cancelled task under the same id, keeping its history. The record's
- * generation goes up, so the failure callback of the earlier message can no longer fail it.
+ * generation goes up, so the failure callback of the earlier message can no longer fail it. A
+ * cancelled task that was due later keeps its due time (`scheduled`, `runAt` unchanged); a
+ * failed one, or one whose time has come, runs now.
  */
 export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | null> {
   const rec = await relay.store.get(id);
   if (!rec) return null;
   const now = Date.now();
   const gen = (rec.generation ?? 0) + 1;
+  const due = Date.parse(rec.runAt);
+  const keepDue = rec.state === "cancelled" && due - now > SCHEDULED_AFTER_MS;
+  const runAt = keepDue ? due : now;
+  const to: TaskState = keepDue ? "scheduled" : "queued";
   const t = await relay.store.transition(
     id,
-    { from: RETRYABLE, to: "queued", at: now, fields: { runAt: now, error: "", gen } },
-    rec.options.resultTtl + LATE_DELIVERY_S,
+    { from: RETRYABLE, to, at: now, fields: { runAt, error: "", gen } },
+    rec.options.resultTtl + LATE_DELIVERY_S + Math.ceil((runAt - now) / 1000),
   );
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
@@ -65,7 +72,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           payload: rec.payload,
           options: rec.options,
           createdAt: now,
-          runAt: now,
+          runAt,
           gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
         },
@@ -76,7 +83,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     // Put the record back as it was (uncounted: it never really changed), so the caller can retry.
     await relay.store.transition(
       id,
-      { from: ["queued"], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
+      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
       rec.options.resultTtl,
     );
     throw unavailable("qstash", err);

@@ -155,14 +155,16 @@ class TimeoutError extends Error {
 
 /** Maps a thrown value to the recorded error: permanent unless it can succeed later. */
 function describe(err: unknown): TaskError {
-  if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false };
-  if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true };
+  const d = (err as { details?: unknown } | null)?.details;
+  const details = d && typeof d === "object" && !Array.isArray(d) ? { details: d as Record<string, unknown> } : {};
+  if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false, ...details };
+  if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true, ...details };
   if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
   if (err instanceof v.ValiError) return { code: "invalid", message: err.message, retryable: false };
   // Any other throw is retried; a string `code` on it (e.g. "http_503") is kept for the record.
   const own = (err as { code?: unknown } | null)?.code;
   const code = typeof own === "string" && own ? own : "error";
-  return { code, message: messageOf(err), retryable: true };
+  return { code, message: messageOf(err), retryable: true, ...details };
 }
 
 function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext<any> {

@@ -6,6 +6,7 @@ import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refusal
 const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
   "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "webhook-id", "webhook-timestamp", "webhook-signature"]);
 const EXCERPT = 2_000; // characters of a response body kept in the result
+const ERROR_EXCERPT = 300; // characters of a failed answer's body kept with the error
 
 const url = v.pipe(v.string("must be a URL"), v.maxLength(2_048, "must be at most 2048 characters"), v.rawCheck(({ dataset, addIssue }) => {
   const why = dataset.typed ? parseTarget(dataset.value) : undefined;
@@ -82,33 +83,38 @@ export default defineTask({
     const { status } = res;
     if (status >= 200 && status < 300) {
       const type = res.headers.get("content-type");
-      return { status, headers: type ? { "content-type": type } : {}, ...(await excerpt(res)) };
+      return { status, headers: type ? { "content-type": type } : {}, ...(await excerpt(res, EXCERPT)) };
     }
-    await res.body?.cancel();
-    const answered = `${what} answered ${status}`;
+    // Kept with the error: the status, the start of the answer, and where it came from (origin and
+    // path only: a query string may carry a token).
+    const target = new URL(req.url);
+    const { body: answer } = await excerpt(res, ERROR_EXCERPT);
+    const details = { status, url: target.origin + target.pathname, body: answer };
+    const answered = `[celeriac] webhook ${req.method} ${details.url} answered ${status}${answer ? `: ${answer.slice(0, 120)}` : ""}`;
+    const fail = <E extends Error>(e: E) => Object.assign(e, { details });
     if (status >= 300 && status < 400) {
-      throw new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect");
+      throw fail(new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect"));
     }
     if (status === 408 || status === 429 || status >= 500) {
       const after = retryAfterSeconds(res.headers.get("retry-after"));
-      if (after !== undefined) throw new RetryLater({ after, message: answered, code: `http_${status}` });
-      throw Object.assign(new Error(answered), { code: `http_${status}` }); // the task's retryDelay
+      if (after !== undefined) throw fail(new RetryLater({ after, message: answered, code: `http_${status}` }));
+      throw fail(Object.assign(new Error(answered), { code: `http_${status}` })); // the task's retryDelay
     }
-    throw new PermanentError(answered, `http_${status}`);
+    throw fail(new PermanentError(answered, `http_${status}`));
   },
 });
 
 /** The start of a response body, read only as far as needed (a huge answer is not buffered). */
-async function excerpt(res: Response): Promise<{ body: string; truncated?: true }> {
+async function excerpt(res: Response, max: number): Promise<{ body: string; truncated?: true }> {
   const reader = res.body?.getReader();
   if (!reader) return { body: "" };
   const decoder = new TextDecoder();
   let text = "";
-  while (text.length <= EXCERPT) {
+  while (text.length <= max) {
     const { done, value } = await reader.read();
     if (done) return { body: text + decoder.decode() };
     text += decoder.decode(value, { stream: true });
   }
   await reader.cancel();
-  return { body: text.slice(0, EXCERPT), truncated: true };
+  return { body: text.slice(0, max), truncated: true };
 }

@@ -16,6 +16,8 @@ export interface TaskError {
   code: string;
   message: string;
   retryable: boolean;
+  /** What the task kept about the failure, e.g. a webhook's `{status, url, body}` (short). */
+  details?: Record<string, unknown>;
 }
 
 export interface HistoryEntry {
