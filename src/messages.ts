@@ -10,13 +10,19 @@ const Message = v.object({
   id: v.pipe(v.string(), v.regex(TASK_ID)),
   task: v.string(),
   payload: v.unknown(),
-  options: v.object({ retries: v.number(), timeout: v.number(), resultTtl: v.number(), retryDelay: v.optional(v.string()) }),
-  createdAt: v.number(),
-  runAt: v.number(),
+  // Ranges as enqueue allows them: a message QStash signed is still checked before it runs.
+  options: v.object({
+    retries: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(20)),
+    timeout: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(7_200)),
+    resultTtl: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    retryDelay: v.optional(v.string()),
+  }),
+  createdAt: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  runAt: v.pipe(v.number(), v.integer(), v.minValue(0)),
   idempotencyKey: v.optional(v.string()),
   scheduleId: v.optional(v.string()),
   /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
-  gen: v.optional(v.number()),
+  gen: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
 });
 export type TaskMessage = v.InferOutput<typeof Message>;
 

@@ -102,7 +102,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
 
 /** Turns a flat HGETALL reply into an object. */
 export function pairs(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null); // field names are data
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
   return out;
 }
