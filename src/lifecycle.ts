@@ -99,8 +99,7 @@ export type GiveUp = "failed" | "rechecking" | "ignored";
  * already final or was re-enqueued since (another generation) — or an attempt of it is `running`.
  * Then QStash's last attempts only met that attempt's claim, and whether its side effect happened
  * is not known here: the worker may have sent the email and died before recording it. So the
- * failure is not guessed: the task's message is published once more, due when the claim lapses,
- * as a final attempt. A duplicate still running records its own outcome meanwhile (the re-check
+ * failure is not guessed: the task's message is published once more, due when the claim lapses. A duplicate still running records its own outcome meanwhile (the re-check
  * then finds the task done); after a crash the re-check runs the task again under the same
  * idempotency keys, which confirms an effect that happened (Resend answers the first send) or
  * makes it, and records what really happened.
@@ -114,8 +113,10 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
     try {
       await publish(relay.services.qstash, relay.config, [
         {
-          // retries 0: this is the final attempt; a failure it meets is recorded as such.
-          message: { ...m, options: { ...m.options, retries: 0 }, createdAt: now, runAt: Math.max(now, lapse + 1_000) },
+          // With the task's own retries: a passing error (a 500 from Resend) must not turn a
+          // task whose email went out into a failure. When these run out too, the task is no
+          // longer running, and the next failure callback records the failure.
+          message: { ...m, createdAt: now, runAt: Math.max(now, lapse + 1_000) },
           ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
         },
       ]);
