@@ -49,7 +49,11 @@ export default defineTask({
   name: "webhook",
   input: WebhookRequest,
   env: Env,
-  retries: 5,
+  // Receivers go away for a deploy or a restart, minutes rather than hours: spread 8 retries over
+  // about 45 minutes (10, 20, 40 … 1280 s), never the hours-long waits of an uncapped backoff. A
+  // 429 or 503 with Retry-After waits as long as the receiver asks.
+  retries: 8,
+  retryDelay: { base: 10, factor: 2, max: 1800 },
   timeout: 30,
   check(req, env) {
     const why = refuseTarget(req.url, env.CELERIAC_WEBHOOK_ALLOW_HOSTS);
