@@ -23,6 +23,10 @@ export interface EnqueueItem {
   timeout?: number;
   /** The `Upstash-Retry-Delay` expression. @default the task's `retryDelay` */
   retryDelay?: string;
+  /** How long the finished record is kept, seconds. @default the task's `resultTtl` */
+  resultTtl?: number;
+  /** Payload paths kept out of the record besides the task's own `redact`. */
+  redact?: string[];
   idempotencyKey?: string;
 }
 
@@ -41,6 +45,12 @@ export interface Enqueued {
   /** Set when the key was first used with another task or payload: nothing was enqueued. */
   conflict?: Conflict;
 }
+
+/** The paths to keep out of the record: the task's own and the enqueue's. */
+const redactOf = (it: EnqueueItem) => {
+  const paths = [...new Set([...(it.def.redact ?? []), ...(it.redact ?? [])])];
+  return paths.length ? { redact: paths } : {};
+};
 
 /** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
 export const SCHEDULED_AFTER_MS = 1_000;
@@ -66,12 +76,13 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
         options: {
           retries: it.retries ?? it.def.retries,
           timeout: it.timeout ?? it.def.timeout,
-          resultTtl: it.def.resultTtl,
+          resultTtl: it.resultTtl ?? it.def.resultTtl,
           retryDelay: it.retryDelay ?? it.def.retryDelay,
         },
         createdAt: now,
         runAt,
         ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
+        ...redactOf(it),
       };
     }),
   );

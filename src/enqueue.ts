@@ -40,6 +40,8 @@ export async function validate(
       ...(o.retries !== undefined ? { retries: o.retries } : {}),
       ...(o.timeout !== undefined ? { timeout: Math.ceil(o.timeout) } : {}),
       ...(o.retryDelay !== undefined ? { retryDelay: o.retryDelay } : {}),
+      ...(o.resultTtl !== undefined ? { resultTtl: o.resultTtl } : {}),
+      ...(o.redact !== undefined ? { redact: o.redact } : {}),
       ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
     },
     output: checked.output,

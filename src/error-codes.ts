@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   idempotency_key_reused: { status: 409, meaning: "the idempotency key was first used with another task or payload" },
   not_cancellable: { status: 409, meaning: "the task already started or ended" },
   not_retryable: { status: 409, meaning: "only failed or cancelled tasks can be retried" },
+  payload_redacted: { status: 409, meaning: "the task's payload held redacted values the record never kept: enqueue it again" },
   code_used: { status: 409, meaning: "this verification code was already used" },
   receipt_expired: { status: 410, meaning: "the receipt expired with its task's record" },
   code_expired: { status: 410, meaning: "no live verification code for this address and purpose (expired, or never sent)" },

@@ -43,6 +43,13 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
 export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | null> {
   const rec = await relay.store.get(id);
   if (!rec) return null;
+  if (rec.redacted?.length && RETRYABLE.includes(rec.state)) {
+    // The record never held these values (`redact`), so it cannot send the task again as it was.
+    throw new ApiError(409, {
+      code: "payload_redacted",
+      message: `task ${id} cannot be retried: its payload held redacted values (${rec.redacted.join(", ")}); enqueue it again with them`,
+    });
+  }
   const now = Date.now();
   const gen = (rec.generation ?? 0) + 1;
   const due = Date.parse(rec.runAt);

@@ -21,6 +21,8 @@ const Message = v.object({
   runAt: v.pipe(v.number(), v.integer(), v.minValue(0)),
   idempotencyKey: v.optional(v.string()),
   scheduleId: v.optional(v.string()),
+  /** Payload paths the record must not keep (the task's `redact` and the enqueue's). */
+  redact: v.optional(v.pipe(v.array(v.string()), v.maxLength(50))),
   /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
   gen: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
 });

@@ -52,7 +52,9 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
     return { status: 503, headers: { "Retry-After": String(err.retryAfter) }, body: { id: m.id, ...err.toJSON() } };
   }
   const started = Date.now();
-  const claim = await store.claim({ ...m, state: "queued" }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
+  // A record recreated from the message keeps the task's secrets out as an enqueued one does.
+  const redact = [...new Set([...(def?.redact ?? []), ...(m.redact ?? [])])];
+  const claim = await store.claim({ ...m, state: "queued", redact }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
   if (claim.kind === "skip") return { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
   if (claim.kind === "stale") return { status: 200, headers: {}, body: { id: m.id, skipped: "payload differs from the task's" } };
   if (claim.kind === "busy") {

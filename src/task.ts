@@ -6,6 +6,7 @@ import type { Issue } from "./errors.ts";
 import type { Mailer } from "./mail.ts";
 import type { OneTimeCodes } from "./one-time-codes.ts";
 import { publicProblems, type PublicOptions } from "./public-task.ts";
+import { REDACT_PATH } from "./redact.ts";
 import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
 import type { DayReport } from "./stats.ts";
 import type { TaskState } from "./store/record.ts";
@@ -144,6 +145,12 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   flowControl?: FlowControl;
   /** How long a finished record (and its result) is kept, seconds. @default 604800 (7 days) */
   resultTtl?: number;
+  /**
+   * Payload paths that hold secrets (dot paths, `*` for every key): the task runs with them, but
+   * the record keeps "[redacted]" in their place, so no API answer, log or page shows them.
+   * Callers may add paths per enqueue (`redact`). @default none @example ["headers.*", "body.json.code"]
+   */
+  redact?: string[];
   /** Cron schedules that run this task. @default none */
   schedules?: ScheduleDeclaration[];
   /** Makes the task callable from browsers at `POST /v1/public/<name>`. @default not public */
@@ -165,7 +172,7 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
 export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
-  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts">> {
+  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact">> {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
@@ -173,6 +180,7 @@ export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSc
   public?: PublicOptions;
   check?: TaskDefinitionInput<S, E>["check"];
   allowHosts?: TaskDefinitionInput<S, E>["allowHosts"];
+  redact?: string[];
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -190,6 +198,7 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
   whole(def.timeout, 1, "timeout");
   whole(def.delay, 0, "delay");
   whole(def.resultTtl, 1, "resultTtl");
+  for (const p of def.redact ?? []) if (!REDACT_PATH.test(p)) throw new TypeError(`${where}: redact path "${p}" must be dot-separated keys or *`);
   const delayProblem = def.retryDelay === undefined ? undefined : retryDelayProblem(def.retryDelay);
   if (delayProblem) throw new TypeError(`${where}: retryDelay ${delayProblem}`);
   const names = new Set<string>();

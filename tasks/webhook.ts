@@ -60,6 +60,8 @@ export default defineTask({
     return why ? [{ path: "url", message: why }] : undefined;
   },
   allowHosts: (env) => env.CELERIAC_WEBHOOK_ALLOW_HOSTS,
+  // Header values carry credentials (authorization, API keys): the record keeps only their names.
+  redact: ["headers.*"],
   async run(req, ctx) {
     // The target was checked by `check` at enqueue and again by the runner before this attempt.
     const body = req.body === undefined ? undefined : "json" in req.body ? JSON.stringify(req.body.json ?? null) : req.body.text;

@@ -60,6 +60,8 @@ export interface TaskRecord {
   messageId?: string;
   idempotencyKey?: string;
   scheduleId?: string;
+  /** Payload paths whose values were kept out of the record (they read "[redacted]"). */
+  redacted?: string[];
   /** How many times the task was re-enqueued through `POST /v1/tasks/:id/retry`. */
   generation?: number;
   history: HistoryEntry[];
@@ -95,6 +97,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
     idempotencyKey: h.idempotencyKey || undefined,
     scheduleId: h.scheduleId || undefined,
     generation: h.gen ? Number(h.gen) : undefined,
+    redacted: json(h.redacted),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (rec as unknown as Record<string, unknown>)[k] = v;
   return rec;
