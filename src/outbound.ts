@@ -2,10 +2,11 @@ import { PermanentError } from "./errors.ts";
 import { refuseTarget } from "./ssrf.ts";
 
 /**
- * How the runtime makes outbound calls on a caller's behalf (the webhook task's `ctx.fetch`),
- * given the allow-list (`CELERIAC_WEBHOOK_ALLOW_HOSTS`). The URL's spelling is checked before
- * every attempt; this is the check where the connection is made, on every address actually
- * dialled, so a public name that resolves (or rebinds) to a private address is refused too.
+ * How the runtime makes outbound calls on a caller's behalf (every task's `ctx.fetch`), given
+ * the hosts the task allows although private (its `allowHosts`; the webhook task's come from
+ * `CELERIAC_WEBHOOK_ALLOW_HOSTS`). The URL's spelling is checked first; then, where the
+ * connection is made, every address actually dialled, so a public name that resolves (or
+ * rebinds) to a private address is refused too.
  * - Workers: the global fetch; `global_fetch_strictly_public` (wrangler.toml) routes it as a
  *   request from the internet, and Cloudflare does not connect to private addresses.
  * - Node: `src/node.ts` checks each address its resolver returns, inside the connection's lookup.

@@ -18,7 +18,7 @@ import { newTaskId } from "../src/ids.ts";
 import { sign } from "./helpers/api.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
-const CASES = Number(process.env.FUZZ_CASES ?? 2000);
+const CASES = Number(process.env.FUZZ_CASES ?? 1500);
 const TOKEN = "fuzz-redis-token";
 const PREFIX = `celeriac-fuzz-${Math.random().toString(36).slice(2, 8)}:`;
 /** Nothing listens here: the app's public URL, Resend and webhook targets (allow-listed) fail at once. */
