@@ -1,4 +1,5 @@
-// Seeded fuzzing of every route that takes input: the API-key routes, the delivery routes with
+// Seeded fuzzing of every route that takes input: the API-key routes, the browsers' public routes
+// (a public task, the verification check, receipts), the delivery routes with
 // valid signatures over hostile bodies (and some without). The app runs in-process against its
 // own QStash-compatible broker and its own bridge to Redis (the real one when it answers), under
 // a key prefix of its own (CELERIAC_REDIS_PREFIX), and every request is checked: no 5xx from
@@ -15,7 +16,7 @@ import type { Backend } from "../dev/redis-bridge/backend.ts";
 import { DEV_API_KEY, freePort, stackEnv } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { newTaskId } from "../src/ids.ts";
-import { sign } from "./helpers/api.ts";
+import { sign, stack } from "./helpers/api.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
 const CASES = Number(process.env.FUZZ_CASES ?? 1500);
@@ -146,6 +147,30 @@ function apiCase(r: Rng, known: string[]): Case {
   }
 }
 
+/** A browser's call: the public task, the verification check, receipts; from allowed origins or not. */
+function publicCase(r: Rng): Case {
+  const origin = r.pick([env.CELERIAC_PUBLIC_ORIGINS?.split(",")[0] ?? "https://shop.example", "https://evil.example", "null", ""]);
+  const headers: Record<string, string> = origin ? { origin } : {};
+  if (r.chance(0.5)) headers["cf-turnstile-response"] = r.pick(["XXXX.DUMMY.TOKEN.XXXX", "", "x".repeat(3_000), r.pick(STRINGS)]).replace(/[^\x20-\x7e]/g, "_");
+  switch (r.int(5)) {
+    case 0:
+    case 1: {
+      const body = r.chance(0.7) ? { email: r.pick(["ada@celeriac.dev", "a@b", r.pick(STRINGS)]), purpose: r.pick(["sign-in", "Sign In", "", r.pick(STRINGS)]) } : value(r);
+      const { text, type } = encode(r, body);
+      return { method: r.pick(["POST", "POST", "OPTIONS"]), path: "/v1/public/verification", body: text, headers: { ...headers, "content-type": type } };
+    }
+    case 2: {
+      const { text, type } = encode(r, r.chance(0.7) ? { email: "ada@celeriac.dev", purpose: "sign-in", code: r.pick(["123456", "", "1234567", r.pick(STRINGS)]) } : value(r));
+      return { method: "POST", path: r.pick(["/v1/public/verification/check", "/v1/verification/check"]), body: text, headers: { ...headers, "content-type": type, authorization: `Bearer ${DEV_API_KEY}` } };
+    }
+    case 3: return { method: r.pick(["GET", "OPTIONS"]), path: `/v1/public/receipts/${segment(r.pick([...STRINGS, "rcpt_" + "a".repeat(40)])) || "x"}`, headers };
+    default: {
+      const { text, type } = encode(r, value(r));
+      return { method: "POST", path: `/v1/public/${r.pick(["send-email", "webhook", "nope", segment(r.pick(STRINGS)) || "x"])}`, body: text, headers: { ...headers, "content-type": type } };
+    }
+  }
+}
+
 /** A signed delivery (mostly) over a hostile body: task messages, scheduled runs, failure callbacks. */
 function deliveryCase(r: Rng, known: string[], env: Record<string, string>): Case {
   const failure = r.chance(0.3);
@@ -199,7 +224,9 @@ const plain = (x: unknown): unknown => {
  * redis.sha1hex, gets the full listing instead.
  */
 const DIGEST = `
-local keys = redis.call('KEYS', ARGV[1])
+local all, keys = redis.call('KEYS', ARGV[1]), {}
+-- Rate-limit counters are left out: a refused guess must count, or guessing would be free.
+for _, k in ipairs(all) do if not string.find(k, ':rl:', 1, true) then keys[#keys + 1] = k end end
 table.sort(keys)
 local parts = {}
 for _, k in ipairs(keys) do
@@ -233,7 +260,8 @@ async function snapshot(): Promise<string> {
     snapshotMs += performance.now() - t0;
     return String(plain(d));
   }
-  const names = (plain((await memory.pipeline([["keys", `${PREFIX}*`]]))[0]) as string[]).sort();
+  // Rate-limit counters are left out: a refused guess must count, or guessing would be free.
+  const names = (plain((await memory.pipeline([["keys", `${PREFIX}*`]]))[0]) as string[]).filter((k) => !String(k).includes(":rl:")).sort();
   const read = (k: string, type: string): string[] =>
     type === "hash" ? ["hgetall", k] : type === "list" ? ["lrange", k, "0", "-1"] : type === "zset" ? ["zrange", k, "0", "-1", "withscores"] : type === "set" ? ["smembers", k] : ["get", k];
   const types = (await memory.pipeline(names.map((k) => ["type", k]))).map((t) => String(plain(t)));
@@ -283,7 +311,11 @@ beforeAll(async () => {
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   broker = await startBroker({ port: 0, timeScale: 1, log: false });
   const bridge = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: TOKEN, backend: "memory" as const, close: async () => {} };
-  env = stackEnv({ bridge, sink: { url: DEAD } as never, broker }, DEAD, { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", CELERIAC_REDIS_PREFIX: PREFIX });
+  // The public routes' settings (origins, the Turnstile stand-in, secrets) are the test stack's.
+  const shared = Object.fromEntries(
+    Object.entries(stack().env).filter(([k]) => /^(CELERIAC_PUBLIC_ORIGINS|CELERIAC_RECEIPT_SECRET|TURNSTILE_|VERIFICATION_)/.test(k)),
+  );
+  env = stackEnv({ bridge, sink: { url: DEAD } as never, broker }, DEAD, { ...shared, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", CELERIAC_REDIS_PREFIX: PREFIX });
 });
 afterAll(async () => {
   const left = plain((await memory.pipeline([["keys", `${PREFIX}*`]]))[0]) as string[];
@@ -304,7 +336,8 @@ describe("fuzz", () => {
     let before = await snapshot();
     let expiring = false;
     for (let n = 0; n < CASES; n++) {
-      const c = r.chance(0.35) ? deliveryCase(r, known, env) : apiCase(r, known);
+      const x = r.next();
+      const c = x < 0.3 ? deliveryCase(r, known, env) : x < 0.45 ? publicCase(r) : apiCase(r, known);
       if (expiring) before = await snapshot(); // keys may have expired since
       const at = commands;
       const t1 = performance.now();
@@ -321,7 +354,8 @@ describe("fuzz", () => {
       expect(Object.keys(Object.prototype), `Object.prototype polluted: ${where}`).toEqual([]);
       let json: any;
       try {
-        json = JSON.parse(text);
+        // A CORS preflight answers 204 with no body; everything else answers JSON.
+        json = res.status === 204 && text === "" ? {} : JSON.parse(text);
       } catch {
         throw new Error(`not JSON: ${where}`);
       }
