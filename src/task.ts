@@ -198,6 +198,7 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
   whole(def.timeout, 1, "timeout");
   whole(def.delay, 0, "delay");
   whole(def.resultTtl, 1, "resultTtl");
+  if (def.resultTtl !== undefined && def.resultTtl > 10 * 365 * 86_400) throw new TypeError(`${where}: resultTtl must be at most 10 years`);
   for (const p of def.redact ?? []) if (!REDACT_PATH.test(p)) throw new TypeError(`${where}: redact path "${p}" must be dot-separated keys or *`);
   const delayProblem = def.retryDelay === undefined ? undefined : retryDelayProblem(def.retryDelay);
   if (delayProblem) throw new TypeError(`${where}: retryDelay ${delayProblem}`);

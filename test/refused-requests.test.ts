@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.ts";
 import { MAX_JSON_DEPTH, payloadProblem, tooDeepAt } from "../src/http.ts";
 import { DEV_API_KEY } from "../dev/stack.ts";
-import { call, stack, unique } from "./helpers/api.ts";
+import { call, sign, stack, unique } from "./helpers/api.ts";
 
 const nested = (levels: number, leaf = "1") => "[".repeat(levels) + leaf + "]".repeat(levels);
 
@@ -53,5 +53,20 @@ describe("deep JSON", () => {
     );
     expect(r.status).toBe(400);
     expect(((await r.json()) as any).error.code).toBe("json_too_deep");
+  });
+});
+
+describe("signed messages out of range", () => {
+  it("a signed delivery whose runAt is 1e308 is refused as no celeriac message (489), not a Redis error", async () => {
+    const url = `${stack().env.CELERIAC_PUBLIC_URL}/qstash/deliver`;
+    const id = "tsk_0000000000farfuturerunatxxx";
+    const body = JSON.stringify({
+      v: 1, id, task: "send-email", payload: { to: "ada@celeriac.dev", subject: "far", text: "x" },
+      options: { retries: 0, timeout: 5, resultTtl: 3600 }, createdAt: Date.now(), runAt: 1e308,
+    });
+    const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }) }, body });
+    expect(r.status).toBe(489);
+    expect(((await r.json()) as any).error.code).toBe("invalid_message");
+    expect((await call("GET", `/v1/tasks/${id}`)).status).toBe(404);
   });
 });
