@@ -1,6 +1,6 @@
 import { Hono } from "hono";
-import { messageOf } from "../src/errors.ts";
-import { failGivenUp } from "../src/lifecycle.ts";
+import { ApiError, messageOf } from "../src/errors.ts";
+import { giveUp } from "../src/lifecycle.ts";
 import { failureOf, taskOf, type TaskMessage } from "../src/messages.ts";
 import { DELIVER_PATH, FAILURE_PATH } from "../src/queue.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
@@ -18,7 +18,16 @@ export const deliver = new Hono<AppEnv>()
       c.header("Upstash-NonRetryable-Error", "true");
       return c.json({ error: { code: "invalid_message", message: messageOf(err) } }, 489 as 400);
     }
-    const out = await runDelivery(relayOf(c), { message, messageId, retried: Number(c.req.header("upstash-retried") ?? 0) });
+    const relay = relayOf(c);
+    // A scheduled run's id comes from the unsigned message id (QStash signs nothing that is
+    // stable across a firing's retries), so the token that vouches for it may start one delivery
+    // only: the same signed request replayed under another message id is refused. QStash signs
+    // every attempt afresh, so its own retries and duplicates are never refused by this.
+    const { jti, exp } = c.get("claims");
+    if (message.scheduleId && !(await relay.store.spendToken(jti, exp))) {
+      throw new ApiError(401, { code: "replayed_signature", message: "this signature was already used for a delivery" });
+    }
+    const out = await runDelivery(relay, { message, messageId, retried: Number(c.req.header("upstash-retried") ?? 0) });
     for (const [k, val] of Object.entries(out.headers)) c.header(k, val);
     return c.json(out.body, out.status as 200);
   })
@@ -26,5 +35,6 @@ export const deliver = new Hono<AppEnv>()
     const failure = await failureOf(c.get("body"), Date.now());
     // Acknowledged either way: QStash retrying a callback that is not ours would change nothing.
     if (!failure) return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);
-    return c.json({ id: failure.task.id, recorded: await failGivenUp(relayOf(c), failure.task, failure.callback) });
+    const did = await giveUp(relayOf(c), failure.task, failure.callback);
+    return c.json({ id: failure.task.id, recorded: did === "failed", ...(did === "rechecking" ? { rechecking: true } : {}) });
   });

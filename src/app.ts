@@ -9,6 +9,7 @@ import { tasks as taskRoutes } from "../routes/tasks.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
 import { requireApiKey, requireQstashSignature } from "./auth.ts";
 import { ApiError, messageOf } from "./errors.ts";
+import { platformFetch, type OutboundFetch } from "./outbound.ts";
 import { Registry, type AnyTask } from "./registry.ts";
 import { relay, type AppEnv, type Wiring } from "./relay.ts";
 import type { Services } from "./services.ts";
@@ -21,11 +22,17 @@ export interface AppOptions {
    * test). @default created from the env, once per isolate
    */
   services?: Partial<Services>;
+  /** The runtime's checked fetch for calls on a caller's behalf (`ctx.fetch`). @default {@link platformFetch} */
+  outbound?: OutboundFetch;
 }
 
 /** The composition root: the one place that wires routes/ and tasks/ into the machinery. */
 export function createApp(options: AppOptions = {}) {
-  const wiring: Wiring = { registry: new Registry(options.tasks ?? builtInTasks), services: options.services };
+  const wiring: Wiring = {
+    registry: new Registry(options.tasks ?? builtInTasks),
+    services: options.services,
+    outbound: options.outbound ?? platformFetch,
+  };
   const app = new Hono<AppEnv>();
   app.onError((err, c) => {
     if (err instanceof ApiError) {

@@ -1,5 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError, messageOf } from "./errors.ts";
+import { MAX_BODY_BYTES, readBytes } from "./http.ts";
+import { bodyText } from "./signature.ts";
 import type { AppEnv } from "./relay.ts";
 
 const encoder = new TextEncoder();
@@ -33,23 +35,36 @@ export const requireApiKey: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /**
- * Requires QStash's signature over the raw body, `sub` included (checked against the configured
- * public URL, not the URL this request happened to arrive at). The verified body is `c.var.body`;
- * anything else is a 401 and nothing happens.
+ * Largest delivery body read, bytes: a task message (its payload is at most MAX_BODY_BYTES) or a
+ * failure callback carrying one in base64 beside the last answer.
+ */
+const MAX_DELIVERY_BYTES = 3 * MAX_BODY_BYTES;
+
+/**
+ * Requires QStash's signature, `sub` included (checked against the configured public URL, not
+ * the URL this request happened to arrive at). The token is checked before a byte of the body is
+ * read, so an unsigned or forged request costs nothing; then the raw bytes, capped, are hashed
+ * exactly as received. The verified body is `c.var.body`, the token's claims `c.var.claims`;
+ * anything else is a 401 (413 when too large) and nothing happens.
  */
 export const requireQstashSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
   const relay = c.get("relay");
   const signature = c.req.header("upstash-signature");
-  const body = await c.req.text();
   const url = new URL(c.req.url);
   if (signature) {
+    let verified = false;
     try {
-      await relay.services.receiver.verify({ signature, body, url: relay.config.publicUrl + url.pathname + url.search });
-      c.set("body", body);
-      return next();
+      const claims = await relay.services.receiver.verifyToken(signature, relay.config.publicUrl + url.pathname + url.search);
+      const raw = await readBytes(c, MAX_DELIVERY_BYTES);
+      await relay.services.receiver.checkBody(claims, raw);
+      c.set("body", bodyText(raw));
+      c.set("claims", claims);
+      verified = true;
     } catch (err) {
+      if (err instanceof ApiError) throw err; // too large: 413, still nothing done
       console.warn(`[celeriac] rejected a delivery to ${url.pathname}: ${messageOf(err)}`);
     }
+    if (verified) return next();
   }
   throw new ApiError(401, { code: "invalid_signature", message: "not signed by QStash with the configured keys" });
 };

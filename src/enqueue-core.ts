@@ -23,6 +23,10 @@ export interface EnqueueItem {
   timeout?: number;
   /** The `Upstash-Retry-Delay` expression. @default the task's `retryDelay` */
   retryDelay?: string;
+  /** How long the finished record is kept, seconds. @default the task's `resultTtl` */
+  resultTtl?: number;
+  /** Payload paths kept out of the record besides the task's own `redact`. */
+  redact?: string[];
   idempotencyKey?: string;
 }
 
@@ -42,8 +46,14 @@ export interface Enqueued {
   conflict?: Conflict;
 }
 
+/** The paths to keep out of the record: the task's own and the enqueue's. */
+const redactOf = (it: EnqueueItem) => {
+  const paths = [...new Set([...(it.def.redact ?? []), ...(it.redact ?? [])])];
+  return paths.length ? { redact: paths } : {};
+};
+
 /** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
-const SCHEDULED_AFTER_MS = 1_000;
+export const SCHEDULED_AFTER_MS = 1_000;
 
 type Deps = Pick<Relay, "config" | "services" | "store">;
 
@@ -66,12 +76,13 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
         options: {
           retries: it.retries ?? it.def.retries,
           timeout: it.timeout ?? it.def.timeout,
-          resultTtl: it.def.resultTtl,
+          resultTtl: it.resultTtl ?? it.def.resultTtl,
           retryDelay: it.retryDelay ?? it.def.retryDelay,
         },
         createdAt: now,
         runAt,
         ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
+        ...redactOf(it),
       };
     }),
   );

@@ -3,6 +3,7 @@
 import * as v from "valibot";
 import { enqueue, type EnqueueItem, type Enqueued } from "./enqueue-core.ts";
 import { ApiError, PermanentError, type Issue } from "./errors.ts";
+import { payloadProblem } from "./http.ts";
 import { BatchBody, BatchItem, EnqueueBody, joinIssues, parseOptions, type Options } from "./options.ts";
 import { checkPayload, toIssues } from "./registry.ts";
 import { taskEnv, type Relay } from "./relay.ts";
@@ -23,7 +24,11 @@ export async function validate(
   if (!def) {
     return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
   }
-  const checked = await checkPayload(def, o.payload, taskEnv(relay, def), path ? `${path}.payload` : "payload");
+  const at = path ? `${path}.payload` : "payload";
+  // Checked before the schema: a payload that cannot be serialised must never reach a publish.
+  const bad = payloadProblem(o.payload);
+  if (bad) return { issues: [{ path: at, message: bad }] };
+  const checked = await checkPayload(def, o.payload, taskEnv(relay, def), at);
   if (!checked.ok) return { issues: checked.issues };
   return {
     item: {
@@ -35,6 +40,8 @@ export async function validate(
       ...(o.retries !== undefined ? { retries: o.retries } : {}),
       ...(o.timeout !== undefined ? { timeout: Math.ceil(o.timeout) } : {}),
       ...(o.retryDelay !== undefined ? { retryDelay: o.retryDelay } : {}),
+      ...(o.resultTtl !== undefined ? { resultTtl: o.resultTtl } : {}),
+      ...(o.redact !== undefined ? { redact: o.redact } : {}),
       ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
     },
     output: checked.output,

@@ -27,7 +27,8 @@ export function idempotentTaskId(scope: string, key: string): Promise<string> {
 
 /**
  * The task id of one run of a schedule, derived from its QStash message id: stable across that
- * message's retries (so the claim dedupes them) and distinct for every firing.
+ * message's retries (so the claim dedupes them) and distinct for every firing. The message id
+ * header is not signed, so the delivery route lets each signature token start one run only.
  */
 export function scheduledRunId(messageId: string): Promise<string> {
   return hashedId(`schedule-run\n${messageId}`);

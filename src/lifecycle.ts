@@ -1,4 +1,5 @@
 import { ApiError, messageOf, unavailable } from "./errors.ts";
+import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import type { Relay } from "./relay.ts";
@@ -35,17 +36,30 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
 
 /**
  * Re-enqueues a failed or cancelled task under the same id, keeping its history. The record's
- * generation goes up, so the failure callback of the earlier message can no longer fail it.
+ * generation goes up, so the failure callback of the earlier message can no longer fail it. A
+ * cancelled task that was due later keeps its due time (`scheduled`, `runAt` unchanged); a
+ * failed one, or one whose time has come, runs now.
  */
 export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | null> {
   const rec = await relay.store.get(id);
   if (!rec) return null;
+  if (rec.redacted?.length && RETRYABLE.includes(rec.state)) {
+    // The record never held these values (`redact`), so it cannot send the task again as it was.
+    throw new ApiError(409, {
+      code: "payload_redacted",
+      message: `task ${id} cannot be retried: its payload held redacted values (${rec.redacted.join(", ")}); enqueue it again with them`,
+    });
+  }
   const now = Date.now();
   const gen = (rec.generation ?? 0) + 1;
+  const due = Date.parse(rec.runAt);
+  const keepDue = rec.state === "cancelled" && due - now > SCHEDULED_AFTER_MS;
+  const runAt = keepDue ? due : now;
+  const to: TaskState = keepDue ? "scheduled" : "queued";
   const t = await relay.store.transition(
     id,
-    { from: RETRYABLE, to: "queued", at: now, fields: { runAt: now, error: "", gen } },
-    rec.options.resultTtl + LATE_DELIVERY_S,
+    { from: RETRYABLE, to, at: now, fields: { runAt, error: "", gen } },
+    rec.options.resultTtl + LATE_DELIVERY_S + Math.ceil((runAt - now) / 1000),
   );
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
@@ -65,7 +79,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           payload: rec.payload,
           options: rec.options,
           createdAt: now,
-          runAt: now,
+          runAt,
           gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
         },
@@ -76,7 +90,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     // Put the record back as it was (uncounted: it never really changed), so the caller can retry.
     await relay.store.transition(
       id,
-      { from: ["queued"], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
+      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
       rec.options.resultTtl,
     );
     throw unavailable("qstash", err);
@@ -84,22 +98,51 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   return queued;
 }
 
+/** What the failure callback did: recorded the failure, re-checks a cut-off attempt, or nothing. */
+export type GiveUp = "failed" | "rechecking" | "ignored";
+
 /**
  * QStash gave up on a task's message (its failure callback). The task has failed unless it is
- * already final or was re-enqueued since (another generation). An attempt still running (a
- * duplicate delivery) may yet finish it: the runner may move a failed task on to its real outcome.
- * Returns whether the failure was recorded.
+ * already final or was re-enqueued since (another generation) — or an attempt of it is `running`.
+ * Then QStash's last attempts only met that attempt's claim, and whether its side effect happened
+ * is not known here: the worker may have sent the email and died before recording it. So the
+ * failure is not guessed: the task's message is published once more, due when the claim lapses. A duplicate still running records its own outcome meanwhile (the re-check
+ * then finds the task done); after a crash the re-check runs the task again under the same
+ * idempotency keys, which confirms an effect that happened (Resend answers the first send) or
+ * makes it, and records what really happened.
  */
-export async function failGivenUp(relay: Relay, m: TaskMessage, cb: FailureCallback): Promise<boolean> {
+export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, now = Date.now()): Promise<GiveUp> {
+  const rec = await relay.store.get(m.id);
+  if (!rec || (rec.generation ?? 0) !== (m.gen ?? 0)) return "ignored";
+  if (rec.state === "running") {
+    const lapse = rec.leaseUntil ? Date.parse(rec.leaseUntil) : now;
+    const def = relay.registry.get(m.task);
+    try {
+      await publish(relay.services.qstash, relay.config, [
+        {
+          // With the task's own retries: a passing error (a 500 from Resend) must not turn a
+          // task whose email went out into a failure. When these run out too, the task is no
+          // longer running, and the next failure callback records the failure.
+          message: { ...m, createdAt: now, runAt: Math.max(now, lapse + 1_000) },
+          ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
+        },
+      ]);
+    } catch (err) {
+      throw unavailable("qstash", err); // 503: QStash calls back again
+    }
+    console.warn(`[celeriac] task ${m.id}: QStash gave up while attempt ${rec.attempts} held the task; re-checking it when its claim lapses`);
+    return "rechecking";
+  }
   const error = {
     code: "delivery_failed",
     message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}`,
     retryable: false,
   };
+  // Not from `running`: that case is re-checked above (a concurrent claim makes this a conflict).
   const t = await relay.store.transition(
     m.id,
-    { from: [...CANCELLABLE, "running"], to: "failed", at: Date.now(), gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
+    { from: CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
     m.options.resultTtl,
   );
-  return t.kind === "ok";
+  return t.kind === "ok" ? "failed" : "ignored";
 }

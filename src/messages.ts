@@ -1,23 +1,38 @@
 import * as v from "valibot";
 import { TASK_ID, scheduledRunId } from "./ids.ts";
+import { MAX_DELAY_S } from "./options.ts";
 
 // What QStash hands the delivery routes: celeriac's own message bodies (a published task or a
 // schedule's run) and QStash's failure-callback envelope around one.
 
+/** The latest instant a Date can hold (ms): a time beyond it is no time at all. */
+const MAX_TIME_MS = 8.64e15;
+/** Longest wait a message may carry between its creation and its due time: enqueue's limit plus a week of retries. */
+const MAX_SPAN_MS = (MAX_DELAY_S + 7 * 86_400) * 1000;
+const time = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_TIME_MS));
+
 /** The QStash message body of a task: everything a delivery needs, so Redis is never the source of truth. */
-const Message = v.object({
+const Message = v.pipe(v.object({
   v: v.literal(1),
   id: v.pipe(v.string(), v.regex(TASK_ID)),
   task: v.string(),
   payload: v.unknown(),
-  options: v.object({ retries: v.number(), timeout: v.number(), resultTtl: v.number(), retryDelay: v.optional(v.string()) }),
-  createdAt: v.number(),
-  runAt: v.number(),
+  // Ranges as enqueue allows them: a message QStash signed is still checked before it runs.
+  options: v.object({
+    retries: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(20)),
+    timeout: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(7_200)),
+    resultTtl: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10 * 365 * 86_400)),
+    retryDelay: v.optional(v.string()),
+  }),
+  createdAt: time,
+  runAt: time,
   idempotencyKey: v.optional(v.string()),
   scheduleId: v.optional(v.string()),
+  /** Payload paths the record must not keep (the task's `redact` and the enqueue's). */
+  redact: v.optional(v.pipe(v.array(v.string()), v.maxLength(50))),
   /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
-  gen: v.optional(v.number()),
-});
+  gen: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+}), v.check((m) => Math.abs(m.runAt - m.createdAt) <= MAX_SPAN_MS, "runAt is further from createdAt than any enqueue allows"));
 export type TaskMessage = v.InferOutput<typeof Message>;
 
 /** The QStash message body of a scheduled run: no task id, one is derived per firing. */
@@ -26,7 +41,7 @@ const Scheduled = v.object({
   schedule: v.string(),
   task: v.string(),
   payload: v.unknown(),
-  options: Message.entries.options,
+  options: Message.pipe[0].entries.options,
 });
 export type ScheduledMessage = v.InferOutput<typeof Scheduled>;
 

@@ -3,12 +3,53 @@
 // Run: `npm run start:node` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787;
 // `--env-file <path>` loads variables from a file first (the process env wins over it).
 import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { realpathSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
+import { Agent } from "undici";
 import { createApp, type AppOptions } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
 import { ConfigError, loadConfig } from "./env.ts";
+import { OutboundRefused, checkedUrl, type OutboundFetch } from "./outbound.ts";
+import { classifyAddress, isAllowed } from "./ssrf.ts";
+
+/** A resolver with `dns.lookup`'s shape (`all: true` form), replaceable to test rebinding. */
+export type Resolve = (host: string, options: LookupOptions & { all: true }, done: (err: Error | null, addresses: LookupAddress[]) => void) => void;
+
+/**
+ * Node's checked fetch for calls on a caller's behalf: every address the name resolves to is
+ * checked inside the connection's own lookup, so the address checked is the address dialled (no
+ * window for DNS rebinding). Hosts on the allow-list skip the address check.
+ */
+export function guardedFetch(resolve: Resolve = dnsLookup as unknown as Resolve): OutboundFetch {
+  const lookup = (checked: boolean) => (host: string, options: LookupOptions, done: (...a: unknown[]) => void) =>
+    resolve(host, { ...options, all: true }, (err, addresses) => {
+      if (err) return done(err);
+      for (const a of checked ? addresses : []) {
+        const why = classifyAddress(a.address);
+        if (why) return done(new OutboundRefused(`[celeriac] refused: ${host} resolves to ${a.address}, ${why}; allow-list it to call it`));
+      }
+      if (options.all) return done(null, addresses);
+      const first = addresses[0];
+      return first ? done(null, first.address, first.family) : done(Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" }));
+    });
+  const guarded = new Agent({ connect: { lookup: lookup(true) } as object });
+  const allowed = new Agent({ connect: { lookup: lookup(false) } as object });
+  const byList = new Map<string, typeof fetch>();
+  return (allowHosts) => {
+    const key = allowHosts.join(",");
+    let f = byList.get(key);
+    if (!f) {
+      f = ((input: RequestInfo | URL, init?: RequestInit) => {
+        const url = checkedUrl(input, allowHosts);
+        return fetch(input, { ...init, dispatcher: isAllowed(url, allowHosts) ? allowed : guarded } as RequestInit);
+      }) as typeof fetch;
+      byList.set(key, f);
+    }
+    return f;
+  };
+}
 
 /** What {@link serveNode} serves: a fetch handler with bindings, such as a Hono app. */
 export interface FetchApp {
@@ -27,10 +68,12 @@ export interface NodeServeOptions {
   tasks?: AppOptions["tasks"];
   /** The app to serve. @default createApp({ tasks }) @example new Hono().get("/", (c) => c.text("hi")) */
   app?: FetchApp;
+  /** How names of outbound calls are resolved (tests stand in for DNS). @default dns.lookup */
+  resolve?: Resolve;
 }
 
 export function serveNode(options: NodeServeOptions = {}) {
-  const app = options.app ?? createApp(options.tasks ? { tasks: options.tasks } : {});
+  const app = options.app ?? createApp({ ...(options.tasks ? { tasks: options.tasks } : {}), outbound: guardedFetch(options.resolve) });
   // process.env itself, not a copy: the config and client caches are keyed by the env object.
   const env = options.env ?? (() => process.env);
   const host = options.host ?? "127.0.0.1";

@@ -2,10 +2,13 @@ import * as v from "valibot";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
 import { toIssues } from "./registry.ts";
+import { REDACT_PATH } from "./redact.ts";
 import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
 
 /** Longest delay accepted, seconds: QStash's pay-as-you-go limit (the free plan allows 7 days). */
 export const MAX_DELAY_S = 365 * 86_400;
+/** Longest a finished record may be kept, seconds (30 days). */
+export const MAX_RESULT_TTL_S = 30 * 86_400;
 /** Most tasks in one batch. */
 export const MAX_BATCH = 100;
 
@@ -33,6 +36,19 @@ const optionEntries = {
   retries: v.optional(v.pipe(v.number(), v.integer("retries must be an integer"), v.minValue(0), v.maxValue(20))),
   timeout: v.optional(v.pipe(duration("timeout", 7_200), v.minValue(1, "timeout must be at least 1 second"))),
   idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256, "idempotencyKey must be at most 256 characters"))),
+  resultTtl: v.optional(
+    v.pipe(
+      duration("resultTtl", MAX_RESULT_TTL_S),
+      v.minValue(60, "resultTtl must be at least 60 seconds"),
+      v.transform((s) => Math.ceil(s)),
+    ),
+  ),
+  redact: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.regex(REDACT_PATH, "redact paths are dot-separated keys or * (headers.*, body.json.code)")), "redact must be a list of payload paths"),
+      v.maxLength(20, "redact holds at most 20 paths"),
+    ),
+  ),
   retryDelay: v.optional(
     v.pipe(
       v.unknown(),

@@ -1,7 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { ConfigError, loadConfig, loadTaskEnv, type Config, type Env, type TaskEnv } from "./env.ts";
 import { ApiError, messageOf } from "./errors.ts";
+import type { OutboundFetch } from "./outbound.ts";
 import type { AnyTask, Registry } from "./registry.ts";
+import type { SignedClaims } from "./signature.ts";
 import { servicesFor, type Services } from "./services.ts";
 import { TaskStore } from "./store/index.ts";
 
@@ -9,6 +11,8 @@ import { TaskStore } from "./store/index.ts";
 export interface Wiring {
   registry: Registry;
   services?: Partial<Services> | undefined;
+  /** The runtime's checked fetch for calls on a caller's behalf. */
+  outbound: OutboundFetch;
 }
 
 /** Everything a request needs, built from its env (cached per isolate by config identity). */
@@ -19,9 +23,11 @@ export interface Relay {
   registry: Registry;
   /** Each task's own variables, parsed with the core's. */
   taskEnvs: Map<string, TaskEnv>;
+  /** The runtime's checked fetch, given the hosts a task may reach although private. */
+  outbound: OutboundFetch;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string; body: string } };
+export type AppEnv = { Bindings: Env; Variables: { relay: Relay; apiKey: string; body: string; claims: SignedClaims } };
 
 // One relay per (app, config): apps with different task sets may share an env object.
 const relays = new WeakMap<Wiring, WeakMap<Config, Relay>>();
@@ -40,6 +46,7 @@ export function relayFor(wiring: Wiring, env: Env): Relay {
     store: new TaskStore(services.redis, config.redisPrefix),
     registry: wiring.registry,
     taskEnvs: new Map(wiring.registry.all().map((t) => [t.name, loadTaskEnv(env, t)])),
+    outbound: wiring.outbound,
   };
   byConfig.set(config, relay);
   return relay;

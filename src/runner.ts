@@ -52,7 +52,9 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
     return { status: 503, headers: { "Retry-After": String(err.retryAfter) }, body: { id: m.id, ...err.toJSON() } };
   }
   const started = Date.now();
-  const claim = await store.claim({ ...m, state: "queued" }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
+  // A record recreated from the message keeps the task's secrets out as an enqueued one does.
+  const redact = [...new Set([...(def?.redact ?? []), ...(m.redact ?? [])])];
+  const claim = await store.claim({ ...m, state: "queued", redact }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
   if (claim.kind === "skip") return { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
   if (claim.kind === "stale") return { status: 200, headers: {}, body: { id: m.id, skipped: "payload differs from the task's" } };
   if (claim.kind === "busy") {
@@ -155,14 +157,16 @@ class TimeoutError extends Error {
 
 /** Maps a thrown value to the recorded error: permanent unless it can succeed later. */
 function describe(err: unknown): TaskError {
-  if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false };
-  if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true };
+  const d = (err as { details?: unknown } | null)?.details;
+  const details = d && typeof d === "object" && !Array.isArray(d) ? { details: d as Record<string, unknown> } : {};
+  if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false, ...details };
+  if (err instanceof RetryLater) return { code: err.code, message: err.message, retryable: true, ...details };
   if (err instanceof TimeoutError) return { code: "timeout", message: err.message, retryable: true };
   if (err instanceof v.ValiError) return { code: "invalid", message: err.message, retryable: false };
   // Any other throw is retried; a string `code` on it (e.g. "http_503") is kept for the record.
   const own = (err as { code?: unknown } | null)?.code;
   const code = typeof own === "string" && own ? own : "error";
-  return { code, message: messageOf(err), retryable: true };
+  return { code, message: messageOf(err), retryable: true, ...details };
 }
 
 function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext<any> {
@@ -177,7 +181,9 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
     log,
     env,
     mail: mailerFor(relay.services.resend, m.id),
-    fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal, ...init })) as typeof fetch,
+    // Checked where the connection is made: calls on a caller's behalf never reach a private
+    // address, unless the task allows the host (`allowHosts`).
+    fetch: ((input: RequestInfo, init?: RequestInit) => relay.outbound(def.allowHosts?.(env) ?? [])(input, { signal, ...init })) as typeof fetch,
     // A follow-up is keyed by this task and its order within the run, so a retry of this task
     // finds the follow-ups its earlier attempt made instead of enqueueing them again.
     enqueue: async (task, payload, options = {}) => {

@@ -1,7 +1,8 @@
-import { Client, Receiver } from "@upstash/qstash";
+import { Client } from "@upstash/qstash";
 import { Redis } from "@upstash/redis/cloudflare";
 import { Resend } from "resend";
 import type { Config } from "./env.ts";
+import { QStashVerifier } from "./signature.ts";
 
 /** The clients one configuration needs, created lazily and reused for the isolate's lifetime. */
 export interface Services {
@@ -12,7 +13,7 @@ export interface Services {
    */
   redisBatched: Redis;
   qstash: Client;
-  receiver: Receiver;
+  receiver: QStashVerifier;
   resend: Resend;
 }
 
@@ -26,7 +27,7 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
   let redis: Redis | undefined;
   let redisBatched: Redis | undefined;
   let qstash: Client | undefined;
-  let receiver: Receiver | undefined;
+  let receiver: QStashVerifier | undefined;
   let resend: Resend | undefined;
   s = {
     get redis() {
@@ -40,10 +41,7 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
       return (qstash ??= injected.qstash ?? new Client({ baseUrl: config.qstash.url, token: config.qstash.token, retry: false }));
     },
     get receiver() {
-      return (receiver ??= injected.receiver ?? new Receiver({
-        currentSigningKey: config.qstash.currentSigningKey,
-        nextSigningKey: config.qstash.nextSigningKey,
-      }));
+      return (receiver ??= injected.receiver ?? new QStashVerifier(config.qstash.currentSigningKey, config.qstash.nextSigningKey));
     },
     get resend() {
       return (resend ??= injected.resend ?? new Resend(config.resend.apiKey, config.resend.baseUrl ? { baseUrl: config.resend.baseUrl } : undefined));

@@ -1,7 +1,9 @@
 // SSRF guard for outbound calls made on a caller's behalf (the webhook task). Pure functions: the
 // WHATWG URL parser first normalises every numeric trick (2130706433, 0x7f.1, 0177.0.0.1, 127.1,
 // %31%32%37.0.0.1, [::ffff:127.0.0.1]) into one canonical form, then the host is classified.
-// It cannot see DNS: a public name that resolves to a private address is not caught here.
+// It cannot see DNS: a public name that resolves to a private address is caught where the
+// connection is made (`global_fetch_strictly_public` on Workers, a checked resolver on Node and
+// Deno: see `OutboundFetch`), with {@link classifyAddress} on every address actually dialled.
 
 const LOOPBACK = "a loopback address";
 const PRIVATE = "a private network address";
@@ -33,9 +35,14 @@ const V4_RANGES = V4.map(([base, bits, why]) => ({ base: v4ToInt(base), size: 2 
 /** Names that reach the machine itself or its provider's internals whatever DNS says. */
 function classifyName(name: string): string | undefined {
   if (name === "localhost" || name.endsWith(".localhost")) return LOOPBACK;
-  if (name === "metadata" || name === "metadata.google.internal") return METADATA;
+  if (name === "localdomain" || name.endsWith(".localdomain")) return LOOPBACK; // localhost.localdomain
+  if (name === "metadata" || name === "metadata.google.internal" || name === "instance-data") return METADATA;
   if (name.endsWith(".internal")) return "an internal name";
   if (name.endsWith(".local")) return "a local-network (mDNS) name";
+  if (name === "home.arpa" || name.endsWith(".home.arpa")) return "a home-network name";
+  // A single label is completed by the resolver's search domains: it names a host of the
+  // network the relay runs in, never one on the internet.
+  if (!name.includes(".")) return "a single-label name (resolved only inside a private network)";
   return undefined;
 }
 
@@ -63,8 +70,13 @@ function classifyV6(g: number[]): string | undefined {
   if (zeros(0, 8)) return "an unspecified address";
   if (zeros(0, 7) && g7 === 1) return LOOPBACK;
   if (zeros(0, 5) && g5 === 0xffff) return embedded(g6, g7); // ::ffff:a.b.c.d (IPv4-mapped)
+  if (zeros(0, 4) && g[4] === 0xffff && g5 === 0) return embedded(g6, g7); // ::ffff:0:a.b.c.d (IPv4-translated)
   if (zeros(0, 6)) return embedded(g6, g7); // ::a.b.c.d (IPv4-compatible, deprecated)
   if (g0 === 0x64 && g1 === 0xff9b && zeros(2, 6)) return embedded(g6, g7); // NAT64
+  // Local-use NAT64 (64:ff9b:1::/48) translates into whatever network the operator chose.
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return "a local-use NAT64 address";
+  if (g0 === 0x0100 && zeros(1, 4)) return RESERVED; // 100::/64 discard-only
+  if (g0 === 0x2001 && g1 === 0) return "a Teredo tunnel address"; // 2001::/32 hides an IPv4 address
   if (g0 === 0x2002) return embedded(g1, g2); // 6to4
   if ((g0 & 0xfe00) === 0xfc00) return PRIVATE; // fc00::/7 unique local
   if ((g0 & 0xffc0) === 0xfe80) return LINK_LOCAL; // fe80::/10
@@ -74,11 +86,17 @@ function classifyV6(g: number[]): string | undefined {
   return undefined;
 }
 
-/** A host as the URL parser writes it: lower case, punycode, IPv4 dotted, IPv6 in brackets. */
+/**
+ * A host as the URL parser writes it: lower case, punycode, IPv4 dotted, IPv6 in brackets, and
+ * without trailing dots (`127.0.0.1..` and `localhost..` reach what `127.0.0.1` and `localhost` do).
+ */
 function canonicalHost(host: string): string | undefined {
   const bracketed = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
   try {
-    return new URL(`http://${bracketed}/`).hostname.replace(/\.$/, "");
+    const h = new URL(`http://${bracketed}/`).hostname;
+    const bare = h.replace(/\.+$/, "");
+    // Parsed again without the dots, so a numeric host becomes the IPv4 address it is.
+    return bare === h || bare === "" ? bare : new URL(`http://${bare}/`).hostname;
   } catch {
     return undefined;
   }
@@ -97,12 +115,22 @@ export function classifyHost(host: string): string | undefined {
 }
 
 /**
+ * Why a resolved IP address (as `dns.lookup` or `Deno.resolveDns` return it: `127.0.0.1`,
+ * `::1`) must not be connected to, or undefined for a public one.
+ */
+export function classifyAddress(ip: string): string | undefined {
+  const bare = ip.replace(/%.*$/, ""); // a zone id (fe80::1%eth0) says nothing about the address
+  if (!bare.includes(":") && !/^\d+\.\d+\.\d+\.\d+$/.test(bare)) return "not an IP address";
+  return classifyHost(bare);
+}
+
+/**
  * Whether `allowHosts` names the URL's host: an entry `host` allows every port, `host:port` only
  * that port (the scheme's default when the URL names none). Entries are spelt like hosts in URLs
  * (`[::1]:8080`); a bare IPv6 address (`::1`) is accepted too.
  */
 export function isAllowed(url: URL, allowHosts: readonly string[]): boolean {
-  const host = url.hostname.replace(/\.$/, "");
+  const host = canonicalHost(url.hostname);
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   return allowHosts.some((entry) => {
     const bareV6 = !entry.startsWith("[") && entry.indexOf(":") !== entry.lastIndexOf(":");

@@ -31,8 +31,9 @@ export async function dayReport(store: TaskStore, date: string): Promise<DayRepo
 
 /** Builds a report from `<task>:<what>` counters (`d<n>` are duration buckets, 1-based). */
 export function buildReport(date: string, counters: Record<string, string>): DayReport {
-  const tasks: Record<string, TaskDayStats> = {};
-  const buckets: Record<string, number[]> = {};
+  // No prototype: a task name is data (a delivery may carry "__proto__"), never a path into Object.
+  const tasks: Record<string, TaskDayStats> = Object.create(null);
+  const buckets: Record<string, number[]> = Object.create(null);
   for (const [field, value] of Object.entries(counters)) {
     const at = field.lastIndexOf(":");
     const task = field.slice(0, at);

@@ -6,6 +6,7 @@ import type { Issue } from "./errors.ts";
 import type { Mailer } from "./mail.ts";
 import type { OneTimeCodes } from "./one-time-codes.ts";
 import { publicProblems, type PublicOptions } from "./public-task.ts";
+import { REDACT_PATH } from "./redact.ts";
 import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
 import type { DayReport } from "./stats.ts";
 import type { TaskState } from "./store/record.ts";
@@ -16,6 +17,7 @@ export type { OneTimeCodes } from "./one-time-codes.ts";
 
 export { PermanentError, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
 export { parseTarget, refuseTarget } from "./ssrf.ts";
+export { refusalOf } from "./outbound.ts";
 export { utcDay } from "./store/index.ts";
 export type { DayReport, TaskDayStats } from "./stats.ts";
 export type { Backoff, RetryDelay } from "./retry-delay.ts";
@@ -143,6 +145,12 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   flowControl?: FlowControl;
   /** How long a finished record (and its result) is kept, seconds. @default 604800 (7 days) */
   resultTtl?: number;
+  /**
+   * Payload paths that hold secrets (dot paths, `*` for every key): the task runs with them, but
+   * the record keeps "[redacted]" in their place, so no API answer, log or page shows them.
+   * Callers may add paths per enqueue (`redact`). @default none @example ["headers.*", "body.json.code"]
+   */
+  redact?: string[];
   /** Cron schedules that run this task. @default none */
   schedules?: ScheduleDeclaration[];
   /** Makes the task callable from browsers at `POST /v1/public/<name>`. @default not public */
@@ -152,19 +160,27 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
    * schema and again before every attempt. Return the problems (paths relative to the payload).
    */
   check?(payload: v.InferOutput<S>, env: EnvOf<E>): Issue[] | undefined;
+  /**
+   * Hosts `ctx.fetch` may reach although they are private or loopback (`host` or `host:port`).
+   * Every other address a name resolves to is checked where the connection is made. @default none
+   * @example (env) => env.MY_TASK_ALLOW_HOSTS
+   */
+  allowHosts?(env: EnvOf<E>): readonly string[];
   /** The work. Its resolved value (JSON) is stored as the task's result. */
   run(payload: v.InferOutput<S>, ctx: TaskContext<EnvOf<E>>): Promise<unknown>;
 }
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
 export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
-  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public">> {
+  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact">> {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
   flowControl?: FlowControl;
   public?: PublicOptions;
   check?: TaskDefinitionInput<S, E>["check"];
+  allowHosts?: TaskDefinitionInput<S, E>["allowHosts"];
+  redact?: string[];
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -182,6 +198,8 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
   whole(def.timeout, 1, "timeout");
   whole(def.delay, 0, "delay");
   whole(def.resultTtl, 1, "resultTtl");
+  if (def.resultTtl !== undefined && def.resultTtl > 10 * 365 * 86_400) throw new TypeError(`${where}: resultTtl must be at most 10 years`);
+  for (const p of def.redact ?? []) if (!REDACT_PATH.test(p)) throw new TypeError(`${where}: redact path "${p}" must be dot-separated keys or *`);
   const delayProblem = def.retryDelay === undefined ? undefined : retryDelayProblem(def.retryDelay);
   if (delayProblem) throw new TypeError(`${where}: retryDelay ${delayProblem}`);
   const names = new Set<string>();

@@ -19,7 +19,10 @@ export default defineTask({
       "",
     ),
   }),
-  retries: 3,
+  // It only reads Redis and stores a report: a failure is Redis being briefly away. Retry for
+  // about a quarter of an hour (30, 60, 120, 240, 480 s), well before the next day's run.
+  retries: 5,
+  retryDelay: { base: 30, factor: 2, max: 600 },
   timeout: 60,
   // The counters of a day are complete a few minutes after midnight UTC.
   schedules: [{ name: "daily", cron: "5 0 * * *", payload: {} }],

@@ -45,7 +45,12 @@ export default defineTask({
       "celeriac <tasks@celeriac.dev>",
     ),
   }),
-  retries: 5,
+  // An order confirmation or a sign-in code is worth little hours late, and Resend's outages are
+  // short: retry soon and often, then give up within about 15 minutes (5, 10, 20, 40, 80, 160,
+  // 300, 300 s) so the caller learns of the failure while it still matters. A 429 waits for
+  // Resend's Retry-After instead.
+  retries: 8,
+  retryDelay: { base: 5, factor: 2, max: 300 },
   timeout: 30,
   async run(email, ctx) {
     const { replyTo, from, ...rest } = email;

@@ -30,7 +30,10 @@ export default defineTask({
     purpose: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]*$/, "must be a lower-case slug such as sign-in"), v.maxLength(32)),
   }),
   env: Env,
+  // A code lives 10 minutes and someone is waiting for it: retry within seconds (2, 4, 8, 16,
+  // 32 s) and give up after about a minute, while asking for a new one still makes sense.
   retries: 5,
+  retryDelay: { base: 2, factor: 2, max: 60 },
   public: { recipient: "email", limits: { ip: { requests: 10, window: 600 }, recipient: { requests: 3, window: 600 } }, turnstile: true },
   async run({ email, purpose }, ctx) {
     const { VERIFICATION_CODE_SECRET: secret, VERIFICATION_PRODUCT_NAME: product, VERIFICATION_MAIL_FROM: from } = ctx.env;

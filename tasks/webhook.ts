@@ -1,11 +1,12 @@
 import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
-import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refuseTarget, retryAfterSeconds } from "../src/task.ts";
+import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refusalOf, refuseTarget, retryAfterSeconds } from "../src/task.ts";
 
 /** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
 const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
   "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "webhook-id", "webhook-timestamp", "webhook-signature"]);
 const EXCERPT = 2_000; // characters of a response body kept in the result
+const ERROR_EXCERPT = 300; // characters of a failed answer's body kept with the error
 
 const url = v.pipe(v.string("must be a URL"), v.maxLength(2_048, "must be at most 2048 characters"), v.rawCheck(({ dataset, addIssue }) => {
   const why = dataset.typed ? parseTarget(dataset.value) : undefined;
@@ -48,12 +49,19 @@ export default defineTask({
   name: "webhook",
   input: WebhookRequest,
   env: Env,
-  retries: 5,
+  // Receivers go away for a deploy or a restart, minutes rather than hours: spread 8 retries over
+  // about 45 minutes (10, 20, 40 … 1280 s), never the hours-long waits of an uncapped backoff. A
+  // 429 or 503 with Retry-After waits as long as the receiver asks.
+  retries: 8,
+  retryDelay: { base: 10, factor: 2, max: 1800 },
   timeout: 30,
   check(req, env) {
     const why = refuseTarget(req.url, env.CELERIAC_WEBHOOK_ALLOW_HOSTS);
     return why ? [{ path: "url", message: why }] : undefined;
   },
+  allowHosts: (env) => env.CELERIAC_WEBHOOK_ALLOW_HOSTS,
+  // Header values carry credentials (authorization, API keys): the record keeps only their names.
+  redact: ["headers.*"],
   async run(req, ctx) {
     // The target was checked by `check` at enqueue and again by the runner before this attempt.
     const body = req.body === undefined ? undefined : "json" in req.body ? JSON.stringify(req.body.json ?? null) : req.body.text;
@@ -73,38 +81,46 @@ export default defineTask({
       res = await ctx.fetch(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), redirect: "manual" });
     } catch (err) {
       if (ctx.signal.aborted) throw ctx.signal.reason; // the task's timeout: recorded as such
+      // The connection-time guard refused an address the name resolved to: fails for good.
+      const refused = refusalOf(err);
+      if (refused) throw refused;
       throw new Error(`${what} failed: ${messageOf(err)}`);
     }
     const { status } = res;
     if (status >= 200 && status < 300) {
       const type = res.headers.get("content-type");
-      return { status, headers: type ? { "content-type": type } : {}, ...(await excerpt(res)) };
+      return { status, headers: type ? { "content-type": type } : {}, ...(await excerpt(res, EXCERPT)) };
     }
-    await res.body?.cancel();
-    const answered = `${what} answered ${status}`;
+    // Kept with the error: the status, the start of the answer, and where it came from (origin and
+    // path only: a query string may carry a token).
+    const target = new URL(req.url);
+    const { body: answer } = await excerpt(res, ERROR_EXCERPT);
+    const details = { status, url: target.origin + target.pathname, body: answer };
+    const answered = `[celeriac] webhook ${req.method} ${details.url} answered ${status}${answer ? `: ${answer.slice(0, 120)}` : ""}`;
+    const fail = <E extends Error>(e: E) => Object.assign(e, { details });
     if (status >= 300 && status < 400) {
-      throw new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect");
+      throw fail(new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect"));
     }
     if (status === 408 || status === 429 || status >= 500) {
       const after = retryAfterSeconds(res.headers.get("retry-after"));
-      if (after !== undefined) throw new RetryLater({ after, message: answered, code: `http_${status}` });
-      throw Object.assign(new Error(answered), { code: `http_${status}` }); // the task's retryDelay
+      if (after !== undefined) throw fail(new RetryLater({ after, message: answered, code: `http_${status}` }));
+      throw fail(Object.assign(new Error(answered), { code: `http_${status}` })); // the task's retryDelay
     }
-    throw new PermanentError(answered, `http_${status}`);
+    throw fail(new PermanentError(answered, `http_${status}`));
   },
 });
 
 /** The start of a response body, read only as far as needed (a huge answer is not buffered). */
-async function excerpt(res: Response): Promise<{ body: string; truncated?: true }> {
+async function excerpt(res: Response, max: number): Promise<{ body: string; truncated?: true }> {
   const reader = res.body?.getReader();
   if (!reader) return { body: "" };
   const decoder = new TextDecoder();
   let text = "";
-  while (text.length <= EXCERPT) {
+  while (text.length <= max) {
     const { done, value } = await reader.read();
     if (done) return { body: text + decoder.decode() };
     text += decoder.decode(value, { stream: true });
   }
   await reader.cancel();
-  return { body: text.slice(0, EXCERPT), truncated: true };
+  return { body: text.slice(0, max), truncated: true };
 }

@@ -175,6 +175,19 @@ describe("cancel and retry", () => {
     expect(done.state).toBe("failed");
     expect(done.attempts).toBe(2);
   });
+
+  it("retrying a cancelled task that was due later keeps its due time", async () => {
+    const subject = unique("cancelled then retried");
+    const r = await call("POST", "/v1/tasks/send-email", { ...email(subject), delay: "1h" });
+    await call("DELETE", `/v1/tasks/${r.body.id}`);
+    const again = await call("POST", `/v1/tasks/${r.body.id}/retry`);
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ state: "scheduled", runAt: r.body.runAt });
+    await new Promise((res) => setTimeout(res, 1_000)); // a run "at once" would have sent by now
+    expect(await mailbox.withSubject(subject)).toHaveLength(0);
+    expect((await call("GET", `/v1/tasks/${r.body.id}`)).body.state).toBe("scheduled");
+    expect((await call("DELETE", `/v1/tasks/${r.body.id}`)).body.state).toBe("cancelled");
+  });
 });
 
 describe("signed deliveries only", () => {

@@ -30,20 +30,20 @@ describe("routes in-process, with injected services", () => {
     expect((await app.request("/qstash/deliver", { method: "POST", body: "{}" }, { ...stack().env })).status).toBe(401);
   });
 
-  it("sends the task's retry policy to QStash: the default, or the one given per enqueue", async () => {
+  it("sends the task's retry policy to QStash: the task's own, or the one given per enqueue", async () => {
     const plain = await post("/v1/tasks/send-email", { payload: email(unique("policy")), delay: "1h" });
     expect(plain.status).toBe(202);
     const own = await post("/v1/tasks/send-email", { payload: email(unique("policy")), delay: "1h", retryDelay: { base: 2, factor: 3, max: 60 } });
     const expr = await post("/v1/tasks/send-email", { payload: email(unique("policy")), delay: "1h", retryDelay: "1000 * (retried + 1)" });
     expect(qstash.published.map((p) => p.retryDelay)).toEqual([
-      "min(3600000, 10000 * pow(2, retried))",
+      "min(300000, 5000 * pow(2, retried))", // send-email's stated policy
       "min(60000, 2000 * pow(3, retried))",
       "1000 * (retried + 1)",
     ]);
     // QStash (the broker) holds it, and the record shows it among the options.
     const [first, body, third] = (await Promise.all([plain.json(), own.json(), expr.json()])) as any[];
     expect((await qstash.messages.get(body.messageId)).retryDelayExpression).toBe("min(60000, 2000 * pow(3, retried))");
-    expect((await call("GET", `/v1/tasks/${body.id}`)).body.options).toMatchObject({ retries: 5, retryDelay: "min(60000, 2000 * pow(3, retried))" });
+    expect((await call("GET", `/v1/tasks/${body.id}`)).body.options).toMatchObject({ retries: 8, retryDelay: "min(60000, 2000 * pow(3, retried))" });
     for (const t of [first, body, third]) expect((await call("DELETE", `/v1/tasks/${t.id}`)).status).toBe(200);
   });
 

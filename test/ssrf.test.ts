@@ -1,7 +1,7 @@
 // The SSRF guard of the webhook task: which hosts are refused and why, numeric spellings of
 // loopback and private addresses, and the CELERIAC_WEBHOOK_ALLOW_HOSTS allow-list.
 import { describe, expect, it } from "vitest";
-import { classifyHost, isAllowed, parseTarget, refuseTarget } from "../src/ssrf.ts";
+import { classifyAddress, classifyHost, isAllowed, parseTarget, refuseTarget } from "../src/ssrf.ts";
 
 const LOOPBACK = "a loopback address";
 const PRIVATE = "a private network address";
@@ -75,6 +75,19 @@ describe("classifyHost", () => {
     ["::127.0.0.1", `${LOOPBACK} (IPv4 127.0.0.1 inside IPv6)`],
     ["64:ff9b::192.168.0.1", `${PRIVATE} (IPv4 192.168.0.1 inside IPv6)`],
     ["2002:7f00:1::", `${LOOPBACK} (IPv4 127.0.0.1 inside IPv6)`],
+    // issue 15: spellings that got through
+    ["[::ffff:0:127.0.0.1]", `${LOOPBACK} (IPv4 127.0.0.1 inside IPv6)`],
+    ["[::ffff:0:a00:1]", `${PRIVATE} (IPv4 10.0.0.1 inside IPv6)`],
+    ["[64:ff9b:1::7f00:1]", "a local-use NAT64 address"],
+    ["localhost..", LOOPBACK],
+    ["127.0.0.1..", LOOPBACK],
+    ["127.0.0.1...", LOOPBACK],
+    ["localhost.localdomain", LOOPBACK],
+    ["instance-data", METADATA],
+    ["intranet", "a single-label name (resolved only inside a private network)"],
+    ["router.home.arpa", "a home-network name"],
+    ["[100::1]", RESERVED],
+    ["[2001:0:4136:e378:8000:63bf:3fff:fdd2]", "a Teredo tunnel address"],
     // not a host at all
     ["1.2.3.4.5", "not a valid host"],
     ["256.0.0.1", "not a valid host"],
@@ -111,6 +124,18 @@ describe("classifyHost", () => {
   it.each(allowed)("allows the public host %s", (host) => {
     expect(classifyHost(host)).toBeUndefined();
   });
+});
+
+describe("classifyAddress (what a resolver returned)", () => {
+  it.each([
+    ["127.0.0.1", LOOPBACK],
+    ["::1", LOOPBACK],
+    ["::ffff:127.0.0.1", `${LOOPBACK} (IPv4 127.0.0.1 inside IPv6)`],
+    ["fe80::1%eth0", LINK_LOCAL],
+    ["10.1.2.3", PRIVATE],
+    ["localhost", "not an IP address"],
+  ])("refuses %s as %s", (ip, why) => expect(classifyAddress(ip)).toBe(why));
+  it.each(["8.8.8.8", "2606:4700::1111"])("allows %s", (ip) => expect(classifyAddress(ip)).toBeUndefined());
 });
 
 describe("parseTarget", () => {

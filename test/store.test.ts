@@ -71,6 +71,23 @@ describe("store", () => {
     for (const idx of ["i:all", "i:task:probe", "i:state:scheduled", "i:task:probe:state:scheduled"]) expect(await members(idx)).not.toContain(r.id);
     expect(await store.redis.exists(key)).toBe(0);
     expect(await counter("enqueued")).toBe(before);
+    // Nor is it left in the expiry index, as a task no caller was ever told about.
+    expect((await members("expiry")).some((m) => m.startsWith(r.id))).toBe(false);
+  });
+
+  it("a refused create (a repeat, or a key reused for another payload) changes nothing, not even the expiry index", async () => {
+    const r = record();
+    const key = store.idemKey("k", r.id);
+    await store.createMany([r], [key]);
+    // An expired entry that the next real create would prune.
+    const ghost = `${newTaskId(Date.now() - 10_000)}|probe`;
+    await store.redis.zadd(`${prefix}expiry`, { score: Date.now() - 1_000, member: ghost });
+    const before = await members("expiry");
+    expect(await store.createMany([{ ...r, createdAt: Date.now() }], [key])).toEqual([{ kind: "dup", createdAt: r.createdAt }]);
+    expect(await store.createMany([{ ...r, payload: { n: 9 }, createdAt: Date.now() }], [key])).toEqual([{ kind: "mismatch", task: "probe" }]);
+    expect(await members("expiry")).toEqual(before);
+    await store.createMany([record()], [""]);
+    expect(await members("expiry")).not.toContain(ghost);
   });
 
   it("ignores a change for another generation, and lets the fenced attempt replace a failure", async () => {

@@ -87,14 +87,17 @@ describe("webhook delivery", () => {
 
   it("fails a 400 at once: one attempt, not retryable", async () => {
     const path = newPath();
-    rx.script(path, [{ status: 400, body: "bad request" }]);
-    const r = await enqueue({ url: `${rx.base}${path}`, method: "PATCH", body: { json: [] } });
+    rx.script(path, [{ status: 400, body: `{"error":"missing To"}${" pad".repeat(200)}` }]);
+    const r = await enqueue({ url: `${rx.base}${path}?token=s3cret`, method: "PATCH", body: { json: [] } });
     const done = await settle(r.body.id);
     expect(done.state).toBe("failed");
     expect(done.attempts).toBe(1);
     expect(done.error).toMatchObject({ code: "http_400", retryable: false });
     expect(done.error.message).toContain("PATCH");
-    expect(done.error.message).toContain("answered 400");
+    expect(done.error.message).toContain(`${rx.base}${path} answered 400: {"error":"missing To"}`);
+    // Kept: the status, the start of the answer, origin and path, never the query (it may hold a token).
+    expect(done.error.details).toEqual({ status: 400, url: `${rx.base}${path}`, body: `{"error":"missing To"}${" pad".repeat(200)}`.slice(0, 300) });
+    expect(JSON.stringify(done.error)).not.toContain("s3cret");
     await sleep(1_000); // past the first backoff: no second attempt
     expect(rx.receipts(path)).toHaveLength(1);
   });

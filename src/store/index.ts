@@ -1,3 +1,4 @@
+import { redact } from "../redact.ts";
 import type { Redis } from "@upstash/redis/cloudflare";
 import { FINAL_STATES, pairs, recordFromHash, type TaskRecord, type TaskState } from "./record.ts";
 import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
@@ -27,6 +28,8 @@ export interface NewRecord {
   scheduleId?: string;
   /** Generation: bumped by each retry through the API, so a stale failure callback is ignored. */
   gen?: number;
+  /** Payload paths kept out of the record (see src/redact.ts). */
+  redact?: readonly string[];
 }
 
 export type CreateResult = { kind: "new" } | { kind: "dup"; createdAt: number } | { kind: "mismatch"; task: string };
@@ -84,9 +87,19 @@ export class TaskStore {
     return Math.ceil(Math.max(0, r.runAt - r.createdAt) / 1000) + UNFINISHED_GRACE_S + r.options.resultTtl;
   }
 
-  /** Field/value pairs of a record besides those the scripts set themselves. */
-  #fields(r: NewRecord) {
-    const fields: (string | number)[] = ["options", JSON.stringify(r.options), "runAt", r.runAt];
+  /**
+   * Field/value pairs of a record besides those the scripts set themselves: the payload as kept
+   * (its redacted paths replaced), and the hash of the whole payload, which the scripts compare.
+   */
+  async #fields(r: NewRecord) {
+    const whole = JSON.stringify(r.payload ?? null);
+    const kept = redact(r.payload ?? null, r.redact ?? []);
+    const hash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(whole)))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
+    const fields: (string | number)[] = ["payloadHash", hash, "payload", kept.redacted.length ? JSON.stringify(kept.value) : whole];
+    if (kept.redacted.length) fields.push("redacted", JSON.stringify(kept.redacted));
+    fields.push("options", JSON.stringify(r.options), "runAt", r.runAt);
     if (r.idempotencyKey) fields.push("idempotencyKey", r.idempotencyKey);
     if (r.scheduleId) fields.push("scheduleId", r.scheduleId);
     if (r.gen) fields.push("gen", r.gen);
@@ -95,14 +108,14 @@ export class TaskStore {
 
   /** Creates records in one round trip; `idemKeys[i]` is the scoped idempotency key or "". */
   async createMany(records: NewRecord[], idemKeys: string[]): Promise<CreateResult[]> {
+    const fields = await Promise.all(records.map((r) => this.#fields(r)));
     const replies = await create.run<[string, string?]>(
       this.redis,
       records.map((r, i) => ({
         keys: [this.#rec(r.id), this.#hist(r.id), idemKeys[i] ?? ""],
         args: [
           this.prefix, r.id, r.task, r.state, r.createdAt, this.#ttl(r), IDEMPOTENCY_TTL_S,
-          JSON.stringify({ at: r.createdAt, state: r.state }), utcDay(r.createdAt), JSON.stringify(r.payload ?? null),
-          ...this.#fields(r),
+          JSON.stringify({ at: r.createdAt, state: r.state }), utcDay(r.createdAt), ...fields[i]!,
         ],
       })),
     );
@@ -116,7 +129,7 @@ export class TaskStore {
     const [reply] = await claim.run<[string, string]>(this.redis, [
       {
         keys: [this.#rec(r.id), this.#hist(r.id)],
-        args: [this.prefix, r.id, r.task, now, leaseMs, messageId, this.#ttl(r), utcDay(now), JSON.stringify(r.payload ?? null), ...this.#fields(r)],
+        args: [this.prefix, r.id, r.task, now, leaseMs, messageId, this.#ttl(r), utcDay(now), ...(await this.#fields(r))],
       },
     ]);
     const [kind, value] = reply!;
@@ -157,6 +170,15 @@ export class TaskStore {
       this.redis,
       ids.map((id, i) => ({ keys: [this.#rec(id), this.#hist(id), idemKeys[i] ?? ""], args: [this.prefix, id, utcDay(at)] })),
     );
+  }
+
+  /**
+   * Spends a signature token (its `jti`) once: true the first time, false for a replay. Kept
+   * until the token expires (`exp`, unix seconds), after which the token is refused anyway.
+   */
+  async spendToken(jti: string, exp: number): Promise<boolean> {
+    const reply = await redisIo(() => this.redis.set(`${this.prefix}jti:${jti}`, "1", { nx: true, exat: exp + 1 }));
+    return reply !== null;
   }
 
   /** The record with its history, or null for an id never seen (or expired). */

@@ -16,6 +16,8 @@ export interface TaskError {
   code: string;
   message: string;
   retryable: boolean;
+  /** What the task kept about the failure, e.g. a webhook's `{status, url, body}` (short). */
+  details?: Record<string, unknown>;
 }
 
 export interface HistoryEntry {
@@ -50,12 +52,16 @@ export interface TaskRecord {
   startedAt?: string;
   /** While `retrying`: when the next attempt is due, when known. */
   nextAttemptAt?: string;
+  /** While `running`: when the attempt's claim lapses and another delivery may take over. */
+  leaseUntil?: string;
   finishedAt?: string;
   result?: unknown;
   error?: TaskError;
   messageId?: string;
   idempotencyKey?: string;
   scheduleId?: string;
+  /** Payload paths whose values were kept out of the record (they read "[redacted]"). */
+  redacted?: string[];
   /** How many times the task was re-enqueued through `POST /v1/tasks/:id/retry`. */
   generation?: number;
   history: HistoryEntry[];
@@ -83,6 +89,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
   const optional = {
     startedAt: iso(h.startedAt),
     nextAttemptAt: h.state === "retrying" ? iso(h.nextAt) : undefined,
+    leaseUntil: iso(h.leaseUntil),
     finishedAt: iso(h.finishedAt),
     result: json(h.result),
     error: json(h.error),
@@ -90,6 +97,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
     idempotencyKey: h.idempotencyKey || undefined,
     scheduleId: h.scheduleId || undefined,
     generation: h.gen ? Number(h.gen) : undefined,
+    redacted: json(h.redacted),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (rec as unknown as Record<string, unknown>)[k] = v;
   return rec;
@@ -97,7 +105,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
 
 /** Turns a flat HGETALL reply into an object. */
 export function pairs(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null); // field names are data
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
   return out;
 }

@@ -70,15 +70,15 @@ end
  * Creates a record, unless its idempotency key names a task already (tasks enqueued with a key
  * have an id derived from it, so concurrent repeats meet on the same record).
  * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, task, state, createdAt, ttl (s),
- * idemTtl (s), history entry, day (YYYY-MM-DD, for the statistics), payload JSON, then more
- * field/value pairs. Returns {"new"}, {"dup", createdAt} or {"mismatch", task}: the key was used
+ * idemTtl (s), history entry, day (YYYY-MM-DD, for the statistics), then field/value pairs, the
+ * first being 'payloadHash', <SHA-256 of the whole payload> (what is compared: the kept payload
+ * may be redacted). Returns {"new"}, {"dup", createdAt} or {"mismatch", task}: the key was used
  * for another task or payload.
  */
 export const CREATE = `${LIB}
 local rec, hist, idem = KEYS[1], KEYS[2], KEYS[3]
 local p, id, task, state, created, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-prune(p, created)
-local have = redis.call('HMGET', rec, 'task', 'payload', 'createdAt', 'recreated')
+local have = redis.call('HMGET', rec, 'task', 'payloadHash', 'createdAt', 'recreated')
 if have[1] then
   if have[4] then
     -- A delivery outran this write and recreated the record from its message: keep it.
@@ -86,11 +86,14 @@ if have[1] then
     if idem ~= '' then redis.call('SET', idem, id, 'EX', tonumber(ARGV[7])) end
     return { 'new' }
   end
-  if have[1] ~= task or have[2] ~= ARGV[10] then return { 'mismatch', have[1] } end
+  -- ARGV[10..11] are 'payloadHash', <hash of the whole payload> (the record may keep it redacted).
+  if have[1] ~= task or (have[2] and have[2] ~= ARGV[11]) then return { 'mismatch', have[1] } end
   return { 'dup', have[3] }
 end
+-- Housekeeping only when a record is really made: a refused repeat changes nothing.
+prune(p, created)
 if idem ~= '' then redis.call('SET', idem, id, 'EX', tonumber(ARGV[7])) end
-redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, 'payload', ARGV[10], unpack(ARGV, 11))
+redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', created, 'attempts', 0, unpack(ARGV, 10))
 redis.call('EXPIRE', rec, ttl)
 history(hist, ARGV[8], ttl)
 count(p, ARGV[9], task, 'enqueued')
@@ -102,7 +105,8 @@ return { 'new' }
 `;
 
 /**
- * Undoes a CREATE whose publish failed: record, history, indexes, idempotency key and count.
+ * Undoes a CREATE whose publish failed: record, history, indexes (the expiry index too),
+ * idempotency key and count.
  * KEYS: rec, hist, idem ("" for none). ARGV: prefix, id, day.
  */
 export const DISCARD = `${LIB}
@@ -111,6 +115,7 @@ local p, id = ARGV[1], ARGV[2]
 local task = redis.call('HGET', rec, 'task')
 if not task then return 0 end
 unindex(p, id, task)
+redis.call('ZREM', p .. 'expiry', id .. '|' .. task)
 redis.call('DEL', rec, hist)
 if idem ~= '' then redis.call('DEL', idem) end
 count(p, ARGV[3], task, 'enqueued', -1)
@@ -120,8 +125,8 @@ return 1
 /**
  * Claims a task for one delivery attempt.
  * KEYS: rec, hist. ARGV: prefix, id, task, now (ms), lease (ms), messageId, ttl (s) for a
- * recreated record, day, payload JSON, then field/value pairs to recreate it from the message if
- * it is missing (a scheduled run's first delivery creates its record this way).
+ * recreated record, day, then field/value pairs (the first 'payloadHash', <hash>) to recreate it
+ * from the message if it is missing (a scheduled run's first delivery creates its record this way).
  * Returns {"run", attempt}, {"skip", state}, {"busy", ms until the lease ends} or {"stale", state}
  * (the message's payload is not the record's).
  */
@@ -136,7 +141,7 @@ if not state then
   local ttl = tonumber(ARGV[7])
   state = 'queued'
   created = now
-  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, 'payload', ARGV[9], unpack(ARGV, 10))
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, unpack(ARGV, 9))
   redis.call('EXPIRE', rec, ttl)
   history(hist, '{"at":' .. now .. ',"state":"queued"}', ttl)
   count(p, ARGV[8], task, 'enqueued')
@@ -144,7 +149,7 @@ if not state then
   redis.call('ZADD', p .. 'i:task:' .. task, now, id)
   reindex(p, id, task, nil, state, now)
   expires(p, id, task, now + ttl * 1000)
-elseif redis.call('HGET', rec, 'payload') ~= ARGV[9] then
+elseif (redis.call('HGET', rec, 'payloadHash') or ARGV[10]) ~= ARGV[10] then
   -- A message for this id with another payload: a repeat of an idempotency key with another
   -- payload published it. The record is the task; this message is not it.
   return { 'stale', state }

@@ -88,9 +88,9 @@ export const broker = {
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
 /** A QStash-style signature JWT, for forging and replaying deliveries in tests. */
-export function sign(opts: { key: string; url: string; body: string; iat?: number; exp?: number }) {
+export function sign(opts: { key: string; url: string; body: string | Uint8Array; iat?: number; exp?: number; alg?: string }) {
   const iat = opts.iat ?? Math.floor(Date.now() / 1000);
-  const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const header = b64url(JSON.stringify({ alg: opts.alg ?? "HS256", typ: "JWT" }));
   const claims = b64url(
     JSON.stringify({
       iss: "Upstash",

@@ -13,6 +13,9 @@ export default defineTask({
   }),
   retries: 4,
   retryDelay: { base: 5, factor: 3, max: 600 },
+  // The provider is the operator's choice, not a caller's: ctx.fetch may reach it even on a
+  // private address (every other private address stays refused).
+  allowHosts: (env) => [new URL(env.SMS_API_URL).host],
   async run({ to, text }, ctx) {
     const res = await ctx.fetch(ctx.env.SMS_API_URL, {
       method: "POST",
