@@ -4,7 +4,7 @@
 import { lookup } from "node:dns/promises";
 import { createApp } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
-import { OutboundRefused, checkedUrl, type OutboundFetch } from "./outbound.ts";
+import { OutboundRefused, checkedUrl, followChecked, type OutboundFetch } from "./outbound.ts";
 import { classifyAddress, isAllowed } from "./ssrf.ts";
 
 declare const Deno: {
@@ -15,12 +15,12 @@ declare const Deno: {
 /**
  * Deno's checked fetch for calls on a caller's behalf: every address the system resolver gives
  * for the name (the resolver Deno's fetch uses, /etc/hosts included) is checked before the
- * call. Deno's fetch has no hook into its own resolver, so a name that changes its answer
+ * call, and so is each redirect's target (followed here, not by fetch). Deno's fetch has no hook into its own resolver, so a name that changes its answer
  * between this check and the connection (DNS rebinding within the record's TTL) is the one case
  * not covered here; Node and Workers check at the connection itself.
  */
-const denoFetch: OutboundFetch = (allowHosts) =>
-  (async (input: RequestInfo | URL, init?: RequestInit) => {
+const denoFetch: OutboundFetch = (allowHosts) => {
+  const once = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = checkedUrl(input, allowHosts);
     const host = url.hostname.replace(/^\[|\]$/g, "");
     const literal = host.includes(":") || /^\d+\.\d+\.\d+\.\d+$/.test(host);
@@ -34,6 +34,9 @@ const denoFetch: OutboundFetch = (allowHosts) =>
     }
     return fetch(input, init);
   }) as typeof fetch;
+  // Deno's fetch would follow a redirect to any address: each hop is checked as the first was.
+  return ((input: RequestInfo | URL, init?: RequestInit) => followChecked(once, input, init)) as typeof fetch;
+};
 
 const app = createApp({ outbound: denoFetch });
 let env: Record<string, string> | undefined;

@@ -98,6 +98,9 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   return queued;
 }
 
+/** Re-checks one generation of a task gets when QStash gave up while an attempt held it. @default 3 */
+export const MAX_RECHECKS = 3;
+
 /** What the failure callback did: recorded the failure, re-checks a cut-off attempt, or nothing. */
 export type GiveUp = "failed" | "rechecking" | "ignored";
 
@@ -109,12 +112,16 @@ export type GiveUp = "failed" | "rechecking" | "ignored";
  * failure is not guessed: the task's message is published once more, due when the claim lapses. A duplicate still running records its own outcome meanwhile (the re-check
  * then finds the task done); after a crash the re-check runs the task again under the same
  * idempotency keys, which confirms an effect that happened (Resend answers the first send) or
- * makes it, and records what really happened.
+ * makes it, and records what really happened. A task whose attempts keep dying (an isolate
+ * killed every time) gets {@link MAX_RECHECKS} re-checks; then it fails, its outcome stated unknown.
  */
 export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, now = Date.now()): Promise<GiveUp> {
   const rec = await relay.store.get(m.id);
   if (!rec || (rec.generation ?? 0) !== (m.gen ?? 0)) return "ignored";
-  if (rec.state === "running") {
+  // A re-check counts once it started an attempt of its own (the record's attempts moved on since
+  // it was published) that died too; one that only met the same claim again (it came early) does not.
+  const rechecks = (m.recheck?.n ?? 0) + (m.recheck && rec.attempts > m.recheck.attempts ? 1 : 0);
+  if (rec.state === "running" && rechecks < MAX_RECHECKS) {
     const lapse = rec.leaseUntil ? Date.parse(rec.leaseUntil) : now;
     const def = relay.registry.get(m.task);
     try {
@@ -123,8 +130,10 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
           // With the task's own retries: a passing error (a 500 from Resend) must not turn a
           // task whose email went out into a failure. When these run out too, the task is no
           // longer running, and the next failure callback records the failure.
-          message: { ...m, createdAt: now, runAt: Math.max(now, lapse + 1_000) },
+          message: { ...m, createdAt: now, runAt: Math.max(now, lapse + 1_000), recheck: { n: rechecks, attempts: rec.attempts } },
           ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
+          // QStash may call back twice for the message it gave up on: still one re-check.
+          ...(cb.sourceMessageId ? { deduplicationId: `${m.id}-recheck-of-${cb.sourceMessageId}` } : {}),
         },
       ]);
     } catch (err) {
@@ -133,15 +142,19 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
     console.warn(`[celeriac] task ${m.id}: QStash gave up while attempt ${rec.attempts} held the task; re-checking it when its claim lapses`);
     return "rechecking";
   }
+  const stillHeld = rec.state === "running";
   const error = {
     code: "delivery_failed",
-    message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}`,
+    message: `QStash gave up after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}${cb.dlqId ? `; dlq id ${cb.dlqId}` : ""}${
+      stillHeld ? `; attempt ${rec.attempts} still held the task after ${rechecks} re-checks, so whether it took effect is unknown` : ""
+    }`,
     retryable: false,
   };
-  // Not from `running`: that case is re-checked above (a concurrent claim makes this a conflict).
+  // From `running` only once the re-checks are spent (a concurrent claim makes this a conflict);
+  // an attempt still alive may yet record its real outcome over this failure.
   const t = await relay.store.transition(
     m.id,
-    { from: CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
+    { from: stillHeld ? ["running"] : CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
     m.options.resultTtl,
   );
   return t.kind === "ok" ? "failed" : "ignored";

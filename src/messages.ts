@@ -32,6 +32,11 @@ const Message = v.pipe(v.object({
   redact: v.optional(v.pipe(v.array(v.string()), v.maxLength(50))),
   /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
   gen: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  /**
+   * A re-check of a task QStash gave up on while an attempt held it (see `giveUp`): how many
+   * re-checks were spent before it, and the record's attempts when it was published.
+   */
+  recheck: v.optional(v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)), attempts: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
 }), v.check((m) => Math.abs(m.runAt - m.createdAt) <= MAX_SPAN_MS, "runAt is further from createdAt than any enqueue allows"));
 export type TaskMessage = v.InferOutput<typeof Message>;
 

@@ -7,20 +7,22 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "nod
 import { realpathSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-import { Agent } from "undici";
+import { Agent, buildConnector } from "undici";
 import { createApp, type AppOptions } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
 import { ConfigError, loadConfig } from "./env.ts";
 import { OutboundRefused, checkedUrl, type OutboundFetch } from "./outbound.ts";
-import { classifyAddress, isAllowed } from "./ssrf.ts";
+import { classifyAddress, classifyHost, isAllowed } from "./ssrf.ts";
 
 /** A resolver with `dns.lookup`'s shape (`all: true` form), replaceable to test rebinding. */
 export type Resolve = (host: string, options: LookupOptions & { all: true }, done: (err: Error | null, addresses: LookupAddress[]) => void) => void;
 
 /**
- * Node's checked fetch for calls on a caller's behalf: every address the name resolves to is
- * checked inside the connection's own lookup, so the address checked is the address dialled (no
- * window for DNS rebinding). Hosts on the allow-list skip the address check.
+ * Node's checked fetch for calls on a caller's behalf: every connection, the first and each
+ * followed redirect's, is checked where it is made, by its own host. An allow-listed host
+ * connects as is; any other is refused when its name or IP literal is (Node dials a literal
+ * without a lookup), and a name's every address is checked inside the connection's own lookup,
+ * so the address checked is the address dialled (no window for DNS rebinding).
  */
 export function guardedFetch(resolve: Resolve = dnsLookup as unknown as Resolve): OutboundFetch {
   const lookup = (checked: boolean) => (host: string, options: LookupOptions, done: (...a: unknown[]) => void) =>
@@ -34,16 +36,25 @@ export function guardedFetch(resolve: Resolve = dnsLookup as unknown as Resolve)
       const first = addresses[0];
       return first ? done(null, first.address, first.family) : done(Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" }));
     });
-  const guarded = new Agent({ connect: { lookup: lookup(true) } as object });
-  const allowed = new Agent({ connect: { lookup: lookup(false) } as object });
+  const checked = buildConnector({ lookup: lookup(true) } as object);
+  const open = buildConnector({ lookup: lookup(false) } as object);
   const byList = new Map<string, typeof fetch>();
   return (allowHosts) => {
     const key = allowHosts.join(",");
     let f = byList.get(key);
     if (!f) {
+      const connect: buildConnector.connector = (opts, done) => {
+        const host = opts.hostname.includes(":") ? `[${opts.hostname}]` : opts.hostname;
+        const target = new URL(`${opts.protocol}//${host}${opts.port ? `:${opts.port}` : ""}/`);
+        if (isAllowed(target, allowHosts)) return open(opts, done);
+        const why = classifyHost(opts.hostname);
+        if (why) return done(new OutboundRefused(`[celeriac] refused: ${opts.hostname} is ${why}; allow-list it to call it`), null);
+        return checked(opts, done);
+      };
+      const agent = new Agent({ connect });
       f = ((input: RequestInfo | URL, init?: RequestInit) => {
-        const url = checkedUrl(input, allowHosts);
-        return fetch(input, { ...init, dispatcher: isAllowed(url, allowHosts) ? allowed : guarded } as RequestInit);
+        checkedUrl(input, allowHosts);
+        return fetch(input, { ...init, dispatcher: agent } as RequestInit);
       }) as typeof fetch;
       byList.set(key, f);
     }

@@ -45,3 +45,37 @@ export function refusalOf(err: unknown): OutboundRefused | undefined {
   }
   return undefined;
 }
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Most redirects one call follows, as fetch allows. */
+const MAX_REDIRECTS = 20;
+
+/**
+ * fetch's redirect following, done here so that each hop goes through `once` (which checks its
+ * target), for a runtime whose fetch would follow redirects unchecked (Deno). Only for
+ * `redirect: "follow"`, fetch's default. As fetch does: a 303, and a 301 or 302 after a POST,
+ * go on as a GET without a body; credentials are dropped when a hop leaves the origin.
+ */
+export async function followChecked(once: typeof fetch, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const first = new Request(input, init);
+  if (first.redirect !== "follow") return once(first);
+  let url = new URL(first.url);
+  let method = first.method;
+  const headers = new Headers(first.headers);
+  let body: ArrayBuffer | null = first.body ? await first.arrayBuffer() : null;
+  for (let hop = 0; ; hop++) {
+    const res = await once(url, { method, headers, body, signal: first.signal, redirect: "manual" });
+    const location = res.headers.get("location");
+    if (!REDIRECTS.has(res.status) || location === null) return res;
+    await res.body?.cancel();
+    if (hop === MAX_REDIRECTS) throw new TypeError(`[celeriac] more than ${MAX_REDIRECTS} redirects from ${first.url}`);
+    const next = new URL(location, url);
+    if (res.status === 303 ? method !== "GET" && method !== "HEAD" : (res.status === 301 || res.status === 302) && method === "POST") {
+      method = "GET";
+      body = null;
+      for (const h of ["content-type", "content-length", "content-encoding", "content-language", "content-location"]) headers.delete(h);
+    }
+    if (next.origin !== url.origin) for (const h of ["authorization", "cookie", "proxy-authorization"]) headers.delete(h);
+    url = next;
+  }
+}

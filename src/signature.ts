@@ -71,6 +71,8 @@ export class QStashVerifier {
     const [h, c, s] = parts as [string, string, string];
     const header = json(segment(h, "header"), "header");
     if (header.alg !== "HS256") throw new SignatureError(`alg must be HS256, not ${JSON.stringify(header.alg)}`);
+    // Critical extensions (RFC 7515 §4.1.11) change how a token is read; QStash uses none.
+    if (header.crit !== undefined) throw new SignatureError("crit header: no extension is understood");
     const signature = segment(s, "signature");
     const signed = utf8.encode(`${h}.${c}`);
     let ok = false;
@@ -80,7 +82,11 @@ export class QStashVerifier {
     const now = Math.floor(nowMs / 1000);
     if (claims.iss !== "Upstash") throw new SignatureError("issuer is not Upstash");
     if (claims.sub !== url) throw new SignatureError(`signed for ${JSON.stringify(claims.sub)}, not ${url}`);
-    if (typeof claims.exp !== "number" || now > claims.exp) throw new SignatureError("expired");
+    // As the client's Receiver (jose) reads them: expired from the second `exp` names; `nbf` and
+    // `iat`, when present, must be numbers.
+    if (typeof claims.exp !== "number" || now >= claims.exp) throw new SignatureError("expired");
+    if (claims.nbf !== undefined && typeof claims.nbf !== "number") throw new SignatureError("nbf claim is not a number");
+    if (claims.iat !== undefined && typeof claims.iat !== "number") throw new SignatureError("iat claim is not a number");
     if (typeof claims.nbf === "number" && now < claims.nbf) throw new SignatureError("not valid yet");
     if (typeof claims.jti !== "string" || claims.jti === "") throw new SignatureError("no jti claim");
     if (typeof claims.body !== "string") throw new SignatureError("no body claim");

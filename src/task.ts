@@ -148,7 +148,7 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   /**
    * Payload paths that hold secrets (dot paths, `*` for every key): the task runs with them, but
    * the record keeps "[redacted]" in their place, so no API answer, log or page shows them.
-   * Callers may add paths per enqueue (`redact`). @default none @example ["headers.*", "body.json.code"]
+   * Callers may add paths per enqueue (`redact`). At most 30 paths. @default none @example ["headers.*", "body.json.code"]
    */
   redact?: string[];
   /** Cron schedules that run this task. @default none */
@@ -199,6 +199,8 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
   whole(def.delay, 0, "delay");
   whole(def.resultTtl, 1, "resultTtl");
   if (def.resultTtl !== undefined && def.resultTtl > 10 * 365 * 86_400) throw new TypeError(`${where}: resultTtl must be at most 10 years`);
+  // With the 20 an enqueue may add, a message stays within the 50 paths its delivery accepts.
+  if ((def.redact?.length ?? 0) > 30) throw new TypeError(`${where}: redact holds at most 30 paths`);
   for (const p of def.redact ?? []) if (!REDACT_PATH.test(p)) throw new TypeError(`${where}: redact path "${p}" must be dot-separated keys or *`);
   const delayProblem = def.retryDelay === undefined ? undefined : retryDelayProblem(def.retryDelay);
   if (delayProblem) throw new TypeError(`${where}: retryDelay ${delayProblem}`);

@@ -86,6 +86,15 @@ describe("QStashVerifier", () => {
     await expect(v.checkBody(claims, body)).resolves.toBeUndefined();
     await expect(v.checkBody(claims, utf8("{} "))).rejects.toThrow(/does not match/);
   });
+  it("refuses what the official Receiver (jose) refuses: exp reached, a non-numeric nbf or iat, a crit header", async () => {
+    const iat = Math.floor(Date.now() / 1000);
+    const token = sign({ key: "sig_current", url, body: "x", iat });
+    await expect(v.verifyToken(token, url, (iat + 299) * 1000)).resolves.toBeDefined(); // control
+    await expect(v.verifyToken(token, url, (iat + 300) * 1000)).rejects.toThrow(/expired/); // exp = iat + 300
+    await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", claims: { nbf: "0" } }), url)).rejects.toThrow(/nbf/);
+    await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", claims: { iat: "now" } }), url)).rejects.toThrow(/iat/);
+    await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", header: { crit: ["b64"], b64: false } }), url)).rejects.toThrow(/crit/);
+  });
   it("refuses a signature segment with non-zero trailing bits (a second spelling)", async () => {
     const token = sign({ key: "sig_current", url, body: "x" });
     const [h, c, s] = token.split(".") as [string, string, string];

@@ -119,7 +119,7 @@ describe("a dependency is down", () => {
 describe("a worker dies mid-task", () => {
   // A task whose worker claimed it and died: the record says running, its claim still held, so
   // QStash's last attempt meets the claim (503) and QStash gives up and calls back.
-  async function crashed(opts: { sentBeforeDying: boolean }) {
+  async function crashed(opts: { sentBeforeDying: boolean; rechecks?: number; leaseMs?: number }) {
     const payload = { to: "ada@celeriac.dev", subject: unique("crash"), text: "x" };
     const r = await call("POST", "/v1/tasks/send-email", { payload, delay: "1h", retries: 0 });
     const id = r.body.id;
@@ -131,12 +131,14 @@ describe("a worker dies mid-task", () => {
       const sent = await resend.emails.send({ from: stack().env.CELERIAC_MAIL_FROM!, ...payload }, { idempotencyKey: id });
       emailId = sent.data!.id;
     }
-    await redis().hset(`${keyPrefix()}t:${id}`, { state: "running", attempts: 1, leaseUntil: Date.now() + 1_000 });
+    await redis().hset(`${keyPrefix()}t:${id}`, { state: "running", attempts: 1, leaseUntil: Date.now() + (opts.leaseMs ?? 1_000) });
     const message = {
       v: 1, id, task: "send-email",
       payload,
       options: { retries: 0, timeout: 10, resultTtl: 60 },
       createdAt: Date.now(), runAt: Date.now(),
+      // The last re-check, its attempt (the second) having died as the first did.
+      ...(opts.rechecks !== undefined ? { recheck: { n: opts.rechecks - 1, attempts: 0 } } : {}),
     };
     await qstash().publishJSON({
       url: `${stack().env.CELERIAC_PUBLIC_URL}/qstash/deliver`,
@@ -162,6 +164,17 @@ describe("a worker dies mid-task", () => {
     expect(done.state).toBe("succeeded");
     expect(done.attempts).toBe(2);
     expect(await mailbox.withSubject(subject)).toHaveLength(1);
+  });
+
+  it("a task whose attempts keep dying is re-checked a bounded number of times, then failed as unknown", async () => {
+    // The message of the last re-check: its attempt met a claim again (the attempt held the task
+    // for an hour), so one more re-check would start the cycle again, for ever.
+    const { id, subject } = await crashed({ sentBeforeDying: false, rechecks: 3, leaseMs: 3_600_000 });
+    const done = await settle(id, ["failed"]);
+    expect(done.error).toMatchObject({ code: "delivery_failed", retryable: false });
+    expect(done.error.message).toMatch(/after 3 re-checks.*unknown/);
+    expect(done.attempts).toBe(1); // no attempt ran: the claim was held throughout
+    expect(await mailbox.withSubject(subject)).toHaveLength(0);
   });
 
   it("ignores a failure callback from before a retry through the API (another generation)", async () => {

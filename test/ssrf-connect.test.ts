@@ -30,6 +30,23 @@ describe("Node: the address dialled is checked", () => {
     expect((await f(`${rx.base}/y`)).status).toBe(200);
   });
 
+  it("checks every hop of a followed redirect, an IP literal's included (Node dials those without a lookup)", async () => {
+    // The first hop is allow-listed; where it redirects to is not, and must be refused there.
+    const f = guardedFetch(resolve)([`${REBIND}:${port()}`]);
+    for (const [path, to] of [["/hop-literal", `${rx.base}/secret-literal`], ["/hop-name", `http://${REBIND}:65001/secret-name`], ["/hop-meta", "http://169.254.169.254/latest/meta-data/"]] as const) {
+      rx.script(path, [{ status: 302, headers: { location: to } }]);
+      const err = await f(`http://${REBIND}:${port()}${path}`).then((r) => `answered ${r.status}`, (e: unknown) => e);
+      expect(refusalOf(err)?.message ?? `let through: ${String(err)}`, `${path} → ${to}`).toMatch(/refused/);
+      expect(rx.receipts(path)).toHaveLength(1);
+    }
+    expect(rx.receipts("/secret-literal")).toHaveLength(0);
+    expect(rx.receipts("/secret-name")).toHaveLength(0);
+    // A redirect to an allowed host is followed as before.
+    rx.script("/hop-ok", [{ status: 302, headers: { location: `http://${REBIND}:${port()}/landed` } }]);
+    expect((await f(`http://${REBIND}:${port()}/hop-ok`)).status).toBe(200);
+    expect(rx.receipts("/landed")).toHaveLength(1);
+  });
+
   it("connects to an allow-listed name", async () => {
     const r = await guardedFetch(resolve)([REBIND])(`http://${REBIND}:${port()}/z`);
     expect(r.status).toBe(200);

@@ -55,6 +55,9 @@ describe("defineTask", () => {
     expect(() => defineTask({ name: "x", retries: -1, ...base })).toThrow(/"x": retries/);
     expect(() => defineTask({ name: "x", timeout: 0, ...base })).toThrow(/timeout/);
     expect(() => defineTask({ name: "x", ...base, schedules: [{ name: "a", cron: "* * * * *", payload: {} }, { name: "a", cron: "* * * * *", payload: {} }] })).toThrow(/twice/);
+    // With the 20 an enqueue may add, a message carries at most the 50 paths its delivery accepts.
+    expect(() => defineTask({ name: "x", ...base, redact: Array.from({ length: 31 }, (_, i) => `f${i}`) })).toThrow(/"x": redact holds at most 30 paths/);
+    expect(defineTask({ name: "x", ...base, redact: Array.from({ length: 30 }, (_, i) => `f${i}`) }).redact).toHaveLength(30);
   });
   it("writes the retry policy as QStash's expression, 10 s doubling up to 1 h by default", () => {
     expect(defineTask({ name: "a-task", ...base }).retryDelay).toBe("min(3600000, 10000 * pow(2, retried))");

@@ -88,9 +88,9 @@ export const broker = {
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
 /** A QStash-style signature JWT, for forging and replaying deliveries in tests. */
-export function sign(opts: { key: string; url: string; body: string | Uint8Array; iat?: number; exp?: number; alg?: string }) {
+export function sign(opts: { key: string; url: string; body: string | Uint8Array; iat?: number; exp?: number; alg?: string; header?: Record<string, unknown>; claims?: Record<string, unknown> }) {
   const iat = opts.iat ?? Math.floor(Date.now() / 1000);
-  const header = b64url(JSON.stringify({ alg: opts.alg ?? "HS256", typ: "JWT" }));
+  const header = b64url(JSON.stringify({ alg: opts.alg ?? "HS256", typ: "JWT", ...opts.header }));
   const claims = b64url(
     JSON.stringify({
       iss: "Upstash",
@@ -100,6 +100,7 @@ export function sign(opts: { key: string; url: string; body: string | Uint8Array
       exp: opts.exp ?? iat + 300,
       jti: randomUUID(),
       body: createHash("sha256").update(opts.body).digest("base64url"),
+      ...opts.claims,
     }),
   );
   const sig = createHmac("sha256", opts.key).update(`${header}.${claims}`).digest("base64url");
