@@ -3,7 +3,7 @@
 import { join, resolve } from "node:path";
 import { startBroker, type Broker } from "./broker/index.ts";
 import { denoBinary } from "./deno-bin.ts";
-import { startMailSink, type MailSink } from "./mail-sink.ts";
+import { startMailSink, type MailSink, type MailSinkOptions } from "./mail-sink.ts";
 import { assertPortFree, freePort, listening, type Part } from "./ports.ts";
 import { spawnGroup } from "./process-group.ts";
 import { startRedisBridge, type RedisBridge } from "./redis-bridge.ts";
@@ -41,6 +41,8 @@ export interface StackOptions {
   vars?: Record<string, string>;
   /** Aborting stops start-up: whatever started is closed and startStack rejects. */
   signal?: AbortSignal;
+  /** The mail sink's limits and latency. @default Resend's: 5 requests/s per key, no added latency */
+  sink?: Pick<MailSinkOptions, "rateLimit" | "rateWindowMs" | "latencyMs">;
 }
 
 /** The default ports of `./dev/run dev`. */
@@ -105,7 +107,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (const part of ["worker", "broker", "bridge", "sink", "turnstile", "site"] as const) await assertPortFree(part, p[part]);
   const started = await Promise.allSettled([
     listening("bridge", p.bridge, () => startRedisBridge({ port: p.bridge, backend: opts.redis ?? "auto" })),
-    listening("sink", p.sink, () => startMailSink({ port: p.sink })),
+    listening("sink", p.sink, () => startMailSink({ ...opts.sink, port: p.sink })),
     listening("broker", p.broker, () =>
       startBroker({
         port: p.broker,
