@@ -55,7 +55,7 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   }
   // A coalesced task's delivery only joins its outbox; its batch's flush runs it (src/batch.ts).
   // A task with redacted paths runs on its own: a batch reads payloads from the records.
-  if (isBatched(def) && !m.redact?.length) {
+  if (isBatched(def) && !relay.config.unbatched.includes(def.name) && !m.redact?.length) {
     const joined = await joinBatch(relay, d, def);
     if (joined) return joined;
   }
