@@ -111,7 +111,7 @@ export async function runSize(): Promise<SectionResult> {
   const s = (xs: number[]) => summary(xs);
   const seconds = (performance.now() - started) / 1000;
   const ci = s(imp.celeriac!), bi = s(imp["bare-hono"]!), cp = s(proc.celeriac!), bp = s(proc["bare-hono"]!);
-  const markdown = `## 3. Size and start-up
+  const markdown = `## 4. Size and start-up
 
 The Worker bundle as \`npx wrangler deploy --dry-run --outdir <tmp>\` writes it (esbuild inside
 wrangler, not minified, as deployed), gzip-compressed with Node's zlib at its default level;
