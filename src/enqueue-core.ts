@@ -3,7 +3,7 @@ import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { conflictOf, dedupId, idemKeyFor, isStrayRepeat, taskIdFor, type Conflict } from "./idempotency.ts";
 import type { TaskMessage } from "./messages.ts";
 import { cancelMessage, publish, type Publish } from "./queue.ts";
-import { flowControlOf, type Relay } from "./relay.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 import type { Services } from "./services.ts";
 import type { CreateResult } from "./store/index.ts";
 import type { TaskState } from "./store/record.ts";
@@ -90,7 +90,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
   const publishes: Publish[] = await Promise.all(
     items.map(async (it, i) => ({
       message: messages[i]!,
-      ...(it.def.flowControl ? { flowControl: flowControlOf(deps, it.def) } : {}),
+      ...(it.def.flowControl ? { flowControl: deliveryFlowControl(deps, it.def) } : {}),
       ...(it.idempotencyKey ? { deduplicationId: await dedupId(messages[i]!) } : {}),
     })),
   );

@@ -2,7 +2,7 @@ import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
-import { flowControlOf, type Relay } from "./relay.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
 const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
@@ -83,7 +83,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
         },
-        ...(def?.flowControl ? { flowControl: flowControlOf(relay, def) } : {}),
+        ...(def?.flowControl ? { flowControl: deliveryFlowControl(relay, def) } : {}),
       },
     ]);
   } catch (err) {

@@ -2,7 +2,7 @@ import type { RateLimited } from "./errors.ts";
 import { messageOf } from "./errors.ts";
 import type { TaskMessage } from "./messages.ts";
 import { publish } from "./queue.ts";
-import { flowControlOf, type Relay } from "./relay.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 import type { TaskError } from "./store/record.ts";
 
 // A 429 is the provider saying "later", never "no". QStash counts every failed delivery against
@@ -60,7 +60,7 @@ export async function waitForRoom(
   const next: TaskMessage = { ...m, spent: (m.spent ?? 0) + d.retried, waited: (m.waited ?? 0) + after };
   try {
     const def = relay.registry.get(m.task);
-    const flowControl = def ? flowControlOf(relay, def) : undefined;
+    const flowControl = def ? deliveryFlowControl(relay, def) : undefined;
     await publish(relay.services.qstash, relay.config, [
       { message: next, delay: after, deduplicationId: `${m.id}.wait.${d.attempt}`, ...(flowControl ? { flowControl } : {}) },
     ]);

@@ -67,6 +67,15 @@ export function taskEnv(relay: Relay, def: AnyTask): unknown {
   });
 }
 
+/**
+ * The flow control of a task's own messages. A coalesced task's deliveries only join its outbox,
+ * so they go unpaced; its flushes, which do the work, carry the task's flow control (src/batch.ts).
+ */
+export function deliveryFlowControl(relay: Pick<Relay, "taskEnvs" | "config">, def: AnyTask): FlowControl | undefined {
+  const coalesced = def.batch && def.runBatch && !relay.config.unbatched.includes(def.name);
+  return coalesced ? undefined : flowControlOf(relay, def);
+}
+
 /** A task's flow control, read from its variables when it is a function of them. */
 export function flowControlOf(relay: Pick<Relay, "taskEnvs">, def: AnyTask): FlowControl | undefined {
   const fc = def.flowControl;
