@@ -130,7 +130,8 @@ export async function runProfile(): Promise<SectionResult> {
     }
     const per = (t: number) => ms(t / TASKS);
     const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 15);
-    const markdown = `## 6. Where a task's CPU goes in workerd
+    const own = [...fns].filter(([k]) => / (src|routes|tasks)\//.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    const markdown = `## 7. Where a task's CPU goes in workerd
 
 A V8 CPU profile (sampling every 100 µs) of workerd serving an unminified build of the deploy bundle,
 taken over the DevTools protocol (\`workerd serve --inspector-addr\`) while ${TASKS} \`webhook\` tasks were
@@ -143,8 +144,12 @@ ${table(["where", "self time per task", "share"], [...groups].sort((a, b) => b[1
 The top functions (self time):
 
 ${table(["function, module", "self time per task", "share"], top.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]))}
+
+celeriac's own functions (self time):
+
+${table(["function, module", "self time per task", "share"], own.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]))}
 `;
-    return { id: "profile", title: "Where a task's CPU goes", markdown, data: { groups: [...groups], top } };
+    return { id: "profile", title: "Where a task's CPU goes", markdown, data: { groups: [...groups], top, own } };
   } finally {
     if (child && child.exitCode === null) child.kill("SIGTERM");
     await provider.close();
