@@ -183,7 +183,7 @@ describe("task registry", () => {
 
 describe("rate-limit waits", () => {
   it("wait Retry-After (at least 1 s) plus a random part that grows with the time waited, capped", async () => {
-    const { roomAfter, mayWait, MAX_RATE_LIMIT_WAIT_S } = await import("../src/rate-limit.ts");
+    const { roomAfter, mayWait, MAX_RATE_LIMIT_WAIT_S } = await import("../src/rate-limit-wait.ts");
     expect(roomAfter(1, 0, 0)).toBe(1);
     expect(roomAfter(1, 0, 1)).toBe(2);
     expect(roomAfter(0, 0, 0)).toBe(1);
