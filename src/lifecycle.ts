@@ -131,7 +131,7 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
           // task whose email went out into a failure. When these run out too, the task is no
           // longer running, and the next failure callback records the failure.
           message: { ...m, createdAt: now, runAt: Math.max(now, lapse + 1_000), recheck: { n: rechecks, attempts: rec.attempts } },
-          ...(def?.flowControl ? { flowControl: flowControlOf(relay, def) } : {}),
+          ...(def?.flowControl ? { flowControl: deliveryFlowControl(relay, def) } : {}),
           // QStash may call back twice for the message it gave up on: still one re-check.
           ...(cb.sourceMessageId ? { deduplicationId: `${m.id}-recheck-of-${cb.sourceMessageId}` } : {}),
         },
