@@ -28,6 +28,9 @@
 //    by QStash once its lease has passed and picks its items up again. A 429 reschedules the
 //    flush as a new message after Retry-After without spending an attempt (src/rate-limit-wait.ts).
 //    When QStash gives up on a flush, its failure callback fails the items it still held.
+// A task stays on the per-task path (runDelivery's claim, side effects keyed by its id) when its
+// payload has redacted paths (the flush reads payloads from the records) or when it was already
+// attempted on its own (JOIN answers "solo"): moving it into a batch, with another key, could send twice.
 import { PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
 import { batchMailerFor } from "./mail.ts";
 import type { FlushMessage } from "./messages.ts";
