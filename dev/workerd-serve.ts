@@ -3,7 +3,7 @@
 // wrangler.toml's [vars] and the given env as bindings. No wrangler proxy, no Node process in the
 // request path: the benches' primary runtime (`wrangler dev` adds both, see bench/RESULTS.md).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -68,7 +68,12 @@ let bundled: { dir: string; file: string } | undefined;
  * environment workerd must get.
  */
 export function workerdServe(port: number, env: Record<string, string>): { args: string[]; env: Record<string, string> } {
-  bundled ??= bundleWorker();
+  if (!bundled) {
+    bundled = bundleWorker();
+    // The bundle and its configs live as long as this process (workerd reads them at start-up).
+    const dir = bundled.dir;
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
   const { compatibilityDate, vars } = wranglerConfig();
   const all = { ...vars, ...env };
   const config = join(bundled.dir, `config-${port}.capnp`);
