@@ -29,7 +29,7 @@ const SETTLE_MS = 1500;
 /** Inline orders actually run per latency; the rest is extrapolated. */
 const inlineSample = (latency: number, n: number) => Math.min(n, latency >= 1000 ? (QUICK ? 10 : 20) : 100);
 
-type Way = "inline" | "celeriac" | "celeriac-batch" | "bullmq" | "bullmq-batch";
+type Way = "inline" | "celeriac" | "celeriac-batch" | "bullmq" | "bullmq-batch" | "celeriac-dev";
 
 export interface BurstRun {
   way: Way;
@@ -221,6 +221,7 @@ const WAY_LABEL: Record<Way, string> = {
   "celeriac-batch": "(b′) celeriac, `POST /v1/tasks` × 100",
   bullmq: "(c) BullMQ, `queue.add`",
   "bullmq-batch": "(c′) BullMQ, `queue.addBulk` × 100",
+  "celeriac-dev": "(b, dev runtime) celeriac under `wrangler dev`, `POST /v1/tasks/webhook`",
 };
 const CONCURRENCY: Record<Way, string> = {
   inline: "1 send at a time",
@@ -228,6 +229,7 @@ const CONCURRENCY: Record<Way, string> = {
   "celeriac-batch": `batches in parallel; broker ≤ 256 in flight`,
   bullmq: `${CALLERS} callers; worker concurrency ${BULL_CONCURRENCY}`,
   "bullmq-batch": `batches in parallel; worker concurrency ${BULL_CONCURRENCY}`,
+  "celeriac-dev": `${CALLERS} callers; broker ≤ 256 deliveries in flight`,
 };
 
 const K_NOTE = "for the measured orders only";
@@ -259,13 +261,14 @@ function report(runs: BurstRun[]): string {
           `${rs.reduce((a, r) => a + r.duplicates, 0)} / ${rs.reduce((a, r) => a + r.misses, 0)}${rs.some((r) => r.errors) ? ` (${rs.reduce((a, r) => a + r.errors, 0)} errors)` : ""}`,
           Math.max(...rs.map((r) => r.maxInFlight)),
           m ? `${cpuCell(rs)} (${K_NOTE})` : cpuCell(rs),
+          way.startsWith("celeriac") ? ms(median(rs.map((r) => r.cpu.workerd / r.n))) : "–",
           way === "celeriac" ? "1×" : `${ratio(median(per), 1)}${rs.length > 1 ? ` (${per.map((x) => ratio(x, 1)).join(", ")})` : ""}`,
         ]);
       }
     }
     out.push(
       table(
-        ["N", "way", "concurrency", "time to last notification", "all enqueued after", "caller's enqueue p50 / p99", "duplicates / misses", "max in flight at provider", "CPU s: bench / wrangler / workerd / Redis", "÷ (b)"],
+        ["N", "way", "concurrency", "time to last notification", "all enqueued after", "caller's enqueue p50 / p99", "duplicates / misses", "max in flight at provider", "CPU s: bench / wrangler / workerd / Redis", "workerd CPU per task (enqueue + delivery)", "÷ (b)"],
         rows,
       ),
     );
@@ -277,8 +280,9 @@ export async function runBurst(): Promise<SectionResult> {
   process.env.REDIS_URL = benchRedisUrl(); // the bridge under the stack writes into the bench database
   const raw = benchRedis();
   await checkBenchDb(raw, ["celeriac:", "bull:celeriac-bench-"]);
-  note(`burst: starting the stack (workerd, broker time scale 1, Redis db ${BENCH_DB})`);
-  const stack = await benchStack();
+  note(`burst: starting the stacks (workerd serve, and wrangler dev for one row; broker time scale 1, Redis db ${BENCH_DB})`);
+  const stack = await benchStack("workerd-serve");
+  const devStack = await benchStack("workerd");
   const runs: BurstRun[] = [];
   const started = performance.now();
   try {
@@ -309,12 +313,17 @@ export async function runBurst(): Promise<SectionResult> {
           note(`burst: inline N=${n} L=${latency} ms (${k} orders run)`);
           runs.push(await inline(p, n, k, `L${latency}-N${n}-inline`, 1));
         }
+        // One row in the dev runtime, for scale: the same burst under `wrangler dev`.
+        const big = SIZES.at(-1)!;
+        await viaCeleriac(devStack, p, 20, false, `warm-dev${latency}`, 0);
+        note(`burst: celeriac under wrangler dev N=${big} L=${latency} ms`);
+        runs.push({ ...(await viaCeleriac(devStack, p, big, false, `L${latency}-N${big}-dev`, 1)), way: "celeriac-dev" });
       } finally {
         await p.close();
       }
     }
   } finally {
-    await stack.close();
+    await Promise.all([stack.close(), devStack.close()]);
     const removed = (await deleteKeys(raw, "celeriac:*")) + (await deleteKeys(raw, "bull:celeriac-bench-*"));
     note(`burst: removed ${removed} keys from Redis db ${BENCH_DB}`);
     raw.disconnect();
@@ -324,20 +333,22 @@ export async function runBurst(): Promise<SectionResult> {
   const svg = chart(
     LATENCIES.flatMap((latency) =>
       (["inline", "celeriac", "bullmq"] as const).map((way) => ({
-        way,
-        latency,
+        label: `${{ inline: "(a) inline", celeriac: "(b) celeriac", bullmq: "(c) BullMQ" }[way]}, L = ${latency >= 1000 ? `${latency / 1000} s` : `${latency} ms`}`,
+        color: { inline: "#c0392b", celeriac: "#2e7d32", bullmq: "#1f5fa8" }[way],
+        dashed: latency < 1000,
         points: SIZES.map((n) => {
           const rs = runs.filter((r) => r.way === way && r.n === n && r.latency === latency);
           return { n, ms: median(rs.map((r) => r.lastMs)), extrapolated: rs.some((r) => r.measured !== undefined) };
         }),
       })),
     ),
+    "Webhook burst, no provider limit: time until the last notification lands",
   );
 
-  const markdown = `## 1. The noon burst
+  const markdown = `## 2. The webhook burst (no provider limit)
 
 N orders arrive at once; each must send one notification through a provider (a local node:http
-endpoint) that answers 200 after L and counts receipts per notification id. Same machine, same
+endpoint) that answers 200 after L, has no rate limit, and counts receipts per notification id. Same machine, same
 provider, same Redis (db ${BENCH_DB}). "Time to last notification" runs from the first enqueue (or order)
 sent until the provider's 200 for the last notification went out. Median of ${ROUNDS} round(s); the
 order of the systems alternates between rounds; "÷ (b)" is that run's time over celeriac's in the
@@ -345,28 +356,31 @@ same round (per-round values in brackets). Duplicates / misses are summed over r
 ${SETTLE_MS / 1000} s after the last landing. "All enqueued after": until the last enqueue call
 returned. CPU: seconds of CPU from the first enqueue to the last landing used by the bench process
 (the broker, the bridge, the provider and the callers, and BullMQ's Queue and Worker), by
-\`wrangler dev\`'s own Node process(es), by workerd (both idle during BullMQ's runs) and by redis-server (shared: other work
+\`wrangler dev\`'s own Node process(es) (none in \`workerd serve\`), by workerd (idle during BullMQ's runs) and by redis-server (shared: other work
 on the machine's Redis counts too); from /proc.
 
 - (a) inline: an order endpoint that sends each notification before answering, one order at a time;
   only the first K orders are run and the rest is extrapolated (K × per-order time), as labelled.
-- (b) celeriac: the Worker in workerd (\`wrangler dev\`), the local QStash broker at time scale 1, the
+- (b) celeriac: the deploy bundle (\`wrangler deploy --dry-run\`) in \`workerd serve\` alone, the
+  production runtime, with wrangler.toml's vars; the local QStash broker at time scale 1, the
   Upstash-REST bridge over the real Redis; the \`webhook\` task calls the provider. The broker runs in
   the bench process, with the provider and the callers.
 - (c) BullMQ ${bullVersion()}: \`Queue\` + \`Worker\` in the bench process on the same Redis (a unique queue,
   obliterated afterwards), 6 attempts with exponential backoff like celeriac's 5 retries.
+- (b, dev runtime): the same as (b) under \`wrangler dev\` (its proxy and Node process in the request
+  path), one round at the largest N, for scale; these are dev-runtime figures.
 
 ${report(runs)}
 
-![time to last notification](noon-burst.svg)
+![time to last notification](webhook-burst.svg)
 
 Section wall time: ${seconds.toFixed(0)} s.`;
-  return { id: "burst", title: "The noon burst", markdown, data: { runs, svg, sizes: SIZES, latencies: LATENCIES } };
+  return { id: "burst", title: "The webhook burst", markdown, data: { runs, svg, svgFile: "webhook-burst.svg", sizes: SIZES, latencies: LATENCIES } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await runBurst();
   const { writeFileSync } = await import("node:fs");
-  writeFileSync(new URL("./noon-burst.svg", import.meta.url), (r.data as { svg: string }).svg);
+  writeFileSync(new URL("./webhook-burst.svg", import.meta.url), (r.data as { svg: string }).svg);
   await emit(r);
 }

@@ -251,7 +251,7 @@ export async function runGrowth(): Promise<SectionResult> {
     const seconds = (performance.now() - started) / 1000;
     const [small, big] = atSize as [(typeof atSize)[number], (typeof atSize)[number]];
     const perTask = recBytes + histBytes + indexBytes / LIFECYCLE;
-    const markdown = `## 4. How cost grows
+    const markdown = `## 5. How cost grows
 
 A \`TaskStore\` (src/store) over the Upstash-REST bridge and the real Redis (db ${BENCH_DB}), under a
 unique key prefix that is deleted afterwards; the client is configured as in src/services.ts, so

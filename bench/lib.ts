@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { Redis as IORedis } from "ioredis";
-import { startStack, type Stack } from "../dev/stack.ts";
+import { startStack, type Stack, type StackOptions } from "../dev/stack.ts";
 
 /** What a section hands back to bench/run.ts. */
 export interface SectionResult {
@@ -270,14 +270,17 @@ export function cpuSince(a: ProcCpu): CpuTimes {
 }
 
 /**
- * The stack the benches measure: the Worker in workerd, the broker at real time, the bridge over
- * the real Redis; the webhook task may call the local provider (the allow-list matches the host on
- * any port, and the provider's port is random).
+ * The stack the benches measure: the Worker in workerd (by default the deploy bundle in `workerd
+ * serve`, the production runtime; "workerd" is `wrangler dev`, the dev runtime), the broker at real
+ * time, the bridge over the real Redis; the webhook task may call the local provider (the
+ * allow-list matches the host on any port, and the provider's port is random). The mail sink has
+ * Resend's default limit unless `sink` says otherwise.
  */
-export function benchStack(): Promise<Stack> {
+export function benchStack(runtime: "workerd-serve" | "workerd" = "workerd-serve", sink?: StackOptions["sink"]): Promise<Stack> {
   return startStack({
     ports: { bridge: 0, sink: 0, broker: 0, worker: 0, turnstile: 0, site: 0 },
-    runtime: "workerd",
+    runtime,
+    ...(sink ? { sink } : {}),
     redis: "redis",
     timeScale: 1,
     vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },

@@ -61,7 +61,7 @@ try {
   });
   const a = summary(lat.apiKey);
   const p = summary(lat.public);
-  const markdown = `## 5. Browser callers: the public enqueue
+  const markdown = `## 6. Browser callers: the public enqueue
 
 Answer time of \`POST /v1/public/verification\` (no key: CORS, checks, the three rate limits,
 enqueue, a signed receipt) beside \`POST /v1/tasks/verification\` with an API key, same task and payloads,

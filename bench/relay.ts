@@ -40,8 +40,8 @@ const SCRIPT_NAMES = new Map(
 // ---------------------------------------------------------------------------------------------
 // A. Latency: celeriac (workerd) vs the official Client straight to the broker, alternating.
 
-async function latency() {
-  const stack = await benchStack();
+async function latency(runtime: "workerd-serve" | "workerd") {
+  const stack = await benchStack(runtime);
   try {
     const client = new Client({ baseUrl: stack.broker.url, token: stack.broker.token, retry: false, enableTelemetry: false });
     const app = createApp();
@@ -185,7 +185,7 @@ async function roundTrips() {
   // The stand-ins alone (the app runs in this process, behind the proxies).
   const [bridge, sink, broker] = await Promise.all([
     startRedisBridge({ port: 0, backend: "redis", redisUrl: benchRedisUrl() }),
-    startMailSink({ port: 0 }),
+    startMailSink({ port: 0, rateLimit: 0 }),
     startBroker({ port: 0, timeScale: 1, log: false }),
   ]);
   const stack = { bridge, sink, broker, close: () => Promise.allSettled([broker.close(), sink.close(), bridge.close()]) };
@@ -421,15 +421,16 @@ export async function runRelay(): Promise<SectionResult> {
   await checkBenchDb(raw, ["celeriac:", "bull:celeriac-bench-"]);
   const started = performance.now();
   try {
-    note("relay: latency, celeriac (workerd) vs the official Client straight to the broker");
-    const lat = await latency();
+    note("relay: latency, celeriac (workerd serve, then wrangler dev) vs the official Client straight to the broker");
+    const lat = await latency("workerd-serve");
+    const dev = await latency("workerd");
     note("relay: counting round trips (app in-process behind serveNode, counting proxies)");
     const rt = await roundTrips();
     note("relay: CPU time per request with I/O stubbed");
     const c = await cpu();
     const seconds = (performance.now() - started) / 1000;
     const N = COUNT_TASKS;
-    const markdown = `## 2. The relay's own cost
+    const markdown = `## 3. The relay's own cost
 
 ### Enqueue latency: through celeriac vs straight to the broker
 
@@ -443,17 +444,22 @@ parallel with its publish).
 ${table(
   ["way", "p50", "p99", "max", "p50 ÷ direct", "p99 ÷ direct"],
   [
-    ["A. celeriac in workerd (`wrangler dev`), `POST /v1/tasks/webhook`", ms(lat.worker.p50), ms(lat.worker.p99), ms(lat.worker.max), ratio(lat.worker.p50, lat.direct.p50), ratio(lat.worker.p99, lat.direct.p99)],
+    ["A. celeriac in workerd (`workerd serve`, the deploy bundle), `POST /v1/tasks/webhook`", ms(lat.worker.p50), ms(lat.worker.p99), ms(lat.worker.max), ratio(lat.worker.p50, lat.direct.p50), ratio(lat.worker.p99, lat.direct.p99)],
     ["A′. celeriac in-process on Node (`app.request`)", ms(lat.inProcess.p50), ms(lat.inProcess.p99), ms(lat.inProcess.max), ratio(lat.inProcess.p50, lat.direct.p50), ratio(lat.inProcess.p99, lat.direct.p99)],
     ["B. `Client.publishJSON` straight to the broker", ms(lat.direct.p50), ms(lat.direct.p99), ms(lat.direct.max), "1×", "1×"],
+    ["A (dev runtime). celeriac under `wrangler dev`, measured the same way in its own run", ms(dev.worker.p50), ms(dev.worker.p99), ms(dev.worker.max), ratio(dev.worker.p50, dev.direct.p50), ratio(dev.worker.p99, dev.direct.p99)],
+    ["B (in that run). `Client.publishJSON` straight to the broker", ms(dev.direct.p50), ms(dev.direct.p99), ms(dev.direct.max), "1×", "1×"],
   ],
 )}
 
-CPU of the Worker's processes while this ran (from /proc; only way A reaches them):
-workerd ${ms(lat.workerdCpu)} and \`wrangler dev\`'s Node process ${ms(lat.wranglerCpu)} per enqueue, against
-${ms(c.enqueue.cpu)} for the same request in-process on Node with I/O stubbed (below). As a control, a
-request that does nothing in celeriac (an unknown path, answered by Hono's 404 handler) costs workerd
-${ms(lat.workerdBaseline)} of CPU per request under \`wrangler dev\`.
+Enqueue p50 above a direct publish: ${ms(lat.worker.p50 - lat.direct.p50)} in \`workerd serve\`, ${ms(dev.worker.p50 - dev.direct.p50)} under \`wrangler dev\`.
+
+CPU of the Worker's processes while this ran (from /proc; only way A reaches them): in
+\`workerd serve\`, workerd ${ms(lat.workerdCpu)} per enqueue; under \`wrangler dev\`, workerd
+${ms(dev.workerdCpu)} and wrangler's Node process ${ms(dev.wranglerCpu)}; against ${ms(c.enqueue.cpu)} for the
+same request in-process on Node with I/O stubbed (below). As a control, a request that does nothing
+in celeriac (an unknown path, answered by Hono's 404 handler) costs workerd ${ms(lat.workerdBaseline)} of
+CPU in \`workerd serve\` and ${ms(dev.workerdBaseline)} under \`wrangler dev\`.
 
 ### Round trips, counted
 

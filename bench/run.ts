@@ -3,7 +3,7 @@
  * bench/RESULTS.md (with bench/noon-burst.svg).
  *   npm run bench                         # all sections (~10–15 min on 2 cores)
  *   npm run bench -- --quick              # smaller run (N = 100 only, fewer iterations)
- *   npm run bench -- --only burst,relay   # some sections: burst, relay, size, growth, public
+ *   npm run bench -- --only noon,relay    # some sections: noon, burst, relay, size, growth, public, profile
  * A partial run replaces only its sections' blocks in RESULTS.md; the others are kept as they were.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -13,11 +13,13 @@ import { join } from "node:path";
 import { args, machine, note, QUICK, type SectionResult } from "./lib.ts";
 
 const SECTIONS = [
-  { id: "burst", file: "burst.ts", title: "1. The noon burst" },
-  { id: "relay", file: "relay.ts", title: "2. The relay's own cost" },
-  { id: "size", file: "size.ts", title: "3. Size and start-up" },
-  { id: "growth", file: "growth.ts", title: "4. How cost grows" },
-  { id: "public", file: "public.ts", title: "5. Browser callers" },
+  { id: "noon", file: "noon.ts", title: "1. The noon burst through Resend's limits" },
+  { id: "burst", file: "burst.ts", title: "2. The webhook burst (no provider limit)" },
+  { id: "relay", file: "relay.ts", title: "3. The relay's own cost" },
+  { id: "size", file: "size.ts", title: "4. Size and start-up" },
+  { id: "growth", file: "growth.ts", title: "5. How cost grows" },
+  { id: "public", file: "public.ts", title: "6. Browser callers" },
+  { id: "profile", file: "profile.ts", title: "7. Where a task's CPU goes in workerd" },
 ] as const;
 /** A section that runs longer than this is stopped (ms). */
 const SECTION_LIMIT_MS = 20 * 60_000;
@@ -92,11 +94,17 @@ absolute figures move from run to run. Benchmarks are never tests: \`npm test\` 
 - Machine: ${machine()}
 - Last run: ${date} (\`${command}\`, ${((Date.now() - started) / 1000).toFixed(0)} s), code at commit ${head}${dirty ? " with uncommitted changes in src/, routes/, tasks/ or the config" : ""}
 - Commands: \`npm run bench\` (all), \`npm run bench -- --quick\` (N = 100 only, fewer iterations),
-  \`npm run bench -- --only burst,relay,size,growth,public\` (some sections; the others keep their last figures)
+  \`npm run bench -- --only noon,burst,relay,size,growth,public,profile\` (some sections; the others keep their last figures)
 - Redis: the real one at 127.0.0.1:6379, logical db ${process.env.BENCH_REDIS_DB ?? 13} (\`BENCH_REDIS_DB\`), emptied of the benches' keys afterwards
 `;
 writeFileSync(path, `${header}\n${blocks.join("\n\n")}\n`);
-const burst = results.get("burst")?.data as { svg?: string } | undefined;
-if (burst?.svg) writeFileSync(join(bench, "noon-burst.svg"), burst.svg);
-note(`wrote ${path}${burst?.svg ? " and bench/noon-burst.svg" : ""}`);
+const charts: string[] = [];
+for (const r of results.values()) {
+  const d = r.data as { svg?: string; svgFile?: string } | undefined;
+  if (d?.svg && d.svgFile) {
+    writeFileSync(join(bench, d.svgFile), d.svg);
+    charts.push(`bench/${d.svgFile}`);
+  }
+}
+note(`wrote ${path}${charts.length ? ` and ${charts.join(", ")}` : ""}`);
 process.exit(failed ? 1 : 0);

@@ -5,11 +5,12 @@
  *   node bench/size.ts [--quick] [--json out.json]
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ROOT } from "../dev/stack.ts";
+import { freePort, ROOT } from "../dev/stack.ts";
+import { WORKERD, workerdConfig } from "../dev/workerd-serve.ts";
 import { QUICK, bytes, emit, ms, note, ratio, summary, table, type SectionResult } from "./lib.ts";
 
 const RUNS = QUICK ? 15 : 40;
@@ -86,6 +87,30 @@ function processTime(file: string): Promise<number> {
   });
 }
 
+const WORKERD_RUNS = QUICK ? 6 : 16;
+
+/** ms from spawning `workerd serve` with the bundle to its first answer. */
+async function workerdStartup(b: Bundle): Promise<number> {
+  const port = await freePort();
+  const config = join(b.dir, `startup-${port}.capnp`);
+  writeFileSync(config, workerdConfig({ file: basename(b.file) }, port, [], "2026-11-01"));
+  const t = performance.now();
+  const child = spawn(WORKERD, ["serve", config], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 4000; i++) {
+      try {
+        await (await fetch(`http://127.0.0.1:${port}/`)).arrayBuffer();
+        return performance.now() - t;
+      } catch {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    throw new Error("[celeriac] bench: workerd did not answer");
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
 export async function runSize(): Promise<SectionResult> {
   const started = performance.now();
   note("size: wrangler deploy --dry-run (celeriac, then a bare Hono app)");
@@ -93,7 +118,17 @@ export async function runSize(): Promise<SectionResult> {
   // The bare app is bundled from a folder without wrangler.toml, so only these flags apply.
   const cwd = mkdtempSync(join(tmpdir(), "celeriac-size-cwd-"));
   const bare = dryRun("bare-hono", ["--name", "bare-hono", "--compatibility-date", "2026-11-01", join(ROOT, "bench/fixtures/bare-hono.ts")], cwd);
+  // Before issue 13: postal-mime bundled, not minified, keepNames on (a config without those lines).
+  const beforeDir = mkdtempSync(join(tmpdir(), "celeriac-size-before-"));
+  const beforeToml = join(beforeDir, "wrangler.toml");
+  writeFileSync(beforeToml, `name = "celeriac"\nmain = ${JSON.stringify(join(ROOT, "src/worker.ts"))}\ncompatibility_date = "2026-11-01"\n`);
+  const before = dryRun("celeriac-before", ["--config", beforeToml], ROOT);
   const bundles = [celeriac, bare];
+  note("size: start-up in workerd serve (spawn to first answer), alternating");
+  const wd: Record<string, number[]> = { celeriac: [], "bare-hono": [] };
+  for (let i = 0; i < WORKERD_RUNS; i++) {
+    for (const b of i % 2 ? [...bundles].reverse() : bundles) wd[b.name]!.push(await workerdStartup(b));
+  }
   note(`size: start-up, ${RUNS} fresh processes per bundle, alternating`);
   const imp: Record<string, number[]> = { celeriac: [], "bare-hono": [] };
   const proc: Record<string, number[]> = { celeriac: [], "bare-hono": [] };
@@ -106,15 +141,16 @@ export async function runSize(): Promise<SectionResult> {
       }
     }
   } finally {
-    for (const d of [celeriac.dir, bare.dir, cwd]) rmSync(d, { recursive: true, force: true });
+    for (const d of [celeriac.dir, bare.dir, before.dir, beforeDir, cwd]) rmSync(d, { recursive: true, force: true });
   }
   const s = (xs: number[]) => summary(xs);
   const seconds = (performance.now() - started) / 1000;
   const ci = s(imp.celeriac!), bi = s(imp["bare-hono"]!), cp = s(proc.celeriac!), bp = s(proc["bare-hono"]!);
-  const markdown = `## 3. Size and start-up
+  const markdown = `## 4. Size and start-up
 
 The Worker bundle as \`npx wrangler deploy --dry-run --outdir <tmp>\` writes it (esbuild inside
-wrangler, not minified, as deployed), gzip-compressed with Node's zlib at its default level;
+wrangler; minified with postal-mime aliased away, as \`wrangler.toml\` says; the "before" row is the
+same code built without those settings), gzip-compressed with Node's zlib at its default level;
 wrangler's own "Total Upload" line beside it. The baseline is a bare Hono app
 (\`bench/fixtures/bare-hono.ts\`, one route) bundled by the same wrangler with the same
 compatibility date. Workers' limits: 3 MB gzipped on the free plan, 10 MB paid.
@@ -122,13 +158,18 @@ compatibility date. Workers' limits: 3 MB gzipped on the free plan, 10 MB paid.
 ${table(
   ["bundle", "size", "gzip", "wrangler reports", "× bare Hono (gzip)"],
   [
-    ["celeriac (`src/worker.ts`)", bytes(celeriac.raw), bytes(celeriac.gzip), celeriac.reported, ratio(celeriac.gzip, bare.gzip)],
+    ["celeriac (`src/worker.ts`), as deployed: minified, postal-mime aliased away", bytes(celeriac.raw), bytes(celeriac.gzip), celeriac.reported, ratio(celeriac.gzip, bare.gzip)],
+    ["celeriac before: not minified, postal-mime bundled", bytes(before.raw), bytes(before.gzip), before.reported, ratio(before.gzip, bare.gzip)],
     ["bare Hono app", bytes(bare.raw), bytes(bare.gzip), bare.reported, "1×"],
   ],
 )}
 
-Where celeriac's bundle comes from (bytes each package contributes to the unminified output,
-from wrangler's esbuild metafile):
+Start-up in workerd itself: from spawning \`workerd serve\` (a config naming the bundle, no bindings)
+to the first answer on its socket, ${WORKERD_RUNS} starts per bundle, alternating: celeriac p50
+${ms(summary(wd.celeriac!).p50)}, bare Hono app p50 ${ms(summary(wd["bare-hono"]!).p50)} (difference ${ms(summary(wd.celeriac!).p50 - summary(wd["bare-hono"]!).p50)}).
+
+Where celeriac's bundle comes from (bytes each package contributes to the output, from wrangler's
+esbuild metafile):
 
 ${table(
   ["package", "bytes in bundle", "share"],
@@ -152,7 +193,7 @@ ${table(
 )}
 
 Section wall time: ${seconds.toFixed(0)} s.`;
-  return { id: "size", title: "Size and start-up", markdown, data: { celeriac, bare, startup: { celeriac: ci, bare: bi } } };
+  return { id: "size", title: "Size and start-up", markdown, data: { celeriac, bare, before, startup: { celeriac: ci, bare: bi, workerd: { celeriac: summary(wd.celeriac!), bare: summary(wd["bare-hono"]!) } } } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await emit(await runSize());

@@ -1,16 +1,14 @@
-// A hand-written SVG line chart: time to the last notification by N, log–log, one line per way
-// and provider latency. No dependencies.
+// A hand-written SVG line chart: time to the last notification by N, log–log, one line per
+// series (a way, at a provider latency). No dependencies.
 
 export interface Series {
-  way: "inline" | "celeriac" | "bullmq";
-  latency: number;
+  label: string;
+  color: string;
+  dashed?: boolean;
   points: { n: number; ms: number; extrapolated: boolean }[];
 }
 
-const COLOR = { inline: "#c0392b", celeriac: "#2e7d32", bullmq: "#1f5fa8" } as const;
-const LABEL = { inline: "(a) inline", celeriac: "(b) celeriac", bullmq: "(c) BullMQ" } as const;
-
-export function chart(series: Series[]): string {
+export function chart(series: Series[], title = "The noon burst: time until the last notification lands"): string {
   const W = 720, H = 440, left = 70, right = 200, top = 40, bottom = 60;
   const pw = W - left - right, ph = H - top - bottom;
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.ms) && p.ms > 0);
@@ -23,7 +21,7 @@ export function chart(series: Series[]): string {
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">The noon burst: time until the last notification lands</text>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">${title}</text>`);
   out.push(`<text x="${W - 12}" y="${H - 14}" text-anchor="end" fill="#555">lower is better; figures in RESULTS.md</text>`);
   for (let e = ymin; e <= ymax; e++) {
     const s = 10 ** e;
@@ -39,17 +37,17 @@ export function chart(series: Series[]): string {
   out.push(`<text transform="translate(16 ${top + ph / 2}) rotate(-90)" text-anchor="middle">seconds (log scale)</text>`);
   series.forEach((s, i) => {
     const pts = s.points.filter((p) => Number.isFinite(p.ms) && p.ms > 0);
-    const dash = s.latency >= 1000 ? "" : ` stroke-dasharray="6 4"`;
+    const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
     if (pts.length > 1) {
-      out.push(`<polyline fill="none" stroke="${COLOR[s.way]}" stroke-width="2"${dash} points="${pts.map((p) => `${f(x(p.n))},${f(y(p.ms / 1000))}`).join(" ")}"/>`);
+      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${f(x(p.n))},${f(y(p.ms / 1000))}`).join(" ")}"/>`);
     }
     for (const p of pts) {
-      const fill = p.extrapolated ? "#fff" : COLOR[s.way];
-      out.push(`<circle cx="${f(x(p.n))}" cy="${f(y(p.ms / 1000))}" r="4.5" fill="${fill}" stroke="${COLOR[s.way]}" stroke-width="2"><title>${LABEL[s.way]}, L = ${s.latency} ms, N = ${p.n}: ${(p.ms / 1000).toFixed(2)} s${p.extrapolated ? " (extrapolated)" : ""}</title></circle>`);
+      const fill = p.extrapolated ? "#fff" : s.color;
+      out.push(`<circle cx="${f(x(p.n))}" cy="${f(y(p.ms / 1000))}" r="4.5" fill="${fill}" stroke="${s.color}" stroke-width="2"><title>${s.label}, N = ${p.n}: ${(p.ms / 1000).toFixed(2)} s${p.extrapolated ? " (extrapolated)" : ""}</title></circle>`);
     }
     const ly = top + 10 + i * 22;
-    out.push(`<line x1="${left + pw + 16}" x2="${left + pw + 46}" y1="${ly}" y2="${ly}" stroke="${COLOR[s.way]}" stroke-width="2"${dash}/>`);
-    out.push(`<text x="${left + pw + 52}" y="${ly + 4}">${LABEL[s.way]}, L = ${s.latency >= 1000 ? `${s.latency / 1000} s` : `${s.latency} ms`}</text>`);
+    out.push(`<line x1="${left + pw + 16}" x2="${left + pw + 46}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${dash}/>`);
+    out.push(`<text x="${left + pw + 52}" y="${ly + 4}">${s.label}</text>`);
   });
   const ly = top + 10 + series.length * 22 + 8;
   out.push(`<circle cx="${left + pw + 31}" cy="${ly}" r="4.5" fill="#fff" stroke="#555" stroke-width="2"/>`);

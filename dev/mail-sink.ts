@@ -24,9 +24,25 @@ export interface MailSinkOptions {
   host?: string;
   /** API key callers must send as Bearer; undefined accepts any non-empty `re_…` key. */
   apiKey?: string;
-  /** Requests per second per key before 429 rate_limit_exceeded (real Resend: 5). @default 1000 */
+  /**
+   * Requests per API key in any sliding `rateWindowMs` before 429 `rate_limit_exceeded`, as
+   * Resend's default team limit; `0` switches the limit off (for tests that need it).
+   * @default 5
+   * @example startMailSink({ port: 0, rateLimit: 0 }) // no limit
+   */
   rateLimit?: number;
+  /** Length of the rate-limit window, ms. @default 1000 */
+  rateWindowMs?: number;
+  /**
+   * Milliseconds every send (`POST /emails`, `/emails/batch`) takes before it is answered, like a
+   * real provider's round trip. @default 0
+   * @example startMailSink({ latencyMs: 150 })
+   */
+  latencyMs?: number;
 }
+
+/** Resend's default rate limit: requests per second per team. */
+export const RESEND_RATE_LIMIT = 5;
 
 export interface MailSink {
   /** Base URL without a trailing slash, to pass as the SDK's `baseUrl`. */
@@ -49,7 +65,8 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
   const mailbox: CapturedEmail[] = [];
   const idempotency = new IdempotencyStore();
   const faults = new FaultQueue();
-  const limiter = new RateLimiter(opts.rateLimit ?? 1000);
+  const limiter = new RateLimiter(opts.rateLimit ?? RESEND_RATE_LIMIT, opts.rateWindowMs ?? 1000);
+  const latencyMs = opts.latencyMs ?? 0;
   const newestFirst = () => mailbox.slice().reverse();
   const find = (id: string) => mailbox.find((e) => e.id === id);
 
@@ -86,6 +103,7 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
       if (claim.kind === "replay") return reply(res, claim.reply.status, claim.reply.body, rl);
     }
     if (fault?.mode === "delay") await sleep(fault.delayMs);
+    if (latencyMs > 0) await sleep(latencyMs);
     const result: Reply = path === "/emails" ? sendOne(mailbox, parsed.value, key) : sendBatch(mailbox, parsed.value, mode, key);
     if (key !== null) {
       if (result.status < 300) idempotency.complete(token, key, result);
@@ -185,9 +203,16 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const port = process.env.PORT ? Number(process.env.PORT) : undefined;
-  const sink = await startMailSink(port === undefined ? {} : { port });
-  console.log(`[celeriac] mail sink (Resend API) listening on ${sink.url}`);
+  const num = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+  const port = num("PORT");
+  const rateLimit = num("SINK_RATE_LIMIT");
+  const latencyMs = num("SINK_LATENCY_MS");
+  const sink = await startMailSink({
+    ...(port !== undefined ? { port } : {}),
+    ...(rateLimit !== undefined ? { rateLimit } : {}),
+    ...(latencyMs !== undefined ? { latencyMs } : {}),
+  });
+  console.log(`[celeriac] mail sink (Resend API) listening on ${sink.url} (rate limit ${rateLimit ?? RESEND_RATE_LIMIT}/s per key, 0 = off; env SINK_RATE_LIMIT, SINK_LATENCY_MS)`);
   console.log(`[celeriac] mailbox page: ${sink.url}/`);
   const stop = () => void sink.close().then(() => process.exit(0));
   process.once("SIGINT", stop);

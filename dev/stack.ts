@@ -3,10 +3,11 @@
 import { join, resolve } from "node:path";
 import { startBroker, type Broker } from "./broker/index.ts";
 import { denoBinary } from "./deno-bin.ts";
-import { startMailSink, type MailSink } from "./mail-sink.ts";
+import { startMailSink, type MailSink, type MailSinkOptions } from "./mail-sink.ts";
 import { assertPortFree, freePort, listening, type Part } from "./ports.ts";
 import { spawnGroup } from "./process-group.ts";
 import { startRedisBridge, type RedisBridge } from "./redis-bridge.ts";
+import { WORKERD, workerdServe } from "./workerd-serve.ts";
 import { startStaticSite, type StaticSite } from "./static-site.ts";
 import { startTurnstile, type TurnstileStandIn } from "./turnstile.ts";
 
@@ -41,12 +42,18 @@ export interface StackOptions {
   vars?: Record<string, string>;
   /** Aborting stops start-up: whatever started is closed and startStack rejects. */
   signal?: AbortSignal;
+  /** The mail sink's limits and latency. @default Resend's: 5 requests/s per key, no added latency */
+  sink?: Pick<MailSinkOptions, "rateLimit" | "rateWindowMs" | "latencyMs">;
 }
 
 /** The default ports of `./dev/run dev`. */
 export const DEFAULT_PORTS: Record<Part, number> = { bridge: 8079, sink: 8025, broker: 8080, worker: 8787, turnstile: 8090, site: 5500 };
 
-export type Runtime = "workerd" | "node" | "deno";
+/**
+ * Which runtime serves the app: "workerd" is `wrangler dev` (workerd behind wrangler's proxy, the
+ * dev runtime), "workerd-serve" the deploy bundle in `workerd serve` alone (the production runtime).
+ */
+export type Runtime = "workerd" | "workerd-serve" | "node" | "deno";
 
 export interface Stack {
   bridge: RedisBridge;
@@ -105,7 +112,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (const part of ["worker", "broker", "bridge", "sink", "turnstile", "site"] as const) await assertPortFree(part, p[part]);
   const started = await Promise.allSettled([
     listening("bridge", p.bridge, () => startRedisBridge({ port: p.bridge, backend: opts.redis ?? "auto" })),
-    listening("sink", p.sink, () => startMailSink({ port: p.sink })),
+    listening("sink", p.sink, () => startMailSink({ ...opts.sink, port: p.sink })),
     listening("broker", p.broker, () =>
       startBroker({
         port: p.broker,
@@ -161,7 +168,7 @@ function childEnv(env: Record<string, string>, port: number): Record<string, str
   return { ...base, ...env, PORT: String(port) };
 }
 
-const COMMANDS: Record<Runtime, (port: number) => [string, string[], Record<string, string>]> = {
+const COMMANDS: Record<Runtime, (port: number, env: Record<string, string>) => [string, string[], Record<string, string>]> = {
   // The bindings reach wrangler as its own environment (CLOUDFLARE_INCLUDE_PROCESS_ENV), so no
   // secret is ever written to a file; `--env-file /dev/null` keeps it from reading .dev.vars or
   // .env itself. Log level "log" shows the Worker's console.log and ctx.log lines, as `wrangler
@@ -180,11 +187,21 @@ const COMMANDS: Record<Runtime, (port: number) => [string, string[], Record<stri
     ],
     { CLOUDFLARE_INCLUDE_PROCESS_ENV: "true", WRANGLER_SEND_METRICS: "false", CI: "true" },
   ],
+  // The bindings reach workerd as its environment too (`fromEnvironment` in the generated config).
+  "workerd-serve": (port, env) => {
+    const served = workerdServe(port, env);
+    return [WORKERD, served.args, served.env];
+  },
   node: () => [process.execPath, [join(ROOT, "src/node.ts")], {}],
   deno: () => [denoBinary(), ["run", "--allow-net", "--allow-env", "--no-prompt", join(ROOT, "src/deno.ts")], {}],
 };
 
-const LABELS: Record<Runtime, string> = { workerd: "the Worker (wrangler dev, workerd)", node: "the Node app", deno: "the Deno app" };
+const LABELS: Record<Runtime, string> = {
+  workerd: "the Worker (wrangler dev, workerd)",
+  "workerd-serve": "the Worker (workerd serve, the deploy bundle)",
+  node: "the Node app",
+  deno: "the Deno app",
+};
 
 /** How long an unhealthy answer may last before start-up gives up (config problems: at once). */
 const UNHEALTHY_GRACE_MS = 3_000;
@@ -206,7 +223,7 @@ export interface StartAppOptions {
 export async function startApp(runtime: Runtime, port: number, env: Record<string, string>, opts: StartAppOptions | boolean = {}): Promise<AppProcess> {
   const { verbose = false, signal } = typeof opts === "boolean" ? { verbose: opts } : opts;
   await assertPortFree("worker", port);
-  const [command, args, extra] = COMMANDS[runtime](port);
+  const [command, args, extra] = COMMANDS[runtime](port, env);
   const group = spawnGroup(command, args, { cwd: ROOT, env: { ...childEnv(env, port), ...extra }, echo: verbose });
   const url = `http://127.0.0.1:${port}`;
   const close = () => group.close();

@@ -1,12 +1,13 @@
 import { Hono } from "hono";
 import { ApiError, messageOf } from "../src/errors.ts";
 import { giveUp } from "../src/lifecycle.ts";
-import { failureOf, taskOf, type TaskMessage } from "../src/messages.ts";
-import { DELIVER_PATH, FAILURE_PATH } from "../src/queue.ts";
+import { failGivenUpFlush, runFlush } from "../src/batch.ts";
+import { failureOf, flushFailureOf, flushOf, taskOf, type FlushMessage, type TaskMessage } from "../src/messages.ts";
+import { DELIVER_PATH, FAILURE_PATH, FLUSH_PATH } from "../src/queue.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { runDelivery } from "../src/runner.ts";
 
-/** The routes only QStash can call (its signature is checked by the app): deliveries and the failure callback. */
+/** The routes only QStash can call (its signature is checked by the app): deliveries, batch flushes and the failure callback. */
 export const deliver = new Hono<AppEnv>()
   .post(DELIVER_PATH, async (c) => {
     const messageId = c.req.header("upstash-message-id") ?? "";
@@ -31,7 +32,22 @@ export const deliver = new Hono<AppEnv>()
     for (const [k, val] of Object.entries(out.headers)) c.header(k, val);
     return c.json(out.body, out.status as 200);
   })
+  .post(FLUSH_PATH, async (c) => {
+    let message: FlushMessage;
+    try {
+      message = flushOf(c.get("body"));
+    } catch (err) {
+      c.header("Upstash-NonRetryable-Error", "true");
+      return c.json({ error: { code: "invalid_message", message: messageOf(err) } }, 489 as 400);
+    }
+    const messageId = c.req.header("upstash-message-id") ?? "";
+    const out = await runFlush(relayOf(c), { message, messageId, retried: Number(c.req.header("upstash-retried") ?? 0) });
+    for (const [k, val] of Object.entries(out.headers)) c.header(k, val);
+    return c.json(out.body, out.status as 200);
+  })
   .post(FAILURE_PATH, async (c) => {
+    const flush = flushFailureOf(c.get("body"));
+    if (flush) return c.json({ flush: flush.flush.flush, failed: await failGivenUpFlush(relayOf(c), flush.flush, flush.callback) });
     const failure = await failureOf(c.get("body"), Date.now());
     // Acknowledged either way: QStash retrying a callback that is not ours would change nothing.
     if (!failure) return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);

@@ -7,6 +7,14 @@ import type { AppEnv } from "./relay.ts";
 const encoder = new TextEncoder();
 const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s)));
 
+// The configured keys' digests, once per configuration (per isolate): a request hashes only its own key.
+const keyDigests = new WeakMap<object, Promise<{ name: string; digest: Uint8Array }[]>>();
+const digestsOf = (keys: { name: string; key: string }[]) => {
+  let d = keyDigests.get(keys);
+  if (!d) keyDigests.set(keys, (d = Promise.all(keys.map(async (k) => ({ name: k.name, digest: await digest(k.key) })))));
+  return d;
+};
+
 /** Compares two digests without an early exit, so timing does not reveal a matching prefix. */
 function same(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length;
@@ -26,8 +34,8 @@ export const requireApiKey: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const presented = await digest(m[1]!);
   let name: string | undefined;
-  for (const k of c.get("relay").config.apiKeys) {
-    if (same(presented, await digest(k.key)) && name === undefined) name = k.name;
+  for (const k of await digestsOf(c.get("relay").config.apiKeys)) {
+    if (same(presented, k.digest) && name === undefined) name = k.name;
   }
   if (name === undefined) throw new ApiError(403, { code: "invalid_api_key", message: "the API key is not valid" });
   c.set("apiKey", name);

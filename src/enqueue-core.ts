@@ -3,7 +3,7 @@ import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { conflictOf, dedupId, idemKeyFor, isStrayRepeat, taskIdFor, type Conflict } from "./idempotency.ts";
 import type { TaskMessage } from "./messages.ts";
 import { cancelMessage, publish, type Publish } from "./queue.ts";
-import type { Relay } from "./relay.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 import type { Services } from "./services.ts";
 import type { CreateResult } from "./store/index.ts";
 import type { TaskState } from "./store/record.ts";
@@ -55,7 +55,7 @@ const redactOf = (it: EnqueueItem) => {
 /** Tasks due within this long count as `queued`, later ones as `scheduled` (ms). */
 export const SCHEDULED_AFTER_MS = 1_000;
 
-type Deps = Pick<Relay, "config" | "services" | "store">;
+type Deps = Pick<Relay, "config" | "services" | "store" | "taskEnvs">;
 
 /**
  * Enqueues tasks: one QStash call (a batch for several) and one Redis round trip, concurrently.
@@ -90,7 +90,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
   const publishes: Publish[] = await Promise.all(
     items.map(async (it, i) => ({
       message: messages[i]!,
-      ...(it.def.flowControl ? { flowControl: it.def.flowControl } : {}),
+      ...(it.def.flowControl ? { flowControl: deliveryFlowControl(deps, it.def) } : {}),
       ...(it.idempotencyKey ? { deduplicationId: await dedupId(messages[i]!) } : {}),
     })),
   );

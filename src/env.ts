@@ -51,6 +51,10 @@ const EnvSchema = v.object({
   ),
   RESEND_API_KEY: secret("RESEND_API_KEY"),
   RESEND_BASE_URL: optional(url("RESEND_BASE_URL")),
+  CELERIAC_UNBATCHED: v.pipe(
+    v.optional(v.string(), ""),
+    v.transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+  ),
 });
 
 /** The core's configuration, parsed from the env; a task's own variables are declared by the task. */
@@ -66,6 +70,8 @@ export interface Config {
   redisPrefix: string;
   redis: { url: string; token: string };
   resend: { apiKey: string; baseUrl: string };
+  /** Tasks that run one delivery at a time although they declare `batch` (`CELERIAC_UNBATCHED`, comma-separated). */
+  unbatched: string[];
 }
 
 /** A configuration problem: every bad variable, by name. */
@@ -100,6 +106,7 @@ export function loadConfig(env: Env): Config {
     redisPrefix: e.CELERIAC_REDIS_PREFIX,
     redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     resend: { apiKey: e.RESEND_API_KEY, baseUrl: e.RESEND_BASE_URL },
+    unbatched: e.CELERIAC_UNBATCHED,
   };
   cache.set(env, config);
   return config;

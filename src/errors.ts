@@ -91,6 +91,19 @@ export class RetryLater extends Error {
   }
 }
 
+/**
+ * Thrown by a task (or the mailer) when a provider answered "too many requests": a 429 means
+ * "later", never "no". The task waits `after` seconds for room without spending one of the
+ * attempts meant for real errors (see MAX_RATE_LIMIT_WAIT_S in src/rate-limit-wait.ts for the bound).
+ * @example throw new RateLimited({ after: 1, message: "provider answered 429" })
+ */
+export class RateLimited extends RetryLater {
+  override name = "RateLimited";
+  constructor(opts: { after: number | Date; message?: string; code?: string }) {
+    super({ code: "rate_limited", ...opts });
+  }
+}
+
 /** Parses `Retry-After` (seconds or an HTTP date) into seconds from now. */
 export function retryAfterSeconds(value: string | null | undefined): number | undefined {
   if (!value) return undefined;

@@ -2,7 +2,7 @@ import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
-import type { Relay } from "./relay.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
 const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
@@ -83,7 +83,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
         },
-        ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
+        ...(def?.flowControl ? { flowControl: deliveryFlowControl(relay, def) } : {}),
       },
     ]);
   } catch (err) {
@@ -131,7 +131,7 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
           // task whose email went out into a failure. When these run out too, the task is no
           // longer running, and the next failure callback records the failure.
           message: { ...m, createdAt: now, runAt: Math.max(now, lapse + 1_000), recheck: { n: rechecks, attempts: rec.attempts } },
-          ...(def?.flowControl ? { flowControl: def.flowControl } : {}),
+          ...(def?.flowControl ? { flowControl: deliveryFlowControl(relay, def) } : {}),
           // QStash may call back twice for the message it gave up on: still one re-check.
           ...(cb.sourceMessageId ? { deduplicationId: `${m.id}-recheck-of-${cb.sourceMessageId}` } : {}),
         },

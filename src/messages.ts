@@ -36,9 +36,25 @@ const Message = v.pipe(v.object({
    * A re-check of a task QStash gave up on while an attempt held it (see `giveUp`): how many
    * re-checks were spent before it, and the record's attempts when it was published.
    */
+  /** Attempts earlier messages of this task spent on real errors (a rate-limit wait publishes a new message). */
+  spent: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  /** Seconds this task already waited for rate limits. */
+  waited: v.optional(v.pipe(v.number(), v.minValue(0))),
   recheck: v.optional(v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)), attempts: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
 }), v.check((m) => Math.abs(m.runAt - m.createdAt) <= MAX_SPAN_MS, "runAt is further from createdAt than any enqueue allows"));
 export type TaskMessage = v.InferOutput<typeof Message>;
+
+/** The QStash message body of a batch flush: which outbox, which window; see src/batch.ts. */
+const Flush = v.object({
+  v: v.literal(1),
+  flush: v.object({ task: v.string(), key: v.string(), window: v.pipe(v.string(), v.regex(/^[a-z0-9]{1,40}$/)) }),
+  spent: v.optional(v.number()),
+  waited: v.optional(v.number()),
+});
+export type FlushMessage = v.InferOutput<typeof Flush>;
+
+/** Parses a flush message body; throws when it is not one. */
+export const flushOf = (body: string): FlushMessage => v.parse(Flush, JSON.parse(body));
 
 /** The QStash message body of a scheduled run: no task id, one is derived per firing. */
 const Scheduled = v.object({
@@ -87,6 +103,16 @@ export async function failureOf(body: string, now: number): Promise<{ callback: 
   try {
     const callback = v.parse(FailureCallback, JSON.parse(body));
     return { callback, task: await taskOf(fromBase64(callback.sourceBody), callback.sourceMessageId ?? "", now) };
+  } catch {
+    return null;
+  }
+}
+
+/** A failure callback about a batch flush, or null when it is about something else. */
+export function flushFailureOf(body: string): { callback: FailureCallback; flush: FlushMessage } | null {
+  try {
+    const callback = v.parse(FailureCallback, JSON.parse(body));
+    return { callback, flush: flushOf(fromBase64(callback.sourceBody)) };
   } catch {
     return null;
   }

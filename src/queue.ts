@@ -3,8 +3,9 @@ import type { Config } from "./env.ts";
 import type { TaskMessage } from "./messages.ts";
 import type { FlowControl } from "./task.ts";
 
-/** Path QStash delivers tasks to, and the one its failure callback calls. */
+/** Path QStash delivers tasks to, the one batch flushes go to, and the one its failure callback calls. */
 export const DELIVER_PATH = "/qstash/deliver";
+export const FLUSH_PATH = "/qstash/flush";
 export const FAILURE_PATH = "/qstash/failure";
 
 /** Extra seconds QStash waits beyond the task's own timeout, so our abort answers first. */
@@ -16,13 +17,15 @@ export interface Publish {
   flowControl?: FlowControl;
   /** QStash-side deduplication id (guards concurrent repeats of one idempotency key). */
   deduplicationId?: string | undefined;
+  /** Seconds from now (fractions kept); wins over the message's `runAt`. */
+  delay?: number;
 }
 
 /**
  * How QStash delivers a task, the same for a published message and a schedule's runs: where to,
  * how often and how long to retry, where to report giving up, and the task's flow control.
  */
-export function deliveryOptions(config: Config, task: string, options: TaskMessage["options"], fc: FlowControl | undefined) {
+export function deliveryOptions(config: Config, task: string, options: Omit<TaskMessage["options"], "resultTtl">, fc: FlowControl | undefined) {
   return {
     retries: options.retries,
     ...(options.retryDelay ? { retryDelay: options.retryDelay } : {}),
@@ -37,13 +40,20 @@ function request(config: Config, p: Publish) {
   return {
     url: config.publicUrl + DELIVER_PATH,
     body: m,
-    ...deliveryOptions(config, m.task, m.options, p.flowControl),
+    // Attempts earlier messages of this task already spent (before a rate-limit wait) count too.
+    ...deliveryOptions(config, m.task, { ...m.options, retries: Math.max(0, m.options.retries - (m.spent ?? 0)) }, p.flowControl),
     // The label lets a cancel find the message before celeriac has seen its message id.
     label: m.id,
-    ...(m.runAt > m.createdAt ? { notBefore: Math.ceil(m.runAt / 1000) } : {}),
+    ...(p.delay !== undefined ? { delay: qstashDelay(p.delay) } : m.runAt > m.createdAt ? { notBefore: Math.ceil(m.runAt / 1000) } : {}),
     ...(p.deduplicationId ? { deduplicationId: p.deduplicationId } : {}),
   };
 }
+
+/**
+ * `Upstash-Delay` for a wait in seconds, fractions kept ("0.2s"; QStash reads Go durations). The
+ * client would round a number to whole seconds, which turns a 200 ms wait into none.
+ */
+export const qstashDelay = (seconds: number) => `${Math.max(0, Math.round(seconds * 1000)) / 1000}s` as `${bigint}s`;
 
 /** A task's flow control in the client's terms (the key defaults to the task name). */
 function qstashFlowControl(task: string, fc: FlowControl | undefined): { flowControl?: QStashFlowControl } {

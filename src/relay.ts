@@ -6,6 +6,7 @@ import type { AnyTask, Registry } from "./registry.ts";
 import type { SignedClaims } from "./signature.ts";
 import { servicesFor, type Services } from "./services.ts";
 import { TaskStore } from "./store/index.ts";
+import type { FlowControl } from "./task.ts";
 
 /** What one app is made of: its task types and any clients injected instead of the env's. */
 export interface Wiring {
@@ -64,6 +65,23 @@ export function taskEnv(relay: Relay, def: AnyTask): unknown {
     message: `[celeriac] ${e.problems.join("; ")}`,
     retryAfter: 60,
   });
+}
+
+/**
+ * The flow control of a task's own messages. A coalesced task's deliveries only join its outbox,
+ * so they go unpaced; its flushes, which do the work, carry the task's flow control (src/batch.ts).
+ */
+export function deliveryFlowControl(relay: Pick<Relay, "taskEnvs" | "config">, def: AnyTask): FlowControl | undefined {
+  const coalesced = def.batch && def.runBatch && !relay.config.unbatched.includes(def.name);
+  return coalesced ? undefined : flowControlOf(relay, def);
+}
+
+/** A task's flow control, read from its variables when it is a function of them. */
+export function flowControlOf(relay: Pick<Relay, "taskEnvs">, def: AnyTask): FlowControl | undefined {
+  const fc = def.flowControl;
+  if (typeof fc !== "function") return fc;
+  const e = relay.taskEnvs.get(def.name);
+  return e?.ok ? fc(e.env as never) : undefined;
 }
 
 /** Middleware: parses the env and puts the relay on the context; a bad env is a 503 naming it. */

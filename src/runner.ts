@@ -1,12 +1,14 @@
 import * as v from "valibot";
 import { enqueueFollowUp } from "./enqueue.ts";
-import { ApiError, PermanentError, RetryLater, messageOf } from "./errors.ts";
+import { isBatched, joinBatch } from "./batch.ts";
+import { ApiError, PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
 import { taskKv } from "./kv.ts";
 import { codesFor } from "./one-time-codes.ts";
 import { mailerFor } from "./mail.ts";
 import type { TaskMessage } from "./messages.ts";
 import { checkPayload, type AnyTask } from "./registry.ts";
 import { taskEnv, type Relay } from "./relay.ts";
+import { mayWait, waitForRoom } from "./rate-limit-wait.ts";
 import { retryWaitMs } from "./retry-delay.ts";
 import { dayReport } from "./stats.ts";
 import type { TaskError, TaskState } from "./store/record.ts";
@@ -28,7 +30,7 @@ export interface Outcome {
 }
 
 /** A claim outlives the task's timeout by this much before another delivery may take over (ms). */
-const LEASE_GRACE_MS = 15_000;
+export const LEASE_GRACE_MS = 15_000;
 /** The last instant a JavaScript Date can hold (ms since the epoch). */
 const MAX_DATE_MS = 8.64e15;
 /** Results larger than this (bytes of JSON) fail the task instead of bloating Redis. */
@@ -51,6 +53,12 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
     console.error(err.message);
     return { status: 503, headers: { "Retry-After": String(err.retryAfter) }, body: { id: m.id, ...err.toJSON() } };
   }
+  // A coalesced task's delivery only joins its outbox; its batch's flush runs it (src/batch.ts).
+  // A task with redacted paths runs on its own: a batch reads payloads from the records.
+  if (isBatched(def) && !relay.config.unbatched.includes(def.name) && !m.redact?.length) {
+    const joined = await joinBatch(relay, d, def);
+    if (joined) return joined;
+  }
   const started = Date.now();
   // A record recreated from the message keeps the task's secrets out as an enqueued one does.
   const redact = [...new Set([...(def?.redact ?? []), ...(m.redact ?? [])])];
@@ -63,7 +71,8 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   }
   const attempt = claim.attempt;
   const log = logger(m.id, m.task, attempt);
-  const finalAttempt = d.retried >= m.options.retries;
+  // Attempts earlier messages of this task spent (before a rate-limit wait) count too.
+  const finalAttempt = (m.spent ?? 0) + d.retried >= m.options.retries;
 
   let result: unknown;
   let failure: unknown;
@@ -98,20 +107,8 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
     }
   }
 
-  // The result is stored as JSON: one that cannot be (a cycle, a BigInt, a function) or is too
-  // large fails for good rather than running the task's side effects again.
   let resultJson: string | undefined;
-  if (failure === undefined && result !== undefined) {
-    try {
-      resultJson = JSON.stringify(result);
-    } catch (err) {
-      failure = new PermanentError(`result is not JSON: ${messageOf(err)}`, "result_not_json");
-    }
-    if (failure === undefined && resultJson === undefined) failure = new PermanentError("result is not JSON", "result_not_json");
-    if (resultJson !== undefined && new TextEncoder().encode(resultJson).length > MAX_RESULT_BYTES) {
-      failure = new PermanentError(`result is larger than ${MAX_RESULT_BYTES} bytes of JSON`, "result_too_large");
-    }
-  }
+  if (failure === undefined) ({ json: resultJson, failure } = storedResult(result));
 
   const now = Date.now();
   // A final outcome may also replace `failed`: QStash's failure callback can land while a
@@ -127,6 +124,12 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   }
 
   const error = describe(failure);
+  if (failure instanceof RateLimited && mayWait(m.waited, failure.afterSeconds)) {
+    if (await waitForRoom(relay, m, { retried: d.retried, attempt }, failure, error, now)) {
+      log.warn("rate limited: waiting for room without spending an attempt", { after: failure.afterSeconds });
+      return { status: 200, headers: {}, body: { id: m.id, state: "retrying", error } };
+    }
+  }
   const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
   if (!error.retryable || finalAttempt) {
     await store.transition(m.id, { ...final, to: "failed", error, fields: { error: JSON.stringify(error) } }, ttl);
@@ -151,12 +154,31 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
     : { status: 500, headers: {}, body: { id: m.id, state: "retrying", error } };
 }
 
-class TimeoutError extends Error {
+export class TimeoutError extends Error {
   override name = "TimeoutError";
 }
 
+/**
+ * A result as it is stored: JSON. One that cannot be (a cycle, a BigInt, a function) or is too
+ * large fails for good rather than running the task's side effects again.
+ */
+export function storedResult(result: unknown): { json?: string; failure?: PermanentError } {
+  if (result === undefined) return {};
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(result);
+  } catch (err) {
+    return { failure: new PermanentError(`result is not JSON: ${messageOf(err)}`, "result_not_json") };
+  }
+  if (json === undefined) return { failure: new PermanentError("result is not JSON", "result_not_json") };
+  if (new TextEncoder().encode(json).length > MAX_RESULT_BYTES) {
+    return { failure: new PermanentError(`result is larger than ${MAX_RESULT_BYTES} bytes of JSON`, "result_too_large") };
+  }
+  return { json };
+}
+
 /** Maps a thrown value to the recorded error: permanent unless it can succeed later. */
-function describe(err: unknown): TaskError {
+export function describe(err: unknown): TaskError {
   const d = (err as { details?: unknown } | null)?.details;
   const details = d && typeof d === "object" && !Array.isArray(d) ? { details: d as Record<string, unknown> } : {};
   if (err instanceof PermanentError) return { code: err.code, message: err.message, retryable: false, ...details };
@@ -197,7 +219,7 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
   };
 }
 
-function logger(id: string, task: string, attempt: number): Logger {
+export function logger(id: string, task: string, attempt: number): Logger {
   const line = (level: string, message: string, data?: Record<string, unknown>) =>
     `[celeriac] ${level} ${task} ${id} attempt ${attempt}: ${message}${data ? " " + JSON.stringify(data) : ""}`;
   return {

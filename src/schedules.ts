@@ -1,7 +1,7 @@
 import type { Schedule } from "@upstash/qstash";
 import { DELIVER_PATH, deliveryOptions } from "./queue.ts";
 import type { ScheduledMessage } from "./messages.ts";
-import type { Relay } from "./relay.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 
 /** Schedules celeriac owns carry this id prefix; any other schedule is left alone. */
 export const SCHEDULE_PREFIX = "celeriac-";
@@ -43,7 +43,7 @@ export function desiredSchedules(relay: Relay): DesiredSchedule[] {
         qstashCron: timezone === "UTC" ? s.cron : `CRON_TZ=${timezone} ${s.cron}`,
         destination: relay.config.publicUrl + DELIVER_PATH,
         body: JSON.stringify(message),
-        delivery: deliveryOptions(relay.config, def.name, message.options, def.flowControl),
+        delivery: deliveryOptions(relay.config, def.name, message.options, deliveryFlowControl(relay, def)),
       };
     }),
   );

@@ -3,7 +3,7 @@
 import * as v from "valibot";
 import { cronProblem, isTimeZone } from "./cron.ts";
 import type { Issue } from "./errors.ts";
-import type { Mailer } from "./mail.ts";
+import type { BatchMailer, Mailer } from "./mail.ts";
 import type { OneTimeCodes } from "./one-time-codes.ts";
 import { publicProblems, type PublicOptions } from "./public-task.ts";
 import { REDACT_PATH } from "./redact.ts";
@@ -15,13 +15,13 @@ export { OPEN_RELAY_ACK, type PublicOptions } from "./public-task.ts";
 export type { Limit, PublicLimits } from "./rate-limit.ts";
 export type { OneTimeCodes } from "./one-time-codes.ts";
 
-export { PermanentError, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
+export { PermanentError, RateLimited, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
 export { parseTarget, refuseTarget } from "./ssrf.ts";
 export { refusalOf } from "./outbound.ts";
 export { utcDay } from "./store/index.ts";
 export type { DayReport, TaskDayStats } from "./stats.ts";
 export type { Backoff, RetryDelay } from "./retry-delay.ts";
-export type { Mailer } from "./mail.ts";
+export type { BatchMailer, BatchSent, Mailer } from "./mail.ts";
 export type { AnyTask } from "./registry.ts";
 
 /** A task's env schema: a valibot object of the variables it needs. */
@@ -111,6 +111,50 @@ export interface FlowControl {
   period?: number;
 }
 
+/**
+ * Coalescing: deliveries of a batched task join an outbox, and one flush per `key` and window runs
+ * `runBatch` over up to `maxSize` of them (src/batch.ts says how this stays effectively once).
+ * @example batch: { maxSize: 100, maxWaitMs: 200 } // Resend's batch endpoint takes 100 emails
+ */
+export interface BatchOptions<P = unknown> {
+  /** Most items in one `runBatch` call. */
+  maxSize: number;
+  /**
+   * Longest a lone item waits for company before its batch is sent, milliseconds. Under load a
+   * batch goes as soon as the task's flow control allows, with every item then waiting (up to maxSize).
+   * @default 200
+   */
+  maxWaitMs?: number;
+  /** Items with different keys never share a batch (e.g. one per sending account). @default one outbox per task */
+  key?: (payload: P) => string;
+}
+
+/** One item of a batch: a task of its own, with its own record, state and result. */
+export interface BatchItem<P = unknown> {
+  id: string;
+  payload: P;
+  /** This task's attempt number (0: the batch's retry no longer runs it, e.g. it was cancelled). */
+  attempt: number;
+}
+
+/** Each item's own outcome, in the order of the items: a result, or an error (as `run` would throw). */
+export type BatchOutcome = { result: unknown } | { error: unknown };
+
+/** What `runBatch` receives besides the items. */
+export interface BatchContext<Env = Record<never, never>> {
+  /** Fixed when the batch is formed and the same on every retry of its flush: the idempotency key of its side effects. */
+  batchId: string;
+  /** 1 for the flush's first attempt. */
+  attempt: number;
+  signal: AbortSignal;
+  log: Logger;
+  /** This task's own variables, as its `env` schema parsed them. */
+  env: Env;
+  /** Sends up to 100 emails in one Resend batch call keyed by the batch id; one bad email fails alone. */
+  mailBatch: BatchMailer;
+  fetch: typeof fetch;
+}
+
 /** A cron schedule declared next to its task; `schedules:sync` makes QStash match it. */
 export interface ScheduleDeclaration {
   /** Stable kebab-case name; the QStash schedule id is `celeriac-<task>-<name>`. */
@@ -142,7 +186,12 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   timeout?: number;
   /** Default delay before the first attempt, seconds. @default 0 */
   delay?: number;
-  flowControl?: FlowControl;
+  /**
+   * QStash flow control for this task's deliveries (a batched task's: its flushes); a function
+   * reads it from the task's variables.
+   * @example flowControl: (env) => ({ key: "resend", rate: env.RESEND_RATE_LIMIT })
+   */
+  flowControl?: FlowControl | ((env: EnvOf<E>) => FlowControl);
   /** How long a finished record (and its result) is kept, seconds. @default 604800 (7 days) */
   resultTtl?: number;
   /**
@@ -168,19 +217,28 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   allowHosts?(env: EnvOf<E>): readonly string[];
   /** The work. Its resolved value (JSON) is stored as the task's result. */
   run(payload: v.InferOutput<S>, ctx: TaskContext<EnvOf<E>>): Promise<unknown>;
+  /** Coalesce deliveries into batches; needs `runBatch`. @default none: each delivery runs `run` */
+  batch?: BatchOptions<v.InferOutput<S>>;
+  /**
+   * Runs one batch: one outcome per item, in order. Throwing fails the whole call: a
+   * `RateLimited` waits, a `PermanentError` fails every item, anything else retries the batch.
+   */
+  runBatch?(items: BatchItem<v.InferOutput<S>>[], ctx: BatchContext<EnvOf<E>>): Promise<BatchOutcome[]>;
 }
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
 export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
-  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact">> {
+  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact" | "batch" | "runBatch">> {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
-  flowControl?: FlowControl;
+  flowControl?: TaskDefinitionInput<S, E>["flowControl"];
   public?: PublicOptions;
   check?: TaskDefinitionInput<S, E>["check"];
   allowHosts?: TaskDefinitionInput<S, E>["allowHosts"];
   redact?: string[];
+  batch?: Required<Omit<BatchOptions<v.InferOutput<S>>, "key">> & Pick<BatchOptions<v.InferOutput<S>>, "key">;
+  runBatch?: TaskDefinitionInput<S, E>["runBatch"];
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -222,13 +280,20 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
     const problems = publicProblems(def.name, def.input, def.public);
     if (problems.length) throw new TypeError(problems.join("\n"));
   }
+  if (def.batch) {
+    if (!def.runBatch) throw new TypeError(`${where}: batch needs runBatch`);
+    whole(def.batch.maxSize, 1, "batch.maxSize");
+    whole(def.batch.maxWaitMs, 0, "batch.maxWaitMs");
+  }
+  const { batch, ...rest } = def;
   return {
     schedules: [],
     retries: 3,
     timeout: 30,
     delay: 0,
     resultTtl: 7 * 86_400,
-    ...def,
+    ...rest,
     retryDelay: retryDelayExpression(def.retryDelay),
+    ...(batch ? { batch: { maxWaitMs: 200, ...batch } } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { defineTask } from "../src/task.ts";
+import { defineTask, type TaskContext } from "../src/task.ts";
 
 /** `a@b.co` or `Name <a@b.co>`, as Resend accepts them. */
 const address = v.pipe(
@@ -34,7 +34,19 @@ const Email = v.pipe(
   v.check((e) => e.html !== undefined || e.text !== undefined, "needs html or text (or both)"),
 );
 
-/** Sends one email through Resend; retries never send twice (Idempotency-Key = task id). */
+type Email = v.InferOutput<typeof Email>;
+
+/** The email as Resend takes it, from this task's payload. */
+const toResend = (email: Email, defaultFrom: string) => {
+  const { replyTo, from, ...rest } = email;
+  return { ...rest, from: from ?? defaultFrom, ...(replyTo ? { replyTo } : {}) } as Parameters<TaskContext["mail"]>[0];
+};
+
+/**
+ * Sends one email through Resend; never twice (Idempotency-Key = task id, or the batch id).
+ * Coalesced: deliveries arriving together go out in one Resend batch call of up to 100 (permissive
+ * validation, so a bad email fails alone), paced to the account's rate (`RESEND_RATE_LIMIT`).
+ */
 export default defineTask({
   name: "send-email",
   input: Email,
@@ -44,6 +56,17 @@ export default defineTask({
       v.pipe(v.string(), v.nonEmpty("CELERIAC_MAIL_FROM is missing")),
       "celeriac <tasks@celeriac.dev>",
     ),
+    /** Requests per second Resend allows the account (its default: 5); every call to Resend is paced to it. */
+    RESEND_RATE_LIMIT: v.optional(
+      v.pipe(
+        v.union([v.string(), v.number()]),
+        v.transform(Number),
+        v.number(),
+        v.integer("RESEND_RATE_LIMIT must be a whole number of requests per second"),
+        v.minValue(1, "RESEND_RATE_LIMIT must be at least 1 request per second"),
+      ),
+      5,
+    ),
   }),
   // An order confirmation or a sign-in code is worth little hours late, and Resend's outages are
   // short: retry soon and often, then give up within about 15 minutes (5, 10, 20, 40, 80, 160,
@@ -52,13 +75,15 @@ export default defineTask({
   retries: 8,
   retryDelay: { base: 5, factor: 2, max: 300 },
   timeout: 30,
+  // Every call to Resend shares one pace, whatever task or batch makes it.
+  flowControl: (env) => ({ key: "resend", rate: env.RESEND_RATE_LIMIT, period: 1 }),
+  batch: { maxSize: 100, maxWaitMs: 200 },
+  async runBatch(items, ctx) {
+    const sent = await ctx.mailBatch(items.map((it) => toResend(it.payload, ctx.env.CELERIAC_MAIL_FROM)));
+    return sent.map((s) => ("id" in s ? { result: { emailId: s.id } } : { error: s.error }));
+  },
   async run(email, ctx) {
-    const { replyTo, from, ...rest } = email;
-    const sent = await ctx.mail({
-      ...rest,
-      from: from ?? ctx.env.CELERIAC_MAIL_FROM,
-      ...(replyTo ? { replyTo } : {}),
-    } as Parameters<typeof ctx.mail>[0]);
+    const sent = await ctx.mail(toResend(email, ctx.env.CELERIAC_MAIL_FROM));
     return { emailId: sent.id };
   },
 });

@@ -1,6 +1,6 @@
 import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
-import { PermanentError, RetryLater, defineTask, messageOf, parseTarget, refusalOf, refuseTarget, retryAfterSeconds } from "../src/task.ts";
+import { PermanentError, RateLimited, RetryLater, defineTask, messageOf, parseTarget, refusalOf, refuseTarget, retryAfterSeconds } from "../src/task.ts";
 
 /** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
 const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -101,8 +101,10 @@ export default defineTask({
     if (status >= 300 && status < 400) {
       throw fail(new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect"));
     }
-    if (status === 408 || status === 429 || status >= 500) {
-      const after = retryAfterSeconds(res.headers.get("retry-after"));
+    const after = retryAfterSeconds(res.headers.get("retry-after"));
+    // "Later", never "no": waits for room without spending an attempt (src/rate-limit-wait.ts).
+    if (status === 429) throw fail(new RateLimited({ after: after ?? 1, message: answered, code: "http_429" }));
+    if (status === 408 || status >= 500) {
       if (after !== undefined) throw fail(new RetryLater({ after, message: answered, code: `http_${status}` }));
       throw fail(Object.assign(new Error(answered), { code: `http_${status}` })); // the task's retryDelay
     }
@@ -112,6 +114,9 @@ export default defineTask({
 
 /** The start of a response body, read only as far as needed (a huge answer is not buffered). */
 async function excerpt(res: Response, max: number): Promise<{ body: string; truncated?: true }> {
+  // A short answer of known length is read in one go (a chunked read costs more CPU per call).
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (length <= max) return { body: await res.text() };
   const reader = res.body?.getReader();
   if (!reader) return { body: "" };
   const decoder = new TextDecoder();

@@ -63,6 +63,8 @@ export async function setup(project: TestProject) {
       // The webhook tests' receiver listens on loopback; only this exact host is let through.
       CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
     },
+    // Resend's default limit (5 requests/s per key), on the broker's scaled clock.
+    sink: { rateWindowMs: 1000 * TIME_SCALE },
   });
   if (stack.bridge.backend === "redis") {
     const swept = await withRedis(sweepDeadRuns);

@@ -47,7 +47,8 @@ describe("redact", () => {
     const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject, text: `Your code is ${code}` }, redact: ["text"], resultTtl: "2m" });
     const done = await settle(r.body.id);
     expect(done).toMatchObject({ state: "succeeded", payload: { subject, text: REDACTED }, redacted: ["text"], options: { resultTtl: 120 } });
-    expect((await mailbox.withSubject(subject))[0].text).toBe(`Your code is ${code}`);
+    // Sent on its own, not in a batch: a batch reads payloads from the records, which hold it redacted.
+    expect((await mailbox.withSubject(subject))[0]).toMatchObject({ text: `Your code is ${code}`, endpoint: "/emails" });
     expect(await raw(r.body.id)).not.toContain(code);
     const ttl = await redis().ttl(`${keyPrefix()}t:${r.body.id}`);
     expect(ttl).toBeGreaterThan(0);

@@ -1,4 +1,6 @@
-// The same app, unchanged, on Node and on Deno: the end-to-end happy path through each.
+// The same app, unchanged, on Node, on Deno, and as the deploy bundle (postal-mime aliased away,
+// minified) in `workerd serve` alone: the end-to-end happy path through each. The last one also
+// runs send-email unbatched (CELERIAC_UNBATCHED), one Resend call per email.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,18 +8,24 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, ROOT, startApp, type AppProcess } from "../dev/stack.ts";
+import { freePort, ROOT, startApp, type AppProcess, type Runtime } from "../dev/stack.ts";
 import { serveNode } from "../src/node.ts";
 import { call, mailbox, settle, stack, unique, until } from "./helpers/api.ts";
 
-describe.each(["node", "deno"] as const)("on %s", (runtime) => {
+const cases = [
+  ["node", {}],
+  ["deno", {}],
+  ["workerd-serve", { CELERIAC_UNBATCHED: "send-email" }],
+] as const satisfies readonly (readonly [Runtime, Record<string, string>])[];
+
+describe.each(cases)("on %s", (runtime, vars: Record<string, string>) => {
   let app: AppProcess | undefined;
   afterAll(() => app?.close());
 
   it("enqueues, delivers through the broker, sends one email, reports succeeded", async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    app = await startApp(runtime, port, { ...stack().env, CELERIAC_PUBLIC_URL: url });
+    app = await startApp(runtime, port, { ...stack().env, CELERIAC_PUBLIC_URL: url, ...vars });
     const health = await (await fetch(`${url}/healthz`)).json();
     expect(health).toMatchObject({ ok: true, checks: { redis: { ok: true } } });
 
@@ -26,7 +34,9 @@ describe.each(["node", "deno"] as const)("on %s", (runtime) => {
     expect(r.status).toBe(202);
     const done = await settle(r.body.id, undefined, url);
     expect(done.state).toBe("succeeded");
-    expect(await mailbox.withSubject(subject)).toHaveLength(1);
+    const sent = await mailbox.withSubject(subject);
+    expect(sent).toHaveLength(1);
+    expect(sent[0].endpoint).toBe(vars.CELERIAC_UNBATCHED ? "/emails" : "/emails/batch");
   }, 120_000);
 
   it("serves a browser's public call: CORS, the limits, the code mailed", async () => {

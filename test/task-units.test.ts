@@ -4,7 +4,7 @@ import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { buildReport } from "../src/stats.ts";
-import { PermanentError, RetryLater, type AnyTask } from "../src/task.ts";
+import { PermanentError, RateLimited, RetryLater, type AnyTask } from "../src/task.ts";
 import dailyStats from "../tasks/daily-stats.ts";
 import sendEmail from "../tasks/send-email.ts";
 import verification from "../tasks/verification.ts";
@@ -62,6 +62,11 @@ describe("webhook", () => {
     expect(retry.code).toBe("http_500");
     expect(await answer(302, { location: "https://elsewhere.example" })).toMatchObject({ name: "PermanentError", code: "http_redirect" });
     expect(await answer(404)).toMatchObject({ name: "PermanentError", code: "http_404" });
+    // A 429 is "later": RateLimited, which waits without spending an attempt.
+    const limited = await answer(429, { "retry-after": "3" });
+    expect(limited).toBeInstanceOf(RateLimited);
+    expect(limited).toMatchObject({ code: "http_429", afterSeconds: 3 });
+    expect(await answer(429)).toMatchObject({ name: "RateLimited", afterSeconds: 1 });
   });
 
   it("refuses private targets unless the task's allow-list names them", () => {

@@ -180,3 +180,22 @@ describe("task registry", () => {
     expect(tasks.map((t) => t.name).sort()).toEqual(files);
   });
 });
+
+describe("rate-limit waits", () => {
+  it("wait Retry-After (at least 1 s) plus a random part that grows with the time waited, capped", async () => {
+    const { roomAfter, mayWait, MAX_RATE_LIMIT_WAIT_S } = await import("../src/rate-limit-wait.ts");
+    expect(roomAfter(1, 0, 0)).toBe(1);
+    expect(roomAfter(1, 0, 1)).toBe(2);
+    expect(roomAfter(0, 0, 0)).toBe(1);
+    expect(roomAfter(2, 10, 1)).toBe(12);
+    expect(roomAfter(1, 10_000, 1)).toBe(61);
+    expect(mayWait(undefined, 5)).toBe(true);
+    expect(mayWait(MAX_RATE_LIMIT_WAIT_S - 1, 2)).toBe(false);
+  });
+
+  it("qstashDelay keeps fractions of a second (the client would round 0.2 to 0s)", async () => {
+    const { qstashDelay } = await import("../src/queue.ts");
+    expect(qstashDelay(0.2)).toBe("0.2s");
+    expect(qstashDelay(1.2345)).toBe("1.235s");
+  });
+});

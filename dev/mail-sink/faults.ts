@@ -56,27 +56,35 @@ export class FaultQueue {
   }
 }
 
-/** Fixed one-second windows per API key, like Resend's default 5 requests/s. */
+/**
+ * Resend's rate limit: at most `limit` requests per API key in any sliding window of `windowMs`
+ * (Resend: 5 per second per team by default). Only requests let through take room in the window.
+ * The headers are the ones Resend sends: `ratelimit-limit`, `ratelimit-remaining`,
+ * `ratelimit-reset` (seconds until room frees up) and, on a 429, `retry-after` (seconds).
+ */
 export class RateLimiter {
-  #windows = new Map<string, { start: number; used: number }>();
+  #seen = new Map<string, number[]>();
   readonly limit: number;
+  readonly windowMs: number;
 
-  constructor(limit: number) {
+  /** `limit` 0 switches the limit off (no 429, no headers). */
+  constructor(limit: number, windowMs = 1000) {
     this.limit = limit;
+    this.windowMs = windowMs;
   }
 
   hit(key: string, now = Date.now()): { limited: boolean; headers: Record<string, string> } {
-    let w = this.#windows.get(key);
-    if (!w || now - w.start >= 1000) {
-      w = { start: now, used: 0 };
-      this.#windows.set(key, w);
-    }
-    w.used += 1;
-    const limited = w.used > this.limit;
-    const reset = String(Math.max(1, Math.ceil((w.start + 1000 - now) / 1000)));
+    if (this.limit <= 0) return { limited: false, headers: {} };
+    let times = this.#seen.get(key);
+    if (!times) this.#seen.set(key, (times = []));
+    while (times.length && times[0]! <= now - this.windowMs) times.shift();
+    const limited = times.length >= this.limit;
+    if (!limited) times.push(now);
+    // Room frees up when the oldest request in the window leaves it.
+    const reset = String(Math.max(1, Math.ceil((times[0]! + this.windowMs - now) / 1000)));
     const headers: Record<string, string> = {
       "ratelimit-limit": String(this.limit),
-      "ratelimit-remaining": String(Math.max(0, this.limit - w.used)),
+      "ratelimit-remaining": String(Math.max(0, this.limit - times.length)),
       "ratelimit-reset": reset,
     };
     if (limited) headers["retry-after"] = reset;

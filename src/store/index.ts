@@ -71,10 +71,12 @@ export class TaskStore {
     this.prefix = prefix;
   }
 
-  #rec(id: string) {
+  /** Key of a task's record (a hash). */
+  recKey(id: string) {
     return `${this.prefix}t:${id}`;
   }
-  #hist(id: string) {
+  /** Key of a task's history (a list). */
+  histKey(id: string) {
     return `${this.prefix}t:${id}:h`;
   }
   /** Idempotency keys are scoped by API key name, so two callers cannot collide. */
@@ -83,7 +85,7 @@ export class TaskStore {
   }
 
   /** TTL of an unfinished record (s): until it is due, plus room for retries and its result. */
-  #ttl(r: NewRecord) {
+  recordTtl(r: NewRecord) {
     return Math.ceil(Math.max(0, r.runAt - r.createdAt) / 1000) + UNFINISHED_GRACE_S + r.options.resultTtl;
   }
 
@@ -91,7 +93,7 @@ export class TaskStore {
    * Field/value pairs of a record besides those the scripts set themselves: the payload as kept
    * (its redacted paths replaced), and the hash of the whole payload, which the scripts compare.
    */
-  async #fields(r: NewRecord) {
+  async recordFields(r: NewRecord) {
     const whole = JSON.stringify(r.payload ?? null);
     const kept = redact(r.payload ?? null, r.redact ?? []);
     const hash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(whole)))]
@@ -108,13 +110,13 @@ export class TaskStore {
 
   /** Creates records in one round trip; `idemKeys[i]` is the scoped idempotency key or "". */
   async createMany(records: NewRecord[], idemKeys: string[]): Promise<CreateResult[]> {
-    const fields = await Promise.all(records.map((r) => this.#fields(r)));
+    const fields = await Promise.all(records.map((r) => this.recordFields(r)));
     const replies = await create.run<[string, string?]>(
       this.redis,
       records.map((r, i) => ({
-        keys: [this.#rec(r.id), this.#hist(r.id), idemKeys[i] ?? ""],
+        keys: [this.recKey(r.id), this.histKey(r.id), idemKeys[i] ?? ""],
         args: [
-          this.prefix, r.id, r.task, r.state, r.createdAt, this.#ttl(r), IDEMPOTENCY_TTL_S,
+          this.prefix, r.id, r.task, r.state, r.createdAt, this.recordTtl(r), IDEMPOTENCY_TTL_S,
           JSON.stringify({ at: r.createdAt, state: r.state }), utcDay(r.createdAt), ...fields[i]!,
         ],
       })),
@@ -128,8 +130,8 @@ export class TaskStore {
   async claim(r: NewRecord, messageId: string, now: number, leaseMs: number): Promise<ClaimResult> {
     const [reply] = await claim.run<[string, string]>(this.redis, [
       {
-        keys: [this.#rec(r.id), this.#hist(r.id)],
-        args: [this.prefix, r.id, r.task, now, leaseMs, messageId, this.#ttl(r), utcDay(now), ...(await this.#fields(r))],
+        keys: [this.recKey(r.id), this.histKey(r.id)],
+        args: [this.prefix, r.id, r.task, now, leaseMs, messageId, this.recordTtl(r), utcDay(now), ...(await this.recordFields(r))],
       },
     ]);
     const [kind, value] = reply!;
@@ -141,34 +143,45 @@ export class TaskStore {
 
   /** Applies a state change atomically; finished records start their `ttl` (s) countdown. */
   async transition(id: string, t: Transition, ttl?: number): Promise<TransitionResult> {
-    const fields = Object.entries(t.fields ?? {}).flat();
-    if (FINAL_STATES.includes(t.to)) fields.push("finishedAt", t.at);
-    const entry = JSON.stringify({
-      at: t.at,
-      state: t.to,
-      ...(t.attempt ? { attempt: t.attempt } : {}),
-      ...(t.error ? { error: t.error } : {}),
+    const [r] = await this.transitionMany([{ id, t, ...(ttl !== undefined ? { ttl } : {}) }]);
+    return r!;
+  }
+
+  /** Several state changes (of different tasks) in one round trip, each atomic on its own. */
+  async transitionMany(changes: { id: string; t: Transition; ttl?: number }[]): Promise<TransitionResult[]> {
+    if (changes.length === 0) return [];
+    const replies = await transition.run<[string, string?]>(
+      this.redis,
+      changes.map(({ id, t, ttl }) => {
+        const fields = Object.entries(t.fields ?? {}).flat();
+        if (FINAL_STATES.includes(t.to)) fields.push("finishedAt", t.at);
+        const entry = JSON.stringify({
+          at: t.at,
+          state: t.to,
+          ...(t.attempt ? { attempt: t.attempt } : {}),
+          ...(t.error ? { error: t.error } : {}),
+        });
+        return {
+          keys: [this.recKey(id), this.histKey(id)],
+          args: [
+            this.prefix, id, t.from.join(","), t.attempt ?? "", t.to, ttl ?? "", entry, utcDay(t.at), t.at,
+            t.gen ?? "", t.uncounted ? "1" : "", ...fields,
+          ],
+        };
+      }),
+    );
+    return replies.map(([kind, value]): TransitionResult => {
+      if (kind === "ok") return { kind, from: value as TaskState };
+      if (kind === "conflict") return { kind, state: value as TaskState };
+      return { kind: "missing" };
     });
-    const [reply] = await transition.run<[string, string?]>(this.redis, [
-      {
-        keys: [this.#rec(id), this.#hist(id)],
-        args: [
-          this.prefix, id, t.from.join(","), t.attempt ?? "", t.to, ttl ?? "", entry, utcDay(t.at), t.at,
-          t.gen ?? "", t.uncounted ? "1" : "", ...fields,
-        ],
-      },
-    ]);
-    const [kind, value] = reply!;
-    if (kind === "ok") return { kind, from: value as TaskState };
-    if (kind === "conflict") return { kind, state: value as TaskState };
-    return { kind: "missing" };
   }
 
   /** Undoes records an enqueue wrote when its publish failed, so nothing is left half-written. */
   async discard(ids: string[], idemKeys: string[], at: number): Promise<void> {
     await discard.run(
       this.redis,
-      ids.map((id, i) => ({ keys: [this.#rec(id), this.#hist(id), idemKeys[i] ?? ""], args: [this.prefix, id, utcDay(at)] })),
+      ids.map((id, i) => ({ keys: [this.recKey(id), this.histKey(id), idemKeys[i] ?? ""], args: [this.prefix, id, utcDay(at)] })),
     );
   }
 
@@ -185,7 +198,7 @@ export class TaskStore {
   async get(id: string): Promise<TaskRecord | null> {
     // The client runs without automatic deserialization, so HGETALL arrives as a flat list.
     const [flat, history] = await redisIo(() =>
-      this.redis.pipeline().hgetall(this.#rec(id)).lrange(this.#hist(id), 0, -1).exec<[string[] | null, string[]]>(),
+      this.redis.pipeline().hgetall(this.recKey(id)).lrange(this.histKey(id), 0, -1).exec<[string[] | null, string[]]>(),
     );
     const hash = pairs(flat ?? []);
     if (!hash.state) return null;

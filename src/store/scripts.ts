@@ -13,7 +13,7 @@ import { TASK_STATES } from "./record.ts";
 export const DURATION_BOUNDS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000];
 
 /** Shared Lua helpers: move a task between the state indexes. */
-const LIB = `
+export const LIB = `
 local function indexes(p, task, state)
   return { p .. 'i:state:' .. state, p .. 'i:task:' .. task .. ':state:' .. state }
 end

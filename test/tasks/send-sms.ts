@@ -1,7 +1,7 @@
 // The "Add a task" example of the README: a task with a secret of its own. One file, plus one
 // line where the app's tasks are listed (here, the test's createApp call).
 import * as v from "valibot";
-import { PermanentError, RetryLater, defineTask, retryAfterSeconds } from "../../src/task.ts";
+import { PermanentError, RateLimited, defineTask, retryAfterSeconds } from "../../src/task.ts";
 
 export default defineTask({
   name: "send-sms",
@@ -22,7 +22,7 @@ export default defineTask({
       headers: { authorization: `Bearer ${ctx.env.SMS_TOKEN}`, "content-type": "application/json", "idempotency-key": ctx.id },
       body: JSON.stringify({ to, text }),
     });
-    if (res.status === 429) throw new RetryLater({ after: retryAfterSeconds(res.headers.get("retry-after")) ?? 30 });
+    if (res.status === 429) throw new RateLimited({ after: retryAfterSeconds(res.headers.get("retry-after")) ?? 30 });
     if (res.status >= 400 && res.status < 500) throw new PermanentError(`SMS API answered ${res.status}`, `http_${res.status}`);
     if (!res.ok) throw new Error(`SMS API answered ${res.status}`);
     return { sms: ((await res.json()) as { id: string }).id };

@@ -1,0 +1,315 @@
+// Coalesced tasks: many deliveries, one provider call.
+//
+// A task with `batch: { maxSize, maxWaitMs, key }` and `runBatch` keeps every semantic of a task
+// (its own id, record, state, attempts, result, error and history); only how its work is done
+// changes:
+//
+// 1. Join. The task's delivery does not run it: one Lua call puts its id in the outbox of its
+//    task and key (`<p>ob:<task>:<key>`) — atomically with the claim on the record, which stays
+//    `queued` — and, when no flush is scheduled for the outbox, arms a window (a fresh, unique
+//    id). The delivery that armed the window publishes its flush: a QStash message to
+//    /qstash/flush, delayed by maxWaitMs, deduplicated on the window, paced by the task's flow
+//    control (send-email: the provider's rate). Then the delivery is acknowledged.
+//    A duplicate or concurrent delivery finds the id in the outbox (nothing joins twice) and
+//    publishes the flush again, which QStash deduplicates: a delivery that died after arming but
+//    before publishing is covered by QStash redelivering it.
+// 2. Flush. The flush's first run pops up to maxSize waiting items and fixes them, in one Lua
+//    call, as the batch `<task>.<window>` (claiming each: `running`, attempt n, like any run).
+//    Items still waiting get the next window's flush at once when a full batch waits, else when
+//    the oldest has waited maxWaitMs: a lone item waits at most maxWaitMs, and under load each
+//    call carries as many items as are waiting, at the pace flow control allows.
+// 3. Run. `runBatch(items, ctx)` makes one call; its side effects carry the batch id as their
+//    idempotency key (Resend's Idempotency-Key), fixed before the first call. Each item's outcome
+//    is recorded on its own record, fenced by its attempt, in one round trip: succeeded,
+//    failed, or (a retryable error of that item alone) retrying and back in the outbox.
+// 4. Retry. A whole call that fails retries the flush: the same QStash message finds its batch
+//    as it was (same items, same body, same key, so a call whose answer was lost is answered from
+//    Resend's idempotency memory and nothing is sent twice). A flush that crashed is redelivered
+//    by QStash once its lease has passed and picks its items up again. A 429 reschedules the
+//    flush as a new message after Retry-After without spending an attempt (src/rate-limit-wait.ts).
+//    When QStash gives up on a flush, its failure callback fails the items it still held.
+// A task stays on the per-task path (runDelivery's claim, side effects keyed by its id) when its
+// payload has redacted paths (the flush reads payloads from the records) or when it was already
+// attempted on its own (JOIN answers "solo"): moving it into a batch, with another key, could send twice.
+import { PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
+import { batchMailerFor } from "./mail.ts";
+import type { FlushMessage } from "./messages.ts";
+import { FLUSH_PATH, deliveryOptions, qstashDelay } from "./queue.ts";
+import { mayWait, roomAfter } from "./rate-limit-wait.ts";
+import { checkPayload } from "./registry.ts";
+import { flowControlOf, taskEnv, type Relay } from "./relay.ts";
+import { LEASE_GRACE_MS, TimeoutError, describe, logger, storedResult, type Delivery, type Outcome } from "./runner.ts";
+import { Outbox, type TakenItem } from "./store/outbox.ts";
+import type { TaskError } from "./store/record.ts";
+import type { Transition } from "./store/index.ts";
+import type { BatchContext, BatchOutcome, TaskDefinition } from "./task.ts";
+
+type Batched = TaskDefinition & Required<Pick<TaskDefinition, "batch" | "runBatch">>;
+
+/** Whether a task coalesces its deliveries. */
+export const isBatched = (def: TaskDefinition | undefined): def is Batched => !!def?.batch && !!def.runBatch;
+
+const outboxes = new WeakMap<Relay["store"], Outbox>();
+const outboxOf = (deps: Relay) => {
+  let o = outboxes.get(deps.store);
+  if (!o) outboxes.set(deps.store, (o = new Outbox(deps.store)));
+  return o;
+};
+
+/** The outbox key of a payload: items with different keys never share a batch. */
+function keyOf(def: Batched, payload: unknown): string {
+  try {
+    return def.batch.key?.(payload as never) ?? "";
+  } catch {
+    return ""; // a payload the key cannot read fails on its own when its batch checks it
+  }
+}
+
+const batchIdOf = (task: string, window: string) => `${task}.${window}`;
+const leaseMs = (def: TaskDefinition) => def.timeout * 1000 + LEASE_GRACE_MS;
+const ok = (body: Record<string, unknown>): Outcome => ({ status: 200, headers: {}, body });
+
+/** Publishes a window's flush; QStash deduplicates repeats of the same window (or `dedup`). */
+async function publishFlush(
+  deps: Relay,
+  def: Batched,
+  message: FlushMessage,
+  delaySeconds: number,
+  dedup = `flush.${batchIdOf(def.name, message.flush.window)}`,
+): Promise<void> {
+  const { config, services } = deps;
+  const options = { retries: Math.max(0, def.retries - (message.spent ?? 0)), timeout: def.timeout, retryDelay: def.retryDelay };
+  await services.qstash.publishJSON({
+    url: config.publicUrl + FLUSH_PATH,
+    body: message,
+    ...deliveryOptions(config, def.name, options, flowControlOf(deps, def)),
+    label: batchIdOf(def.name, message.flush.window),
+    deduplicationId: dedup,
+    ...(delaySeconds > 0 ? { delay: qstashDelay(delaySeconds) } : {}),
+  });
+}
+
+/**
+ * A batched task's delivery: join the outbox (its claim), and publish the flush if it armed one.
+ * Null when the task was already attempted on its own: it stays on that path (runDelivery).
+ */
+export async function joinBatch(deps: Relay, d: Delivery, def: Batched): Promise<Outcome | null> {
+  const m = d.message;
+  const key = keyOf(def, m.payload);
+  const r = await outboxOf(deps).join(`${def.name}:${key}`, { ...m, state: "queued" }, Date.now());
+  if (r.kind === "solo") return null;
+  if (r.kind === "skip") return ok({ id: m.id, skipped: r.state });
+  if (r.kind === "stale") return ok({ id: m.id, skipped: "payload differs from the task's" });
+  if (r.kind === "armed") {
+    try {
+      await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+    } catch (err) {
+      // QStash redelivers this item, which finds itself in the outbox and publishes again.
+      console.warn(`[celeriac] task ${m.id}: could not schedule its batch's flush: ${messageOf(err)}`);
+      return { status: 503, headers: { "Retry-After": "1" }, body: { id: m.id, error: "flush_not_scheduled" } };
+    }
+  }
+  return ok({ id: m.id, state: "queued", batch: batchIdOf(def.name, r.window) });
+}
+
+/** A flush's delivery: take the batch, run it once, record each item's own outcome. */
+export async function runFlush(deps: Relay, d: { message: FlushMessage; messageId: string; retried: number }): Promise<Outcome> {
+  const fm = d.message;
+  const def = deps.registry.get(fm.flush.task);
+  if (!isBatched(def)) {
+    return { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { error: `no batched task named "${fm.flush.task}"` } };
+  }
+  const batched = def;
+  const batchId = batchIdOf(def.name, fm.flush.window);
+  const outbox = outboxOf(deps);
+  const started = Date.now();
+  const taken = await outbox.take(
+    `${def.name}:${fm.flush.key}`,
+    { window: fm.flush.window, batchId, messageId: d.messageId, maxSize: def.batch.maxSize, itemLeaseMs: leaseMs(def), batchLeaseMs: leaseMs(def) },
+    started,
+  );
+  if (taken.kind === "busy") {
+    return { status: 503, headers: { "Retry-After": String(Math.max(1, Math.ceil(taken.retryInMs / 1000))) }, body: { batch: batchId, busy: true } };
+  }
+  const log = logger(batchId, def.name, taken.attempt);
+  // Items still waiting: their flush now if a full batch waits, else when the oldest is due.
+  const next = taken.next;
+  const scheduled = next
+    ? publishNext(deps, batched, fm.flush.key, next, started)
+    : Promise.resolve();
+  const claimed = taken.items.filter((i) => i.attempt > 0);
+  const recorded = claimed.length ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, log) : ok({ batch: batchId, items: 0 });
+  try {
+    await scheduled;
+  } catch (err) {
+    // The waiting items' flush must exist: retry this flush, which publishes it again.
+    console.warn(`[celeriac] batch ${batchId}: could not schedule the next flush: ${messageOf(err)}`);
+    await outbox.release(batchId);
+    return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "next_flush_not_scheduled" } };
+  }
+  return recorded;
+}
+
+/** Schedules the flush of the items still waiting after a batch was taken. */
+function publishNext(deps: Relay, def: Batched, key: string, next: { window: string; oldestAt: number; waiting: number }, now: number) {
+  const delay = next.waiting >= def.batch.maxSize ? 0 : Math.max(0, next.oldestAt + def.batch.maxWaitMs - now) / 1000;
+  return publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: next.window } }, delay);
+}
+
+/**
+ * Runs the batch once and records every claimed item's outcome in one round trip. Every item of
+ * the batch goes into the call, claimed or not, so a retry's body (and idempotency key) is the
+ * first call's; only claimed items get an outcome recorded.
+ */
+async function runAndRecord(
+  deps: Relay,
+  def: Batched,
+  fm: FlushMessage,
+  retried: number,
+  batchId: string,
+  attempt: number,
+  items: TakenItem[],
+  log: ReturnType<typeof logger>,
+): Promise<Outcome> {
+  const now0 = Date.now();
+  // The payload is checked again where the work is, as `run` would: a bad one fails alone.
+  const env = taskEnv(deps, def);
+  const checked = await Promise.all(items.map((i) => checkPayload(def, i.payload, env)));
+  const valid = items.flatMap((it, i) => (checked[i]!.ok ? [{ id: it.id, attempt: it.attempt, payload: (checked[i] as { output: unknown }).output }] : []));
+  let outcomes: BatchOutcome[] | undefined;
+  let failure: unknown;
+  if (valid.length) {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new TimeoutError(`timed out after ${def.timeout} s`)), def.timeout * 1000);
+    const ctx: BatchContext<any> = {
+      batchId,
+      attempt,
+      signal: timeout.signal,
+      log,
+      mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`),
+      fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: timeout.signal, ...init })) as typeof fetch,
+      env,
+    };
+    try {
+      outcomes = await Promise.race([
+        def.runBatch(valid, ctx),
+        new Promise<never>((_, reject) => timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true })),
+      ]);
+      if (!Array.isArray(outcomes) || outcomes.length !== valid.length) {
+        throw new PermanentError(`runBatch returned ${Array.isArray(outcomes) ? outcomes.length : "no"} outcomes for ${valid.length} items`, "bad_batch_outcomes");
+      }
+    } catch (err) {
+      failure = err;
+      outcomes = undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const now = Date.now();
+  const claimed = items.filter((i) => i.attempt > 0);
+  const changes: { id: string; t: Transition; ttl?: number }[] = [];
+  const rejoin: TakenItem[] = [];
+  const final = (it: TakenItem, to: "succeeded" | "failed", fields: Record<string, string>, error?: TaskError) =>
+    changes.push({ id: it.id, t: { from: ["running", "failed"], to, at: now, attempt: it.attempt, fields, ...(error ? { error } : {}) }, ttl: it.options.resultTtl });
+  const retrying = (it: TakenItem, error: TaskError, runAt?: number) =>
+    changes.push({ id: it.id, t: { from: ["running"], to: "retrying", at: now, attempt: it.attempt, error, fields: { error: JSON.stringify(error), ...(runAt ? { runAt } : {}) } } });
+
+  if (failure !== undefined) {
+    // The whole call failed: every claimed item shares its fate.
+    const error = describe(failure);
+    if (failure instanceof RateLimited && mayWait(fm.waited, failure.afterSeconds)) {
+      const after = roomAfter(failure.afterSeconds, fm.waited);
+      try {
+        await publishFlush(deps, def, { ...fm, spent: (fm.spent ?? 0) + retried, waited: (fm.waited ?? 0) + after }, after, `flush.${batchId}.wait.${attempt}`);
+        for (const it of claimed) retrying(it, error, now + Math.round(after * 1000));
+        await deps.store.transitionMany(changes);
+        await outboxOf(deps).release(batchId);
+        log.warn("rate limited: the batch waits for room without spending an attempt", { after, items: claimed.length });
+        return ok({ batch: batchId, state: "retrying", error });
+      } catch (err) {
+        console.warn(`[celeriac] batch ${batchId}: could not reschedule after a rate limit, retrying as usual: ${messageOf(err)}`);
+        changes.length = 0;
+      }
+    }
+    const lastTry = (fm.spent ?? 0) + retried >= def.retries;
+    if (!error.retryable || lastTry) {
+      for (const it of claimed) final(it, "failed", { error: JSON.stringify(error) }, error);
+      await deps.store.transitionMany(changes);
+      log.error("batch failed", { code: error.code, message: error.message, items: claimed.length });
+      return error.retryable
+        ? { status: 500, headers: {}, body: { batch: batchId, state: "failed", error } }
+        : { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { batch: batchId, state: "failed", error } };
+    }
+    const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
+    for (const it of claimed) retrying(it, error, retryAfter !== undefined ? now + retryAfter * 1000 : undefined);
+    await deps.store.transitionMany(changes);
+    // Let QStash's retry of this flush take the batch at once rather than after the lease.
+    await outboxOf(deps).release(batchId);
+    log.warn("batch will retry", { code: error.code, message: error.message, items: claimed.length });
+    return retryAfter !== undefined
+      ? { status: 503, headers: { "Retry-After": String(retryAfter) }, body: { batch: batchId, state: "retrying", error } }
+      : { status: 500, headers: {}, body: { batch: batchId, state: "retrying", error } };
+  }
+
+  // Each item's own outcome.
+  const byId = new Map(valid.map((v, i) => [v.id, outcomes![i]!]));
+  let succeeded = 0;
+  for (const [i, it] of items.entries()) {
+    if (it.attempt === 0) continue;
+    const check = checked[i]!;
+    if (!check.ok) {
+      const error = describe(new PermanentError(`payload no longer matches the schema: ${check.issues.map((x) => `${x.path}: ${x.message}`).join("; ")}`, "invalid_payload"));
+      final(it, "failed", { error: JSON.stringify(error) }, error);
+      continue;
+    }
+    const o = byId.get(it.id)!;
+    const stored = "error" in o ? { failure: o.error } : storedResult(o.result);
+    if (stored.failure === undefined) {
+      succeeded++;
+      final(it, "succeeded", "json" in stored && stored.json !== undefined ? { result: stored.json } : {});
+      continue;
+    }
+    const error = describe(stored.failure);
+    if (!error.retryable || it.attempt > it.options.retries) final(it, "failed", { error: JSON.stringify(error) }, error);
+    else {
+      retrying(it, error);
+      rejoin.push(it);
+    }
+  }
+  await deps.store.transitionMany(changes);
+  // An item that failed alone, retryably, waits in the outbox for a later batch.
+  await Promise.all(rejoin.map((it) => joinBatchAgain(deps, def, it)));
+  log.info("batch done", { items: claimed.length, succeeded, ms: now - now0 });
+  return ok({ batch: batchId, items: claimed.length, succeeded });
+}
+
+/** Puts an item that failed alone back into its outbox, arming a flush if none is scheduled. */
+async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem) {
+  const key = keyOf(def, it.payload);
+  const now = Date.now();
+  const r = await outboxOf(deps).join(
+    `${def.name}:${key}`,
+    { id: it.id, task: def.name, state: "retrying", payload: it.payload, options: it.options, createdAt: now, runAt: now },
+    now,
+  );
+  if (r.kind === "armed") await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+}
+
+/**
+ * QStash gave up on a flush (its failure callback): the items its batch still holds have failed,
+ * so none stays `running`. Returns how many were recorded.
+ */
+export async function failGivenUpFlush(deps: Relay, fm: FlushMessage, cb: { retried?: number; status?: number }): Promise<number> {
+  const batchId = batchIdOf(fm.flush.task, fm.flush.window);
+  const ids = await outboxOf(deps).items(batchId);
+  const error = { code: "delivery_failed", message: `QStash gave up on batch ${batchId} after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}`, retryable: false };
+  const now = Date.now();
+  const ttl = deps.registry.get(fm.flush.task)?.resultTtl;
+  const rs = await deps.store.transitionMany(
+    ids.map((id) => ({ id, t: { from: ["running", "retrying"], to: "failed", at: now, error, fields: { error: JSON.stringify(error) } }, ...(ttl ? { ttl } : {}) })),
+  );
+  return rs.filter((r) => r.kind === "ok").length;
+}
+
+

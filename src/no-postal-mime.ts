@@ -1,0 +1,8 @@
+// Stands in for `postal-mime` in the Worker bundle (wrangler.toml [alias]). The `resend` SDK
+// imports it only to parse inbound (received) mail, which celeriac never reads; aliasing it away
+// keeps about a sixth of the bundle out. Anything that does call it gets a clear error.
+export default class PostalMime {
+  static parse(): never {
+    throw new Error("[celeriac] inbound mail parsing (postal-mime) is not part of the Worker bundle");
+  }
+}

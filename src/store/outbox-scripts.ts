@@ -1,0 +1,132 @@
+// Lua for coalesced tasks (src/batch.ts has the design). Keys, besides the task records:
+// <p>ob:<outbox> (sorted set: ids of items waiting for a batch, scored by when they joined),
+// <p>ob:<outbox>:arm (string: the window whose flush is scheduled; a safety TTL),
+// <p>b:<batch> (hash: `items` (comma-joined ids, fixed when the batch is formed), `attempt`,
+// `leaseUntil`). An item record holds `batch`: the batch that last took it.
+
+import { LIB } from "./scripts.ts";
+
+/**
+ * An item's delivery joins its outbox, atomically with its claim on the task.
+ * KEYS: rec, hist, outbox, arm. ARGV: prefix, id, task, now (ms), ttl (s) for a recreated record,
+ * day, arm TTL (s), a fresh window id, then the record's field/value pairs (`payloadHash` first,
+ * as the store writes them), which recreate it when it is missing.
+ * Returns {"armed", window}: publish that window's flush (QStash deduplicates a repeat);
+ * {"joined", window}: it is already scheduled; {"skip", state}; {"stale", state}; {"solo", state}:
+ * the task was already attempted on its own (its side effects keyed by its id, not a batch's),
+ * so it stays on that path.
+ */
+export const JOIN = `${LIB}
+local rec, hist, outbox, arm = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local p, id, task, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local state = redis.call('HGET', rec, 'state')
+if not state then
+  -- The delivery outran the enqueue's write: recreate the record from the message, as CLAIM does.
+  local ttl = tonumber(ARGV[5])
+  state = 'queued'
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, unpack(ARGV, 9))
+  redis.call('EXPIRE', rec, ttl)
+  history(hist, '{"at":' .. now .. ',"state":"queued"}', ttl)
+  count(p, ARGV[6], task, 'enqueued')
+  redis.call('ZADD', p .. 'i:all', now, id)
+  redis.call('ZADD', p .. 'i:task:' .. task, now, id)
+  reindex(p, id, task, nil, state, now)
+  expires(p, id, task, now + ttl * 1000)
+elseif (redis.call('HGET', rec, 'payloadHash') or ARGV[10]) ~= ARGV[10] then
+  return { 'stale', state }
+end
+if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' and not redis.call('HGET', rec, 'batch')
+  and tonumber(redis.call('HGET', rec, 'attempts') or '0') > 0 then
+  return { 'solo', state }
+end
+-- Running: a batch holds it (its flush retries it); final: nothing to do. Either way, acknowledged.
+if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then return { 'skip', state } end
+local fresh = redis.call('ZADD', outbox, 'NX', now, id)
+local w = redis.call('GET', arm)
+if not w then
+  redis.call('SET', arm, ARGV[8], 'EX', tonumber(ARGV[7]))
+  return { 'armed', ARGV[8] }
+end
+-- A redelivery publishes the window's flush again, in case the first delivery died before it did.
+if fresh == 0 then return { 'armed', w } end
+return { 'joined', w }
+`;
+
+/**
+ * A flush takes its batch: the first run of a window pops up to maxSize waiting items and fixes
+ * them as the batch; a retry finds the batch as it was. Claims every item the batch still owns.
+ * KEYS: outbox, arm, batch. ARGV: prefix, now (ms), maxSize, item lease (ms), window, batch TTL
+ * (s), day, flush message id, a fresh window id, arm TTL (s), batch lease (ms), batch id.
+ * Returns {"busy", ms} while another copy of this flush runs, else {"run", attempt, next window
+ * ("" for none), oldest waiting join time ("" for none), waiting count, then per item: id,
+ * attempt (0 when it is not claimed: final, cancelled or in a later batch), payload, options}.
+ */
+export const TAKE = `${LIB}
+local outbox, arm, batch = KEYS[1], KEYS[2], KEYS[3]
+local p, now, maxSize, lease, w = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local day, mid, bid = ARGV[7], ARGV[8], ARGV[12]
+local ids, attempt = {}, 1
+local items = redis.call('HGET', batch, 'items')
+if items then
+  local until_ = tonumber(redis.call('HGET', batch, 'leaseUntil') or '0')
+  if until_ > now then return { 'busy', tostring(until_ - now) } end
+  for id in string.gmatch(items, '[^,]+') do ids[#ids + 1] = id end
+  attempt = redis.call('HINCRBY', batch, 'attempt', 1)
+else
+  if redis.call('GET', arm) == w then redis.call('DEL', arm) end
+  while #ids < maxSize do
+    local popped = redis.call('ZPOPMIN', outbox, maxSize - #ids)
+    if #popped == 0 then break end
+    for i = 1, #popped, 2 do
+      local s = redis.call('HGET', p .. 't:' .. popped[i], 'state')
+      if s == 'queued' or s == 'scheduled' or s == 'retrying' then
+        ids[#ids + 1] = popped[i]
+        redis.call('HSET', p .. 't:' .. popped[i], 'batch', bid)
+      end
+    end
+  end
+  if #ids > 0 then
+    redis.call('HSET', batch, 'items', table.concat(ids, ','), 'attempt', 1)
+    redis.call('EXPIRE', batch, tonumber(ARGV[6]))
+  end
+end
+if #ids > 0 then redis.call('HSET', batch, 'leaseUntil', now + tonumber(ARGV[11])) end
+local out = {}
+for _, id in ipairs(ids) do
+  local rec = p .. 't:' .. id
+  local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'payload', 'options', 'batch')
+  local s, n = f[1], 0
+  -- Running: an earlier run of this batch died (its lease has passed).
+  if f[6] == bid and (s == 'queued' or s == 'scheduled' or s == 'retrying' or s == 'running') then
+    n = redis.call('HINCRBY', rec, 'attempts', 1)
+    redis.call('HSET', rec, 'state', 'running', 'startedAt', now, 'leaseUntil', now + lease, 'messageId', mid)
+    reindex(p, id, f[2], s, 'running', tonumber(f[3]))
+    history(rec .. ':h', '{"at":' .. now .. ',"state":"running","attempt":' .. n .. '}', nil)
+    count(p, day, f[2], 'attempts')
+  end
+  out[#out + 1] = id
+  out[#out + 1] = tostring(n)
+  out[#out + 1] = f[4] or 'null'
+  out[#out + 1] = f[5] or '{}'
+end
+-- Items still waiting get the next window's flush (the one already armed, or a new one).
+local left, nextW, oldest = redis.call('ZCARD', outbox), '', ''
+if left > 0 then
+  nextW = redis.call('GET', arm)
+  if not nextW then
+    nextW = ARGV[9]
+    redis.call('SET', arm, nextW, 'EX', tonumber(ARGV[10]))
+  end
+  oldest = redis.call('ZRANGE', outbox, 0, 0, 'WITHSCORES')[2]
+end
+return { 'run', tostring(attempt), nextW, oldest, tostring(left), unpack(out) }
+`;
+
+/**
+ * Lets a rate-limited flush's next message take the batch at once: clears the batch lease.
+ * KEYS: batch. ARGV: none.
+ */
+export const RELEASE = `
+redis.call('HDEL', KEYS[1], 'leaseUntil')
+return 1
+`;

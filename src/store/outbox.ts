@@ -1,0 +1,108 @@
+import { Lua } from "./lua.ts";
+import { JOIN, RELEASE, TAKE } from "./outbox-scripts.ts";
+import { utcDay, type NewRecord, type TaskStore } from "./index.ts";
+import type { TaskOptions, TaskState } from "./record.ts";
+
+const join = new Lua(JOIN);
+const take = new Lua(TAKE);
+const release = new Lua(RELEASE);
+
+/** How long an armed window stays armed without its flush running (s): QStash's dedup window. */
+const ARM_TTL_S = 600;
+/** How long a formed batch is kept for its flush's retries (s). */
+const BATCH_TTL_S = 7 * 86_400;
+
+export type JoinResult =
+  | { kind: "armed" | "joined"; window: string }
+  | { kind: "skip"; state: TaskState }
+  | { kind: "solo"; state: TaskState }
+  | { kind: "stale" };
+
+/** One item as the flush took it; `attempt` 0 when the batch no longer owns it (not to be recorded). */
+export interface TakenItem {
+  id: string;
+  attempt: number;
+  payload: unknown;
+  /** The payload as stored, to rejoin the outbox with. */
+  payloadJson: string;
+  options: TaskOptions;
+}
+
+export type TakeResult =
+  | { kind: "busy"; retryInMs: number }
+  | { kind: "run"; attempt: number; items: TakenItem[]; next: { window: string; oldestAt: number; waiting: number } | null };
+
+/** A fresh window id: unique without a counter, so a flushed Redis never reuses a batch id. */
+export const newWindow = (now: number) =>
+  now.toString(36) + [...crypto.getRandomValues(new Uint8Array(6))].map((b) => b.toString(36).padStart(2, "0")).join("");
+
+/** The Redis side of coalesced tasks: outboxes, armed windows and batches (src/batch.ts). */
+export class Outbox {
+  readonly store: TaskStore;
+  constructor(store: TaskStore) {
+    this.store = store;
+  }
+
+  #keys(outbox: string) {
+    const ob = `${this.store.prefix}ob:${outbox}`;
+    return { outbox: ob, arm: `${ob}:arm` };
+  }
+  batchKey(batchId: string) {
+    return `${this.store.prefix}b:${batchId}`;
+  }
+
+  /** An item's delivery joins `outbox` (its claim on the task), arming a window when none is. */
+  async join(outbox: string, r: NewRecord, now: number): Promise<JoinResult> {
+    const k = this.#keys(outbox);
+    const [reply] = await join.run<[string, string]>(this.store.redis, [
+      {
+        keys: [this.store.recKey(r.id), this.store.histKey(r.id), k.outbox, k.arm],
+        args: [
+          this.store.prefix, r.id, r.task, now, this.store.recordTtl(r), utcDay(now),
+          ARM_TTL_S, newWindow(now), ...(await this.store.recordFields(r)),
+        ],
+      },
+    ]);
+    const [kind, value] = reply!;
+    if (kind === "armed" || kind === "joined") return { kind, window: value };
+    if (kind === "stale") return { kind };
+    return kind === "solo" ? { kind, state: value as TaskState } : { kind: "skip", state: value as TaskState };
+  }
+
+  /** A flush takes (or, on a retry, finds again) its batch and claims the items it still owns. */
+  async take(
+    outbox: string,
+    f: { window: string; batchId: string; messageId: string; maxSize: number; itemLeaseMs: number; batchLeaseMs: number },
+    now: number,
+  ): Promise<TakeResult> {
+    const k = this.#keys(outbox);
+    const [reply] = await take.run<string[]>(this.store.redis, [
+      {
+        keys: [k.outbox, k.arm, this.batchKey(f.batchId)],
+        args: [
+          this.store.prefix, now, f.maxSize, f.itemLeaseMs, f.window, BATCH_TTL_S, utcDay(now), f.messageId,
+          newWindow(now), ARM_TTL_S, f.batchLeaseMs, f.batchId,
+        ],
+      },
+    ]);
+    const r = reply!;
+    if (r[0] === "busy") return { kind: "busy", retryInMs: Number(r[1]) };
+    const items: TakenItem[] = [];
+    for (let i = 5; i + 3 < r.length; i += 4) {
+      items.push({ id: r[i]!, attempt: Number(r[i + 1]), payload: JSON.parse(r[i + 2]!), payloadJson: r[i + 2]!, options: JSON.parse(r[i + 3]!) });
+    }
+    const next = r[2] ? { window: r[2], oldestAt: Number(r[3]), waiting: Number(r[4]) } : null;
+    return { kind: "run", attempt: Number(r[1]), items, next };
+  }
+
+  /** The ids a batch holds (empty when it was never formed or has expired). */
+  async items(batchId: string): Promise<string[]> {
+    const raw = (await this.store.redis.hget(this.batchKey(batchId), "items")) as string | null;
+    return raw ? raw.split(",") : [];
+  }
+
+  /** Clears a batch's lease, so the message that replaces a rate-limited flush may take it at once. */
+  async release(batchId: string): Promise<void> {
+    await release.run(this.store.redis, [{ keys: [this.batchKey(batchId)], args: [] }]);
+  }
+}
