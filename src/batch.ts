@@ -33,6 +33,7 @@
 // attempted on its own (JOIN answers "solo"): moving it into a batch, with another key, could send twice.
 import { PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
 import { batchMailerFor } from "./mail.ts";
+import { suppressionsOf } from "./store/delivery.ts";
 import type { FlushMessage } from "./messages.ts";
 import { FLUSH_PATH, deliveryOptions, qstashDelay } from "./queue.ts";
 import { mayWait, roomAfter } from "./rate-limit-wait.ts";
@@ -186,7 +187,7 @@ async function runAndRecord(
       attempt,
       signal: timeout.signal,
       log,
-      mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`),
+      mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`, (addresses) => suppressionsOf(deps.store, addresses)),
       fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: timeout.signal, ...init })) as typeof fetch,
       env,
     };

@@ -3,6 +3,7 @@ import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
+import { noteDlq } from "./store/dead.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
 const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
@@ -58,7 +59,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   const to: TaskState = keepDue ? "scheduled" : "queued";
   const t = await relay.store.transition(
     id,
-    { from: RETRYABLE, to, at: now, fields: { runAt, error: "", gen } },
+    { from: RETRYABLE, to, at: now, fields: { runAt, error: "", gen, dlqId: "", discardedAt: "" } },
     rec.options.resultTtl + LATE_DELIVERY_S + Math.ceil((runAt - now) / 1000),
   );
   if (t.kind === "missing") return null;
@@ -90,11 +91,13 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     // Put the record back as it was (uncounted: it never really changed), so the caller can retry.
     await relay.store.transition(
       id,
-      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
+      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1, dlqId: rec.dlqId ?? "" } },
       rec.options.resultTtl,
     );
     throw unavailable("qstash", err);
   }
+  // The task runs again from a new message: QStash's dead letter of the old one is spent.
+  if (rec.dlqId) await deleteDlq(relay, rec.dlqId);
   return queued;
 }
 
@@ -157,5 +160,18 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
     { from: stillHeld ? ["running"] : CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
     m.options.resultTtl,
   );
+  // Failed here or by the runner (a permanent failure): either way QStash holds a dead letter.
+  if (cb.dlqId) await noteDlq(relay.store, m.id, m.gen ?? 0, cb.dlqId);
   return t.kind === "ok" ? "failed" : "ignored";
+}
+
+/** Deletes a message from QStash's DLQ; one already gone is fine (logged, never thrown). */
+export async function deleteDlq(relay: Relay, dlqId: string): Promise<boolean> {
+  try {
+    await relay.services.qstash.dlq.delete(dlqId);
+    return true;
+  } catch (err) {
+    console.warn(`[celeriac] could not delete QStash dead letter ${dlqId}: ${messageOf(err)}`);
+    return false;
+  }
 }

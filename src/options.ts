@@ -21,7 +21,7 @@ const duration = (what: string, max: number) =>
   );
 
 /** `notBefore`: unix seconds or an ISO 8601 date; becomes ms since the epoch. */
-const instant = v.pipe(
+export const instant = v.pipe(
   v.union([v.number(), v.string()], "notBefore must be unix seconds or an ISO 8601 date"),
   v.transform((x) => (typeof x === "number" ? x * 1000 : Date.parse(x))),
   v.number("notBefore must be unix seconds or an ISO 8601 date"),
@@ -92,3 +92,11 @@ export function parseOptions<S extends v.GenericSchema>(schema: S, body: unknown
 
 /** Issues as one line: `path: message; path: message`. */
 export const joinIssues = (issues: Issue[]) => issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+
+/** Parses a query string against a schema, or throws 400 `invalid_query` naming each parameter. */
+export function parseQuery<S extends v.GenericSchema>(schema: S, query: Record<string, string>): v.InferOutput<S> {
+  const r = v.safeParse(schema, query);
+  if (r.success) return r.output;
+  const issues = toIssues(r.issues);
+  throw new ApiError(400, { code: "invalid_query", message: joinIssues(issues), issues });
+}

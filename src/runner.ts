@@ -11,6 +11,7 @@ import { taskEnv, type Relay } from "./relay.ts";
 import { mayWait, waitForRoom } from "./rate-limit-wait.ts";
 import { retryWaitMs } from "./retry-delay.ts";
 import { dayReport } from "./stats.ts";
+import { suppressionsOf } from "./store/delivery.ts";
 import type { TaskError, TaskState } from "./store/record.ts";
 import type { Logger, TaskContext } from "./task.ts";
 
@@ -202,7 +203,7 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
     signal,
     log,
     env,
-    mail: mailerFor(relay.services.resend, m.id),
+    mail: mailerFor(relay.services.resend, m.id, (addresses) => suppressionsOf(relay.store, addresses)),
     // Checked where the connection is made: calls on a caller's behalf never reach a private
     // address, unless the task allows the host (`allowHosts`).
     fetch: ((input: RequestInfo, init?: RequestInit) => relay.outbound(def.allowHosts?.(env) ?? [])(input, { signal, ...init })) as typeof fetch,
