@@ -8,6 +8,7 @@ import { toIssues } from "../src/registry.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { TASK_STATES } from "../src/store/record.ts";
 import { TASK_ID } from "../src/ids.ts";
+import { withCallbacks } from "../src/callbacks.ts";
 import { cancelTask, retryTask } from "../src/lifecycle.ts";
 
 const ListQuery = v.object({
@@ -50,7 +51,11 @@ export const tasks = new Hono<AppEnv>()
       throw err;
     }
   })
-  .get("/:id", async (c) => c.json((await relayOf(c).store.get(taskId(c.req.param("id")))) ?? notFound(c.req.param("id"))))
+  .get("/:id", async (c) => {
+    const relay = relayOf(c);
+    const rec = (await relay.store.get(taskId(c.req.param("id")))) ?? notFound(c.req.param("id"));
+    return c.json(await withCallbacks(relay.store, rec));
+  })
   .delete("/:id", async (c) => c.json((await cancelTask(relayOf(c), taskId(c.req.param("id")))) ?? notFound(c.req.param("id"))))
   .post("/:id/retry", async (c) => c.json((await retryTask(relayOf(c), taskId(c.req.param("id")))) ?? notFound(c.req.param("id")), 202));
 

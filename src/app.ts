@@ -9,6 +9,7 @@ import { stats } from "../routes/stats.ts";
 import { suppressions } from "../routes/suppressions.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
 import { webhooks } from "../routes/webhooks.ts";
+import callbackTask from "../tasks/callback.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
 import { requireApiKey, requireQstashSignature } from "./auth.ts";
 import { ApiError, messageOf } from "./errors.ts";
@@ -31,8 +32,12 @@ export interface AppOptions {
 
 /** The composition root: the one place that wires routes/ and tasks/ into the machinery. */
 export function createApp(options: AppOptions = {}) {
+  // The callback task is machinery: every app serves it (also one given its own task list), so
+  // every task may carry a `callback`.
+  const served = options.tasks ?? builtInTasks;
+  const all = served.some((t) => t.name === callbackTask.name) ? served : [...served, callbackTask];
   const wiring: Wiring = {
-    registry: new Registry(options.tasks ?? builtInTasks),
+    registry: new Registry(all),
     services: options.services,
     outbound: options.outbound ?? platformFetch,
   };

@@ -2,64 +2,13 @@
 // when its delivery status changes. Each callback is itself a task (tasks/callback.ts), enqueued
 // under an id derived from `<task id>.<event>`, so it is durable, retried, sent once, and its
 // state is what the parent task reports under `callbacks`.
-import * as v from "valibot";
-import type { Issue } from "./errors.ts";
+import { CALLBACK_TASK, type CallbackEvent, type CallbackSpec } from "./callback-option.ts";
+import { enqueueInternal } from "./enqueue.ts";
 import { idempotentTaskId } from "./ids.ts";
-import { refuseTarget } from "./ssrf.ts";
+import type { Relay } from "./relay.ts";
 import type { TaskStore } from "./store/index.ts";
 import { redisIo } from "./store/lua.ts";
-import type { TaskRecord } from "./store/record.ts";
-
-export const CALLBACK_EVENTS = [
-  "task.succeeded",
-  "task.failed",
-  "task.cancelled",
-  "email.delivered",
-  "email.bounced",
-  "email.complained",
-  "email.delivery_delayed",
-] as const;
-export type CallbackEvent = (typeof CALLBACK_EVENTS)[number];
-
-/** Where a task's callbacks go and which events they carry. */
-export interface CallbackSpec {
-  url: string;
-  events: CallbackEvent[];
-}
-
-/** Longest callback URL accepted (characters), as for the webhook task. */
-const MAX_URL = 2_048;
-
-/**
- * The `callback` enqueue option: a URL (every event), or `{ url, events }`.
- * @example "https://shop.example/hooks/celeriac"
- * @example { "url": "https://shop.example/hooks/celeriac", "events": ["task.failed", "email.bounced"] }
- */
-export const CallbackOption = v.pipe(
-  v.union(
-    [
-      v.string(),
-      v.strictObject({
-        url: v.string("callback.url must be a URL"),
-        events: v.optional(
-          v.pipe(
-            v.array(v.picklist(CALLBACK_EVENTS, `callback.events may hold ${CALLBACK_EVENTS.join(", ")}`)),
-            v.minLength(1, "callback.events must name at least one event"),
-          ),
-        ),
-      }),
-    ],
-    "callback must be a URL or { url, events }",
-  ),
-  v.transform((c): CallbackSpec => (typeof c === "string" ? { url: c, events: [...CALLBACK_EVENTS] } : { url: c.url, events: c.events ?? [...CALLBACK_EVENTS] })),
-);
-
-/** Why a callback URL is refused (scheme, length, credentials, the SSRF guard), as issues on `path`. */
-export function callbackIssues(spec: CallbackSpec, allowHosts: readonly string[], path: string): Issue[] {
-  if (spec.url.length > MAX_URL) return [{ path, message: `the URL must be at most ${MAX_URL} characters` }];
-  const why = refuseTarget(spec.url, allowHosts);
-  return why ? [{ path, message: why }] : [];
-}
+import type { TaskRecord, TaskState } from "./store/record.ts";
 
 /** What the caller's URL receives. */
 export interface CallbackBody {
@@ -115,25 +64,60 @@ export interface CallbackStatus {
 
 const STATUS: Record<string, string> = { succeeded: "delivered", failed: "failed", cancelled: "cancelled", retrying: "retrying" };
 
-/** The callbacks a task has made so far, read from their own records (one round trip). */
-export async function callbackStatuses(store: TaskStore, rec: TaskRecord & { callback?: CallbackSpec }): Promise<CallbackStatus[]> {
+/** The record with `callbacks`, the callbacks made so far as their own records tell (one round trip). */
+export async function withCallbacks(store: TaskStore, rec: TaskRecord): Promise<TaskRecord> {
+  return rec.callback ? { ...rec, callbacks: await callbackStatuses(store, rec) } : rec;
+}
+
+async function callbackStatuses(store: TaskStore, rec: TaskRecord): Promise<CallbackStatus[]> {
   const spec = rec.callback;
   if (!spec) return [];
   const ids = await Promise.all(spec.events.map((e) => idempotentTaskId(CALLBACK_SCOPE, webhookIdOf(rec, e))));
   const p = store.redis.pipeline();
   for (const id of ids) p.hmget(store.recKey(id), "state", "attempts", "error");
-  const rows = await redisIo(() => p.exec<(Record<string, string | null> | null)[]>());
+  // The client runs without automatic deserialization, so each HMGET arrives as a plain list.
+  const rows = await redisIo(() => p.exec<(string | null)[][]>());
   const out: CallbackStatus[] = [];
-  rows.forEach((row, i) => {
-    if (!row?.state) return;
-    const error = row.error ? (JSON.parse(row.error) as { message?: string }).message : undefined;
+  rows.forEach(([state, attempts, raw], i) => {
+    if (!state) return;
+    const error = raw ? (JSON.parse(raw) as { message?: string }).message : undefined;
     out.push({
       event: spec.events[i]!,
-      status: STATUS[row.state] ?? "pending",
-      attempts: Number(row.attempts ?? 0),
+      status: STATUS[state] ?? "pending",
+      attempts: Number(attempts ?? 0),
       ...(error ? { lastError: error } : {}),
       id: ids[i]!,
     });
   });
   return out;
+}
+
+/**
+ * Tells the task's caller about `type` when it asked for it: enqueues the callback task under the
+ * key `<task id>.<event>`, so calling this again (a redelivery, a replayed event) sends nothing
+ * more. Throws when the callback could not be enqueued (QStash or Redis unreachable).
+ */
+export async function notifyCaller(relay: Relay, rec: TaskRecord, type: CallbackEvent): Promise<void> {
+  const spec = rec.callback;
+  if (!spec?.events.includes(type)) return;
+  const webhookId = webhookIdOf(rec, type);
+  await enqueueInternal(relay, CALLBACK_TASK, { url: spec.url, webhookId, event: callbackBody(type, rec) }, CALLBACK_SCOPE, webhookId);
+}
+
+/** {@link notifyCaller} for a task known by id (its record read first, only when asked for). */
+export async function notifyCallerOf(relay: Relay, id: string, type: CallbackEvent, spec?: CallbackSpec): Promise<void> {
+  if (spec && !spec.events.includes(type)) return;
+  const rec = await relay.store.get(id);
+  if (rec) await notifyCaller(relay, rec, type);
+}
+
+/** {@link notifyCaller} for tasks that just ended together (a batch's items): one round trip finds those that asked. */
+export async function notifyEnded(relay: Relay, ended: { id: string; state: TaskState }[]): Promise<void> {
+  if (ended.length === 0) return;
+  const p = relay.store.redis.pipeline();
+  for (const e of ended) p.hget(relay.store.recKey(e.id), "callback");
+  const specs = await redisIo(() => p.exec<(string | null)[]>());
+  await Promise.all(
+    ended.map((e, i) => (specs[i] ? notifyCallerOf(relay, e.id, `task.${e.state}` as CallbackEvent, JSON.parse(specs[i]!) as CallbackSpec) : undefined)),
+  );
 }

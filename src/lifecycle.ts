@@ -3,6 +3,7 @@ import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
+import { notifyCaller, notifyCallerOf } from "./callbacks.ts";
 import { noteDlq } from "./store/dead.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
@@ -18,7 +19,11 @@ const LATE_DELIVERY_S = 86_400;
 export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord | null> {
   const rec = await relay.store.get(id);
   if (!rec) return null;
-  if (rec.state === "cancelled") return rec;
+  if (rec.state === "cancelled") {
+    // Repeated (perhaps after a 503 below): make sure the caller was told.
+    await notifyCaller(relay, rec, "task.cancelled");
+    return rec;
+  }
   // The record must outlive the message it guards, even when it is due months from now.
   const dueIn = Math.ceil((Date.parse(rec.runAt) - Date.now()) / 1000);
   const ttl = Math.max(rec.options.resultTtl, dueIn + LATE_DELIVERY_S);
@@ -32,7 +37,9 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   await cancelMessages(relay.services.qstash, id).catch((err) =>
     console.warn(`[celeriac] task ${id} is cancelled, but its QStash message was not: ${messageOf(err)}`),
   );
-  return relay.store.get(id);
+  const cancelled = await relay.store.get(id);
+  if (cancelled) await notifyCaller(relay, cancelled, "task.cancelled");
+  return cancelled;
 }
 
 /**
@@ -83,6 +90,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           runAt,
           gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
+          ...(rec.callback ? { callback: rec.callback } : {}),
         },
         ...(def?.flowControl ? { flowControl: deliveryFlowControl(relay, def) } : {}),
       },
@@ -162,6 +170,8 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
   );
   // Failed here or by the runner (a permanent failure): either way QStash holds a dead letter.
   if (cb.dlqId) await noteDlq(relay.store, m.id, m.gen ?? 0, cb.dlqId);
+  // Told here, or again (a no-op) when the runner already did: a lost callback enqueue recovers.
+  if (m.callback && (t.kind === "ok" || (t.kind === "conflict" && t.state === "failed"))) await notifyCallerOf(relay, m.id, "task.failed", m.callback);
   return t.kind === "ok" ? "failed" : "ignored";
 }
 

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { CallbackOption } from "./callback-option.ts";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
 import { toIssues } from "./registry.ts";
@@ -49,6 +50,7 @@ const optionEntries = {
       v.maxLength(20, "redact holds at most 20 paths"),
     ),
   ),
+  callback: v.optional(CallbackOption),
   retryDelay: v.optional(
     v.pipe(
       v.unknown(),

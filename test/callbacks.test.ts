@@ -2,7 +2,13 @@
 // callback sent as its own durable task through the local broker, received by a local endpoint
 // that verifies every request with the official `standardwebhooks` package.
 import { randomUUID } from "node:crypto";
+import { Webhook } from "standardwebhooks";
+import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveNode } from "../src/node.ts";
+import { defineTask } from "../src/task.ts";
+import { tasks as builtIn } from "../tasks/index.ts";
+import webhook from "../tasks/webhook.ts";
 import { call, settle, stack, until } from "./helpers/api.ts";
 import { startWebhookReceiver, type Receipt, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 
@@ -128,5 +134,54 @@ describe("completion callbacks", () => {
     // Callbacks are celeriac's own task type: callers cannot enqueue one.
     const internal = await call("POST", "/v1/tasks/callback", { payload: {} });
     expect(internal).toMatchObject({ status: 404, body: { error: { code: "unknown_task" } } });
+  });
+});
+
+describe("callbacks from inside a task", () => {
+  it("ctx.enqueue passes a callback on: the follow-up's caller is told", async () => {
+    const tag = randomUUID().slice(0, 6);
+    const cb = newPath("cb");
+    const chain = defineTask({
+      name: `chain-${tag}`,
+      input: v.object({ url: v.string(), callback: v.string() }),
+      async run({ url, callback }, ctx) {
+        const next = await ctx.enqueue(webhook, { url, body: { json: { from: ctx.id } } }, { callback: { url: callback, events: ["task.succeeded"] } });
+        return { next: next.id };
+      },
+    });
+    const env = { ...stack().env };
+    const app = await serveNode({ port: 0, tasks: [...builtIn, chain], env: () => env });
+    env.CELERIAC_PUBLIC_URL = app.url;
+    try {
+      const r = await call("POST", `/v1/tasks/chain-${tag}`, { payload: { url: `${rx.base}${newPath("work")}`, callback: `${rx.base}${cb}` } }, { base: app.url });
+      const parent = await settle(r.body.id, ["succeeded"], app.url);
+      const [got] = await verified(cb, 1);
+      expect(got!.headers["webhook-id"]).toBe(`${parent.result.next}.task.succeeded`);
+      expect(bodyOf(got!)).toMatchObject({ type: "task.succeeded", id: parent.result.next, task: "webhook" });
+      // Callers cannot name the callback task themselves, from the API or from a task.
+      expect((await call("POST", "/v1/tasks", { tasks: [{ task: "callback", payload: {} }] }, { base: app.url })).status).toBe(422);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("a forged Resend event tells the caller nothing", async () => {
+    const cb = newPath("cb");
+    const to = `grace+${randomUUID().slice(0, 8)}@celeriac.dev`;
+    const r = await call("POST", "/v1/tasks/send-email", { payload: { to, subject: "forged", text: "hi" }, callback: `${rx.base}${cb}` });
+    await verified(cb, 2); // task.succeeded and email.delivered
+    const body = JSON.stringify({ type: "email.bounced", created_at: new Date().toISOString(), data: { email_id: randomUUID(), to: [to], tags: { celeriac_task: r.body.id } } });
+    const id = `msg_${randomUUID().replaceAll("-", "")}`;
+    const at = new Date();
+    const forged = new Webhook("whsec_" + Buffer.from("someone else").toString("base64")).sign(id, at, body);
+    const res = await fetch(`${stack().worker}/webhooks/resend`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "svix-id": id, "svix-timestamp": String(Math.floor(at.getTime() / 1000)), "svix-signature": forged },
+      body,
+    });
+    expect(res.status).toBe(401);
+    await sleep(500);
+    expect(rx.receipts(cb).map((x) => bodyOf(x).type).sort()).toEqual(["email.delivered", "task.succeeded"]);
+    expect((await call("GET", `/v1/tasks/${r.body.id}`)).body.delivery.status).toBe("delivered");
   });
 });

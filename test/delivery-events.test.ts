@@ -117,6 +117,8 @@ describe("events that must change nothing", () => {
     expect((await postEvent(event("email.bounced", "", to))).body.ignored).toContain("not sent by a celeriac task");
     expect((await postEvent(event("email.bounced", "tsk_00000000000000000000000000", to))).body.ignored).toContain("no task");
     expect((await postEvent(event("email.opened", r.body.id, to))).body.ignored).toContain("not tracked");
+    expect((await postEvent({ type: "contact.created", created_at: new Date().toISOString(), data: { id: "c1", email: to } })).body.ignored).toContain("not tracked");
+    expect((await postEvent({ type: "email.bounced", data: { to: [to], tags: { celeriac_task: r.body.id } } })).status).toBe(400); // no email_id
 
     // A genuine event changes the task once; its replay (same svix-id) is acknowledged, no more.
     const id = `msg_${randomUUID().replaceAll("-", "")}`;

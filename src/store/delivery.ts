@@ -105,8 +105,9 @@ export async function applyEmailEvent(
 export async function suppressionsOf(store: TaskStore, addresses: string[]): Promise<Suppression[]> {
   const keys = [...new Set(addresses.map((a) => a.toLowerCase()))];
   if (keys.length === 0) return [];
-  const found = await redisIo(() => store.redis.hmget<Record<string, string | null>>(suppressionsKey(store), ...keys));
-  return Object.values(found ?? {}).filter((v): v is string => typeof v === "string").map((v) => JSON.parse(v) as Suppression);
+  // Without automatic deserialization HMGET arrives as a plain list, one value (or null) per key.
+  const found = (await redisIo(() => store.redis.hmget(suppressionsKey(store), ...keys))) as unknown as (string | null)[] | null;
+  return (found ?? []).filter((v): v is string => typeof v === "string").map((v) => JSON.parse(v) as Suppression);
 }
 
 /** One page of suppressions (Redis HSCAN order); `cursor` "0" starts, a returned undefined ends. */

@@ -1,5 +1,6 @@
 import { redact } from "../redact.ts";
 import type { Redis } from "@upstash/redis/cloudflare";
+import type { CallbackSpec } from "../callback-option.ts";
 import { FINAL_STATES, pairs, recordFromHash, recordsFromFlat, type TaskRecord, type TaskState } from "./record.ts";
 import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
 import { Lua, redisIo } from "./lua.ts";
@@ -30,6 +31,8 @@ export interface NewRecord {
   gen?: number;
   /** Payload paths kept out of the record (see src/redact.ts). */
   redact?: readonly string[];
+  /** Where the caller wants to hear how it went. */
+  callback?: CallbackSpec;
 }
 
 export type CreateResult = { kind: "new" } | { kind: "dup"; createdAt: number } | { kind: "mismatch"; task: string };
@@ -105,6 +108,7 @@ export class TaskStore {
     if (r.idempotencyKey) fields.push("idempotencyKey", r.idempotencyKey);
     if (r.scheduleId) fields.push("scheduleId", r.scheduleId);
     if (r.gen) fields.push("gen", r.gen);
+    if (r.callback) fields.push("callback", JSON.stringify(r.callback));
     return fields;
   }
 

@@ -1,3 +1,5 @@
+import type { CallbackSpec } from "../callback-option.ts";
+import type { CallbackStatus } from "../callbacks.ts";
 import type { Delivery } from "./delivery.ts";
 
 /** Where a task is in its life. `unknown` is only ever reported for an id never seen. */
@@ -66,6 +68,10 @@ export interface TaskRecord {
   redacted?: string[];
   /** How many times the task was re-enqueued through `POST /v1/tasks/:id/retry`. */
   generation?: number;
+  /** Where the caller asked to hear how it went (the `callback` option). */
+  callback?: CallbackSpec;
+  /** The callbacks sent so far, each as its own task reports it (read with `GET /v1/tasks/:id`). */
+  callbacks?: CallbackStatus[];
   /** For a task that sent email: what Resend's events said about it. */
   delivery?: Delivery;
   /** QStash's dead-letter message id of a failed task, when QStash gave up on one. */
@@ -107,6 +113,7 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
     generation: h.gen ? Number(h.gen) : undefined,
     redacted: json(h.redacted),
     delivery: json(h.delivery),
+    callback: json(h.callback),
     dlqId: h.dlqId || undefined,
     discardedAt: iso(h.discardedAt),
   };
