@@ -84,6 +84,21 @@ describe("completion callbacks", () => {
     expect(rec.callbacks[0]).toMatchObject({ event: "task.failed", attempts: 1, lastError: expect.stringContaining("410") });
   });
 
+  it("keeps the callback through a replay: the new ending is told under <id>.<event>.g1", async () => {
+    const work = newPath("work");
+    rx.script(work, [{ status: 409 }]);
+    const cb = newPath("cb");
+    const r = await webhookTask(`${rx.base}${work}`, { callback: `${rx.base}${cb}` });
+    expect((await settle(r.body.id)).state).toBe("failed");
+    const [failed] = await verified(cb, 1);
+    expect(failed!.headers["webhook-id"]).toBe(`${r.body.id}.task.failed`);
+    await until("the dead letter", async () => ((await call("POST", `/v1/dead/${r.body.id}/replay`)).status === 202 ? true : undefined));
+    expect((await settle(r.body.id)).state).toBe("succeeded");
+    const got = await verified(cb, 2);
+    expect(got[1]!.headers["webhook-id"]).toBe(`${r.body.id}.task.succeeded.g1`);
+    expect(bodyOf(got[1]!)).toMatchObject({ type: "task.succeeded", id: r.body.id, attempts: 2 });
+  });
+
   it("tells a cancelled task's caller", async () => {
     const cb = newPath("cb");
     const r = await webhookTask(`${rx.base}${newPath("work")}`, { callback: `${rx.base}${cb}`, delay: "1h" });
