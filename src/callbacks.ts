@@ -20,14 +20,19 @@ export interface CallbackBody {
   result?: unknown;
   error?: TaskRecord["error"];
   delivery?: TaskRecord["delivery"];
+  /** Set instead of `result` when the result is too large to travel (read it with `GET /v1/tasks/:id`). */
+  resultOmitted?: true;
   /** When it happened (the task finished, or Resend reported the status). */
   at: string;
 }
 
+/** Largest event sent with its result (bytes of JSON); a larger result stays on the task. */
+const MAX_EVENT_BYTES = 64_000;
+
 /** The event about a task, from its record (after the change it reports). */
 export function callbackBody(type: CallbackEvent, rec: TaskRecord): CallbackBody {
   const at = type.startsWith("email.") ? rec.delivery?.at : rec.finishedAt;
-  return {
+  const body: CallbackBody = {
     type,
     id: rec.id,
     task: rec.task,
@@ -38,6 +43,12 @@ export function callbackBody(type: CallbackEvent, rec: TaskRecord): CallbackBody
     ...(rec.delivery ? { delivery: rec.delivery } : {}),
     at: at ?? new Date().toISOString(),
   };
+  // The event travels as a QStash message (1 MB on the free plan): a large result stays behind.
+  if (body.result !== undefined && new TextEncoder().encode(JSON.stringify(body)).length > MAX_EVENT_BYTES) {
+    delete body.result;
+    body.resultOmitted = true;
+  }
+  return body;
 }
 
 /**
