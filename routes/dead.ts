@@ -8,7 +8,7 @@ import { instant, parseOptions, parseQuery } from "../src/options.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 
 /** `since` in a query string: unix seconds or an ISO date. */
-const since = v.pipe(v.string(), v.transform((s) => (/^\d+$/.test(s) ? Number(s) : s)), instant);
+const since = v.pipe(v.string(), v.transform((s) => (/^\d+$/.test(s) ? Number(s) : s)), instant("since"));
 const code = v.pipe(v.string(), v.regex(/^[\w.-]{1,100}$/, "code must be an error code such as http_400"));
 const taskName = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]*$/, "task must be a task name"));
 
@@ -57,8 +57,8 @@ export const dead = new Hono<AppEnv>()
     const body = parseOptions(ReplayBody, await readJson(c));
     const f = body.filter;
     if (f.task !== undefined && !relay.registry.get(f.task)) throw new ApiError(404, { code: "unknown_task", message: `no task named "${f.task}"` });
-    const at = f.since === undefined ? undefined : v.safeParse(instant, f.since);
-    if (at && !at.success) throw new ApiError(400, { code: "invalid_options", message: `filter.since: ${at.issues[0].message}`, issues: [{ path: "filter.since", message: at.issues[0].message }] });
+    const at = f.since === undefined ? undefined : v.safeParse(instant("filter.since"), f.since);
+    if (at && !at.success) throw new ApiError(400, { code: "invalid_options", message: at.issues[0].message, issues: [{ path: "filter.since", message: at.issues[0].message }] });
     const filter = { ...(f.task ? { task: f.task } : {}), ...(f.code ? { code: f.code } : {}), ...(at?.success ? { since: at.output } : {}) };
     return c.json(await replayMatching(relay, filter, body.dryRun), body.dryRun ? 200 : 202);
   })

@@ -48,7 +48,7 @@ export const CallbackOption = v.pipe(
     ],
     "callback must be a URL or { url, events }",
   ),
-  v.transform((c): CallbackSpec => (typeof c === "string" ? { url: c, events: [...CALLBACK_EVENTS] } : { url: c.url, events: c.events ?? [...CALLBACK_EVENTS] })),
+  v.transform((c): CallbackSpec => (typeof c === "string" ? { url: c, events: [...CALLBACK_EVENTS] } : { url: c.url, events: [...new Set(c.events ?? CALLBACK_EVENTS)] })),
 );
 
 /** Why a callback URL is refused (scheme, length, credentials, the SSRF guard), as issues on `path`. */

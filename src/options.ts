@@ -21,19 +21,20 @@ const duration = (what: string, max: number) =>
     v.maxValue(max, `${what} must be at most ${max} seconds`),
   );
 
-/** `notBefore`: unix seconds or an ISO 8601 date; becomes ms since the epoch. */
-export const instant = v.pipe(
-  v.union([v.number(), v.string()], "notBefore must be unix seconds or an ISO 8601 date"),
-  v.transform((x) => (typeof x === "number" ? x * 1000 : Date.parse(x))),
-  v.number("notBefore must be unix seconds or an ISO 8601 date"),
-  v.check((ms) => !Number.isNaN(ms) && ms > 0, "notBefore must be unix seconds or an ISO 8601 date"),
-  v.check((ms) => ms <= Date.now() + MAX_DELAY_S * 1000, `notBefore must be within ${MAX_DELAY_S / 86_400} days`),
-);
+/** An instant (`notBefore`, a filter's `since`): unix seconds or an ISO 8601 date; becomes ms since the epoch. */
+export const instant = (what: string) =>
+  v.pipe(
+    v.union([v.number(), v.string()], `${what} must be unix seconds or an ISO 8601 date`),
+    v.transform((x) => (typeof x === "number" ? x * 1000 : Date.parse(x))),
+    v.number(`${what} must be unix seconds or an ISO 8601 date`),
+    v.check((ms) => !Number.isNaN(ms) && ms > 0, `${what} must be unix seconds or an ISO 8601 date`),
+    v.check((ms) => ms <= Date.now() + MAX_DELAY_S * 1000, `${what} must be within ${MAX_DELAY_S / 86_400} days`),
+  );
 
 const optionEntries = {
   payload: v.optional(v.unknown()),
   delay: v.optional(duration("delay", MAX_DELAY_S)),
-  notBefore: v.optional(instant),
+  notBefore: v.optional(instant("notBefore")),
   retries: v.optional(v.pipe(v.number(), v.integer("retries must be an integer"), v.minValue(0), v.maxValue(20))),
   timeout: v.optional(v.pipe(duration("timeout", 7_200), v.minValue(1, "timeout must be at least 1 second"))),
   idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256, "idempotencyKey must be at most 256 characters"))),

@@ -24,6 +24,7 @@ describe("the callback option", () => {
   it("takes a URL (every event) or {url, events}", () => {
     expect(v.parse(CallbackOption, "https://a.example/h")).toEqual({ url: "https://a.example/h", events: [...CALLBACK_EVENTS] });
     expect(v.parse(CallbackOption, { url: "https://a.example/h", events: ["task.failed"] })).toEqual({ url: "https://a.example/h", events: ["task.failed"] });
+    expect(v.parse(CallbackOption, { url: "https://a.example/h", events: ["task.failed", "task.failed"] }).events).toEqual(["task.failed"]);
     for (const bad of [{ url: "https://a.example/h", events: [] }, { url: "https://a.example/h", events: ["task.exploded"] }, { url: 1 }, 7, { url: "https://a.example/h", extra: 1 }]) {
       expect(v.safeParse(CallbackOption, bad).success, JSON.stringify(bad)).toBe(false);
     }

@@ -105,10 +105,14 @@ describe("dead letters", () => {
     expect((await call("POST", "/v1/dead/replay", { filter: { code: "http_499" }, dryRun: true })).body).toMatchObject({ matched: 0 });
     const unknownTask = await call("POST", "/v1/dead/replay", { filter: { task: "nope" } });
     expect(unknownTask).toMatchObject({ status: 404, body: { error: { code: "unknown_task" } } });
-    expect((await call("POST", "/v1/dead/replay", { filter: { since: "last tuesday" } })).status).toBe(400);
+    const badSince = await call("POST", "/v1/dead/replay", { filter: { since: "last tuesday" } });
+    expect(badSince.status).toBe(400);
+    expect(badSince.body.error.issues).toEqual([{ path: "filter.since", message: "filter.since must be unix seconds or an ISO 8601 date" }]);
     expect((await call("POST", "/v1/dead/replay", { filter: {}, dryrun: true })).status).toBe(400);
     expect((await call("POST", "/v1/dead/replay", undefined, { raw: "{" })).status).toBe(400);
-    expect((await call("GET", "/v1/dead?since=soon")).status).toBe(400);
+    const soon = await call("GET", "/v1/dead?since=soon");
+    expect(soon.status).toBe(400);
+    expect(soon.body.error.issues[0]).toMatchObject({ path: "since", message: expect.stringContaining("since must be unix seconds") });
     expect((await call("GET", "/v1/dead?cursor=bogus")).status).toBe(400);
     expect((await call("GET", "/v1/dead?limit=0")).status).toBe(400);
     expect((await call("GET", "/v1/dead?task=nope")).status).toBe(404);
