@@ -18,7 +18,10 @@ export default defineTask({
     event: v.record(v.string(), v.unknown()),
   }),
   env: WebhookEnv,
-  retries: 5,
+  // As the webhook task's: a receiver away for a deploy is waited for about 45 minutes (10, 20,
+  // 40 … 1280 s); a 429 or 503 with Retry-After waits as long as it asks.
+  retries: 8,
+  retryDelay: { base: 10, factor: 2, max: 1800 },
   timeout: 30,
   // Checked when the task with the callback was enqueued, and again before every attempt.
   check: checkTarget,
