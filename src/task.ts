@@ -22,7 +22,7 @@ export { refusalOf } from "./outbound.ts";
 export { utcDay } from "./store/index.ts";
 export type { DayReport, TaskDayStats } from "./stats.ts";
 export type { Backoff, RetryDelay } from "./retry-delay.ts";
-export type { BatchMailer, BatchSent, Mailer } from "./mail.ts";
+export type { BatchEmail, BatchMailer, BatchSent, Mailer } from "./mail.ts";
 export type { CallbackEvent } from "./callback-option.ts";
 export type { AnyTask } from "./registry.ts";
 
@@ -158,7 +158,12 @@ export interface BatchContext<Env = Record<never, never>> {
   log: Logger;
   /** This task's own variables, as its `env` schema parsed them. */
   env: Env;
-  /** Sends up to 100 emails in one Resend batch call keyed by the batch id; one bad email fails alone. */
+  /**
+   * Sends up to 100 emails in one Resend batch call keyed by the batch id; one bad email fails
+   * alone. Each names its item's task (`taskId`: its `celeriac_task` tag, so Resend's events find
+   * it), and one to a suppressed recipient fails alone, unsent, unless `ignoreSuppression`.
+   * @example ctx.mailBatch(items.map((it) => ({ email: toResend(it.payload), taskId: it.id })))
+   */
   mailBatch: BatchMailer;
   fetch: typeof fetch;
 }
