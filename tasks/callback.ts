@@ -18,14 +18,13 @@ export default defineTask({
     event: v.record(v.string(), v.unknown()),
   }),
   env: WebhookEnv,
-  // As the webhook task's: a receiver away for a deploy is waited for about 45 minutes (10, 20,
-  // 40 … 1280 s); a 429 or 503 with Retry-After waits as long as it asks.
-  retries: 8,
-  retryDelay: { base: 10, factor: 2, max: 1800 },
-  timeout: 30,
-  // Checked when the task with the callback was enqueued, and again before every attempt.
+  // The webhook task's policy: a receiver away for a deploy is waited for about 45 minutes.
+  retries: webhook.retries,
+  retryDelay: webhook.retryDelay,
+  timeout: webhook.timeout,
+  // Checked when the task with the callback was enqueued and before every attempt, and (with the
+  // same allow-list) where the connection is made.
   check: checkTarget,
-  // And where the connection is made: the callback task's fetch goes through the same guard.
   allowHosts: (env) => env.CELERIAC_WEBHOOK_ALLOW_HOSTS,
   async run(cb, ctx) {
     // The webhook task signs with its task id as `webhook-id`; a callback's is `<task id>.<event>`.
