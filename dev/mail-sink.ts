@@ -1,11 +1,13 @@
 // A Resend-compatible mail sink for local runs and tests: the official `resend` SDK pointed at it
 // (`new Resend(key, { baseUrl: sink.url })`) gets Resend's replies, errors, idempotency and rate-limit
 // headers, while every accepted email lands in memory and on a small mailbox page. A control API
-// under /_sink/ injects faults (500, 429, delay, dropped connections) to test retry paths.
+// under /_sink/ injects faults (500, 429, delay, dropped connections) to test retry paths, and
+// every email produces Resend's Svix-signed delivery events, POSTed to a configured URL.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseForced, ResendEvents, type EventTarget, type Outcome, type SentEvent } from "./mail-sink/events.ts";
 import { FaultQueue, parseFault, RateLimiter, type Fault, type FaultSpec } from "./mail-sink/faults.ts";
 import { checkIdempotencyKey, fingerprint, IdempotencyStore } from "./mail-sink/idempotency.ts";
 import { renderEmail, renderMailbox } from "./mail-sink/page.ts";
@@ -16,6 +18,7 @@ import { apiError } from "./mail-sink/validation.ts";
 
 export type { CapturedEmail } from "./mail-sink/types.ts";
 export type { FaultMode, FaultSpec } from "./mail-sink/faults.ts";
+export type { EventTarget, Outcome, SentEvent } from "./mail-sink/events.ts";
 
 export interface MailSinkOptions {
   /** TCP port; 0 picks a free one. @default 8025 */
@@ -39,6 +42,8 @@ export interface MailSinkOptions {
    * @example startMailSink({ latencyMs: 150 })
    */
   latencyMs?: number;
+  /** Where to POST Resend's delivery events (Svix-signed). @default nowhere (events are only listed) */
+  events?: EventTarget;
 }
 
 /** Resend's default rate limit: requests per second per team. */
@@ -56,6 +61,12 @@ export interface MailSink {
   inject(fault: FaultSpec): void;
   /** Drops every queued fault, as `DELETE /_sink/faults` does. */
   clearFaults(): void;
+  /** Sends delivery events to `target` from now on (null: only list them). */
+  sendEventsTo(target: EventTarget | null): void;
+  /** The next `count` sends to `address` end with `outcome`, as `POST /_sink/outcomes` does. */
+  force(address: string, outcome: Outcome, count?: number): void;
+  /** Delivery events sent, newest first. */
+  events(): SentEvent[];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -67,6 +78,8 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
   const faults = new FaultQueue();
   const limiter = new RateLimiter(opts.rateLimit ?? RESEND_RATE_LIMIT, opts.rateWindowMs ?? 1000);
   const latencyMs = opts.latencyMs ?? 0;
+  const events = new ResendEvents();
+  events.configure(opts.events ?? null);
   const newestFirst = () => mailbox.slice().reverse();
   const find = (id: string) => mailbox.find((e) => e.id === id);
 
@@ -104,11 +117,13 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
     }
     if (fault?.mode === "delay") await sleep(fault.delayMs);
     if (latencyMs > 0) await sleep(latencyMs);
+    const before = mailbox.length;
     const result: Reply = path === "/emails" ? sendOne(mailbox, parsed.value, key) : sendBatch(mailbox, parsed.value, mode, key);
     if (key !== null) {
       if (result.status < 300) idempotency.complete(token, key, result);
       else idempotency.release(token, key);
     }
+    for (const email of mailbox.slice(before)) events.emailAccepted(email);
     if (fault?.mode === "accept-then-drop") return void req.socket.destroy();
     reply(res, result.status, result.body, rl);
   }
@@ -157,6 +172,17 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
         return reply(res, 200, { faults: faults.list() });
       }
     }
+    if (path === "/_sink/events" && method === "GET") return reply(res, 200, { events: events.sent() });
+    if (path === "/_sink/outcomes") {
+      if (method === "GET") return reply(res, 200, { outcomes: events.forced() });
+      if (method === "POST") {
+        const parsed = parseJson((await readText(req)) ?? "");
+        const forced = parsed.ok ? parseForced(parsed.value) : "body must be JSON";
+        if (typeof forced === "string") return error(res, apiError(400, "validation_error", `[celeriac mail sink] ${forced}`));
+        events.force(forced.address, forced.outcome, forced.count);
+        return reply(res, 200, { outcomes: events.forced() });
+      }
+    }
     error(res, apiError(404, "not_found", "The requested endpoint does not exist."));
   }
 
@@ -184,6 +210,7 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
   const sink: MailSink = {
     url: `http://${shown}:${port}`,
     close: () => new Promise<void>((done, failed) => {
+      events.close();
       server.close((e) => (e ? failed(e) : done()));
       server.closeAllConnections();
     }),
@@ -191,6 +218,7 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
     clear: () => {
       mailbox.length = 0;
       idempotency.clear();
+      events.clear();
     },
     inject: (spec) => {
       const fault = parseFault(spec);
@@ -198,6 +226,13 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
       faults.push(fault);
     },
     clearFaults: () => faults.clear(),
+    sendEventsTo: (target) => events.configure(target),
+    force: (address, outcome, count = 1) => {
+      const forced = parseForced({ address, outcome, count });
+      if (typeof forced === "string") throw new TypeError(`[celeriac] mail sink outcome: ${forced}`);
+      events.force(forced.address, forced.outcome, forced.count);
+    },
+    events: () => events.sent(),
   };
   return sink;
 }
@@ -207,8 +242,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const port = num("PORT");
   const rateLimit = num("SINK_RATE_LIMIT");
   const latencyMs = num("SINK_LATENCY_MS");
+  const { RESEND_WEBHOOK_URL: url, RESEND_WEBHOOK_SECRET: secret } = process.env;
   const sink = await startMailSink({
     ...(port !== undefined ? { port } : {}),
+    ...(url && secret ? { events: { url, secret } } : {}),
     ...(rateLimit !== undefined ? { rateLimit } : {}),
     ...(latencyMs !== undefined ? { latencyMs } : {}),
   });

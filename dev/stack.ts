@@ -1,6 +1,7 @@
 // The local stack: Upstash-REST bridge, mail sink, QStash-compatible broker and the Worker under
 // `wrangler dev` (or the Node / Deno entry). `npm run dev` and the tests both start it from here.
 import { join, resolve } from "node:path";
+import { RESEND_WEBHOOK_PATH } from "../src/email-events.ts";
 import { startBroker, type Broker } from "./broker/index.ts";
 import { denoBinary } from "./deno-bin.ts";
 import { startMailSink, type MailSink, type MailSinkOptions } from "./mail-sink.ts";
@@ -100,6 +101,7 @@ export function stackEnv(
     ...(parts.turnstile ? { TURNSTILE_VERIFY_URL: parts.turnstile.url } : {}),
     VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET,
     VERIFICATION_CODE_SECRET: DEV_VERIFICATION_CODE_SECRET,
+    RESEND_WEBHOOK_SECRET: "whsec_Y2VsZXJpYWMtZGV2LXJlc2VuZC1ldmVudHM=",
     ...vars,
     // The demo pages' origin is always allowed, beside any the developer lists.
     ...(parts.site ? { CELERIAC_PUBLIC_ORIGINS: [parts.site.url, vars.CELERIAC_PUBLIC_ORIGINS].filter(Boolean).join(",") } : {}),
@@ -139,6 +141,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // The demo pages learn the Worker's URL from the site; the Worker allows the site's origin.
     site = await listening("site", p.site, () => startStaticSite({ dir: join(ROOT, "examples"), port: p.site, workerUrl: `http://127.0.0.1:${port}` }));
     env = stackEnv({ bridge, sink, broker, turnstile, site }, `http://127.0.0.1:${port}`, opts.vars);
+    // The sink reports delivery events to the Worker, as Resend does to a configured endpoint.
+    sink.sendEventsTo({ url: `http://127.0.0.1:${port}${RESEND_WEBHOOK_PATH}`, secret: env.RESEND_WEBHOOK_SECRET! });
     worker = await startApp(opts.runtime ?? "workerd", port, env, { verbose: opts.verbose ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     await closeAll();

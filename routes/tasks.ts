@@ -1,13 +1,14 @@
 import { Hono } from "hono";
 import * as v from "valibot";
 import { enqueueBatch, enqueueOne } from "../src/enqueue.ts";
-import { ApiError } from "../src/errors.ts";
+import { ApiError, unknownId } from "../src/errors.ts";
 import { readJson } from "../src/http.ts";
-import { joinIssues } from "../src/options.ts";
+import { parseQuery } from "../src/options.ts";
 import { toIssues } from "../src/registry.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
 import { TASK_STATES } from "../src/store/record.ts";
 import { TASK_ID } from "../src/ids.ts";
+import { withCallbacks } from "../src/callbacks.ts";
 import { cancelTask, retryTask } from "../src/lifecycle.ts";
 
 const ListQuery = v.object({
@@ -19,10 +20,6 @@ const ListQuery = v.object({
     "20",
   ),
 });
-
-/** An id never seen is reported as such: 404 and state `unknown`, never "pending". */
-const unknownId = (id: string) =>
-  new ApiError(404, { code: "unknown", message: `no task with id ${id} (never enqueued, or expired)`, extra: { id, state: "unknown" } });
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -43,12 +40,7 @@ export const tasks = new Hono<AppEnv>()
   .post("/", async (c) => c.json({ tasks: await enqueueBatch(relayOf(c), c.get("apiKey"), await readJson(c)) }, 202))
   .get("/", async (c) => {
     const relay = relayOf(c);
-    const q = v.safeParse(ListQuery, c.req.query());
-    if (!q.success) {
-      const issues = toIssues(q.issues);
-      throw new ApiError(400, { code: "invalid_query", message: joinIssues(issues), issues });
-    }
-    const { state, task, cursor, limit } = q.output;
+    const { state, task, cursor, limit } = parseQuery(ListQuery, c.req.query());
     if (task !== undefined && !relay.registry.get(task)) throw new ApiError(404, { code: "unknown_task", message: `no task named "${task}"` });
     try {
       return c.json(
@@ -59,7 +51,11 @@ export const tasks = new Hono<AppEnv>()
       throw err;
     }
   })
-  .get("/:id", async (c) => c.json((await relayOf(c).store.get(taskId(c.req.param("id")))) ?? notFound(c.req.param("id"))))
+  .get("/:id", async (c) => {
+    const relay = relayOf(c);
+    const rec = (await relay.store.get(taskId(c.req.param("id")))) ?? notFound(c.req.param("id"));
+    return c.json(await withCallbacks(relay.store, rec));
+  })
   .delete("/:id", async (c) => c.json((await cancelTask(relayOf(c), taskId(c.req.param("id")))) ?? notFound(c.req.param("id"))))
   .post("/:id/retry", async (c) => c.json((await retryTask(relayOf(c), taskId(c.req.param("id")))) ?? notFound(c.req.param("id")), 202));
 

@@ -1,11 +1,15 @@
 import { Hono } from "hono";
+import { dead } from "../routes/dead.ts";
 import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
 import { publicRoutes } from "../routes/public.ts";
 import { verification } from "../routes/verification.ts";
 import { schedules } from "../routes/schedules.ts";
 import { stats } from "../routes/stats.ts";
+import { suppressions } from "../routes/suppressions.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
+import { webhooks } from "../routes/webhooks.ts";
+import callbackTask from "../tasks/callback.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
 import { requireApiKey, requireQstashSignature } from "./auth.ts";
 import { ApiError, messageOf } from "./errors.ts";
@@ -28,8 +32,12 @@ export interface AppOptions {
 
 /** The composition root: the one place that wires routes/ and tasks/ into the machinery. */
 export function createApp(options: AppOptions = {}) {
+  // The callback task is machinery: every app serves it (also one given its own task list), so
+  // every task may carry a `callback`.
+  const served = options.tasks ?? builtInTasks;
+  const all = served.some((t) => t.name === callbackTask.name) ? served : [...served, callbackTask];
   const wiring: Wiring = {
-    registry: new Registry(options.tasks ?? builtInTasks),
+    registry: new Registry(all),
     services: options.services,
     outbound: options.outbound ?? platformFetch,
   };
@@ -54,11 +62,15 @@ export function createApp(options: AppOptions = {}) {
     // here, so a new route file cannot forget them.
     .use("/v1/*", relay(wiring), requireApiKey)
     .use("/qstash/*", relay(wiring), requireQstashSignature)
+    .use("/webhooks/*", relay(wiring))
     .route("/v1/verification", verification)
     .route("/v1/tasks", taskRoutes)
     .route("/v1/schedules", schedules)
     .route("/v1/stats", stats)
-    .route("/", deliver);
+    .route("/v1/suppressions", suppressions)
+    .route("/v1/dead", dead)
+    .route("/", deliver)
+    .route("/", webhooks);
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -33,6 +33,7 @@
 // attempted on its own (JOIN answers "solo"): moving it into a batch, with another key, could send twice.
 import { PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
 import { batchMailerFor } from "./mail.ts";
+import { suppressionsOf } from "./store/delivery.ts";
 import type { FlushMessage } from "./messages.ts";
 import { FLUSH_PATH, deliveryOptions, qstashDelay } from "./queue.ts";
 import { mayWait, roomAfter } from "./rate-limit-wait.ts";
@@ -40,7 +41,8 @@ import { checkPayload } from "./registry.ts";
 import { flowControlOf, taskEnv, type Relay } from "./relay.ts";
 import { LEASE_GRACE_MS, TimeoutError, describe, logger, storedResult, type Delivery, type Outcome } from "./runner.ts";
 import { Outbox, type TakenItem } from "./store/outbox.ts";
-import type { TaskError } from "./store/record.ts";
+import { FINAL_STATES, type TaskError } from "./store/record.ts";
+import { notifyEnded } from "./callbacks.ts";
 import type { Transition } from "./store/index.ts";
 import type { BatchContext, BatchOutcome, TaskDefinition } from "./task.ts";
 
@@ -186,7 +188,7 @@ async function runAndRecord(
       attempt,
       signal: timeout.signal,
       log,
-      mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`),
+      mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`, (addresses) => suppressionsOf(deps.store, addresses)),
       fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: timeout.signal, ...init })) as typeof fetch,
       env,
     };
@@ -235,7 +237,7 @@ async function runAndRecord(
     const lastTry = (fm.spent ?? 0) + retried >= def.retries;
     if (!error.retryable || lastTry) {
       for (const it of claimed) final(it, "failed", { error: JSON.stringify(error) }, error);
-      await deps.store.transitionMany(changes);
+      await recordAndTell(deps, changes);
       log.error("batch failed", { code: error.code, message: error.message, items: claimed.length });
       return error.retryable
         ? { status: 500, headers: {}, body: { batch: batchId, state: "failed", error } }
@@ -277,11 +279,23 @@ async function runAndRecord(
       rejoin.push(it);
     }
   }
-  await deps.store.transitionMany(changes);
+  await recordAndTell(deps, changes);
   // An item that failed alone, retryably, waits in the outbox for a later batch.
   await Promise.all(rejoin.map((it) => joinBatchAgain(deps, def, it)));
   log.info("batch done", { items: claimed.length, succeeded, ms: now - now0 });
   return ok({ batch: batchId, items: claimed.length, succeeded });
+}
+
+/**
+ * Records the items' changes in one round trip, then tells the callers of those that ended (one
+ * more round trip finds which asked). A callback that cannot be enqueued is logged: the items'
+ * outcomes stand, and a flush is not run again for it.
+ */
+async function recordAndTell(deps: Relay, changes: { id: string; t: Transition; ttl?: number }[]) {
+  const rs = await deps.store.transitionMany(changes);
+  const ended = changes.flatMap((c, i) => (rs[i]?.kind === "ok" && FINAL_STATES.includes(c.t.to) ? [{ id: c.id, state: c.t.to }] : []));
+  await notifyEnded(deps, ended).catch((err) => console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`));
+  return rs;
 }
 
 /** Puts an item that failed alone back into its outbox, arming a flush if none is scheduled. */
@@ -306,7 +320,8 @@ export async function failGivenUpFlush(deps: Relay, fm: FlushMessage, cb: { retr
   const error = { code: "delivery_failed", message: `QStash gave up on batch ${batchId} after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}`, retryable: false };
   const now = Date.now();
   const ttl = deps.registry.get(fm.flush.task)?.resultTtl;
-  const rs = await deps.store.transitionMany(
+  const rs = await recordAndTell(
+    deps,
     ids.map((id) => ({ id, t: { from: ["running", "retrying"], to: "failed", at: now, error, fields: { error: JSON.stringify(error) } }, ...(ttl ? { ttl } : {}) })),
   );
   return rs.filter((r) => r.kind === "ok").length;

@@ -1,4 +1,5 @@
 // The one way tasks are enqueued, after validation (src/enqueue.ts): record and publish together.
+import type { CallbackSpec } from "./callback-option.ts";
 import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { conflictOf, dedupId, idemKeyFor, isStrayRepeat, taskIdFor, type Conflict } from "./idempotency.ts";
 import type { TaskMessage } from "./messages.ts";
@@ -28,6 +29,8 @@ export interface EnqueueItem {
   /** Payload paths kept out of the record besides the task's own `redact`. */
   redact?: string[];
   idempotencyKey?: string;
+  /** Where to tell the caller how it went (src/callbacks.ts). */
+  callback?: CallbackSpec;
 }
 
 /** What the caller gets back: the new task, or the first one its idempotency key made. */
@@ -83,6 +86,7 @@ export async function enqueue(deps: Deps, scope: string, items: EnqueueItem[], n
         runAt,
         ...(it.idempotencyKey ? { idempotencyKey: it.idempotencyKey } : {}),
         ...redactOf(it),
+        ...(it.callback ? { callback: it.callback } : {}),
       };
     }),
   );

@@ -5,6 +5,7 @@ import { enqueue, type EnqueueItem, type Enqueued } from "./enqueue-core.ts";
 import { ApiError, PermanentError, type Issue } from "./errors.ts";
 import { payloadProblem } from "./http.ts";
 import { BatchBody, BatchItem, EnqueueBody, joinIssues, parseOptions, type Options } from "./options.ts";
+import { CALLBACK_TASK, callbackIssues } from "./callback-option.ts";
 import { checkPayload, toIssues } from "./registry.ts";
 import { taskEnv, type Relay } from "./relay.ts";
 
@@ -20,7 +21,7 @@ export async function validate(
   o: Options,
   path: string,
 ): Promise<{ item: EnqueueItem; output: unknown } | { issues: Issue[]; unknownTask?: true }> {
-  const def = relay.registry.get(name);
+  const def = relay.registry.callable(name);
   if (!def) {
     return { issues: [{ path: path ? `${path}.task` : "task", message: `no task named "${name}"` }], unknownTask: true };
   }
@@ -29,7 +30,12 @@ export async function validate(
   const bad = payloadProblem(o.payload);
   if (bad) return { issues: [{ path: at, message: bad }] };
   const checked = await checkPayload(def, o.payload, taskEnv(relay, def), at);
-  if (!checked.ok) return { issues: checked.issues };
+  // The callback URL meets the same guard as the callback task that will call it.
+  const issues = [
+    ...(checked.ok ? [] : checked.issues),
+    ...(o.callback ? callbackIssues(o.callback, callbackAllowHosts(relay), path ? `${path}.callback` : "callback") : []),
+  ];
+  if (!checked.ok || issues.length) return { issues };
   return {
     item: {
       def,
@@ -43,9 +49,17 @@ export async function validate(
       ...(o.resultTtl !== undefined ? { resultTtl: o.resultTtl } : {}),
       ...(o.redact !== undefined ? { redact: o.redact } : {}),
       ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
+      ...(o.callback !== undefined ? { callback: o.callback } : {}),
     },
     output: checked.output,
   };
+}
+
+/** The hosts a callback may reach although private: the callback task's allow-list. */
+function callbackAllowHosts(relay: Relay): string[] {
+  const def = relay.registry.get(CALLBACK_TASK);
+  if (!def) throw new ApiError(503, { code: "misconfigured", message: `[celeriac] this app does not serve the "${CALLBACK_TASK}" task, so callbacks cannot be sent` });
+  return (taskEnv(relay, def) as { CELERIAC_WEBHOOK_ALLOW_HOSTS: string[] }).CELERIAC_WEBHOOK_ALLOW_HOSTS;
 }
 
 /**
@@ -53,7 +67,7 @@ export async function validate(
  * first used for another task or payload is a 409.
  */
 export async function enqueueOne(relay: Relay, scope: string, name: string, body: unknown): Promise<Enqueued> {
-  if (!relay.registry.get(name)) {
+  if (!relay.registry.callable(name)) {
     throw new ApiError(404, { code: "unknown_task", message: `no task named "${name}"; known: ${relay.registry.names.join(", ")}` });
   }
   const r = await validate(relay, name, parseOptions(EnqueueBody, body), "");
@@ -95,6 +109,19 @@ export async function enqueuePublic(relay: Relay, name: string, payload: unknown
   if ("issues" in r) throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
   await gate(r.output);
   const [e] = await enqueue(relay, ":public", [r.item]);
+  return e!;
+}
+
+/**
+ * Enqueues one of celeriac's own tasks (e.g. a callback) through the same path, keyed by
+ * `idempotencyKey` in `scope`: a repeat returns the first task. Its payload is checked as any.
+ */
+export async function enqueueInternal(relay: Relay, name: string, payload: unknown, scope: string, idempotencyKey: string): Promise<Enqueued> {
+  const def = relay.registry.get(name);
+  if (!def) throw new Error(`[celeriac] this app does not serve the "${name}" task`);
+  const checked = await checkPayload(def, payload, taskEnv(relay, def));
+  if (!checked.ok) throw new PermanentError(`enqueue "${name}": ${joinIssues(checked.issues)}`, "invalid_follow_up");
+  const [e] = await enqueue(relay, scope, [{ def, payload, idempotencyKey }]);
   return e!;
 }
 

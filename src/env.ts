@@ -51,6 +51,9 @@ const EnvSchema = v.object({
   ),
   RESEND_API_KEY: secret("RESEND_API_KEY"),
   RESEND_BASE_URL: optional(url("RESEND_BASE_URL")),
+  RESEND_WEBHOOK_SECRET: optional(
+    v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "RESEND_WEBHOOK_SECRET must look like whsec_<base64>")),
+  ),
   CELERIAC_UNBATCHED: v.pipe(
     v.optional(v.string(), ""),
     v.transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
@@ -69,7 +72,8 @@ export interface Config {
    */
   redisPrefix: string;
   redis: { url: string; token: string };
-  resend: { apiKey: string; baseUrl: string };
+  /** `webhookSecret`: verifies Resend's delivery events (`POST /webhooks/resend`); empty refuses them. */
+  resend: { apiKey: string; baseUrl: string; webhookSecret: string };
   /** Tasks that run one delivery at a time although they declare `batch` (`CELERIAC_UNBATCHED`, comma-separated). */
   unbatched: string[];
 }
@@ -105,7 +109,7 @@ export function loadConfig(env: Env): Config {
     },
     redisPrefix: e.CELERIAC_REDIS_PREFIX,
     redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
-    resend: { apiKey: e.RESEND_API_KEY, baseUrl: e.RESEND_BASE_URL },
+    resend: { apiKey: e.RESEND_API_KEY, baseUrl: e.RESEND_BASE_URL, webhookSecret: e.RESEND_WEBHOOK_SECRET },
     unbatched: e.CELERIAC_UNBATCHED,
   };
   cache.set(env, config);

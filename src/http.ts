@@ -96,3 +96,8 @@ export function payloadProblem(value: unknown): string | undefined {
   if (text === undefined) return "is not JSON";
   return tooDeepAt(text, MAX_JSON_DEPTH) === undefined ? undefined : `nests deeper than ${MAX_JSON_DEPTH} levels`;
 }
+
+/** Reads the raw body as text (UTF-8), counted as it arrives: 413 past `maxBytes`. */
+export async function readText(c: Context, maxBytes = MAX_BODY_BYTES): Promise<string> {
+  return new TextDecoder().decode(await readBytes(c, maxBytes));
+}

@@ -3,6 +3,8 @@ import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
+import { notifyCaller, notifyCallerOf } from "./callbacks.ts";
+import { noteDlq } from "./store/dead.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
 const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
@@ -17,7 +19,11 @@ const LATE_DELIVERY_S = 86_400;
 export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord | null> {
   const rec = await relay.store.get(id);
   if (!rec) return null;
-  if (rec.state === "cancelled") return rec;
+  if (rec.state === "cancelled") {
+    // Repeated (perhaps after a 503 below): make sure the caller was told.
+    await notifyCaller(relay, rec, "task.cancelled");
+    return rec;
+  }
   // The record must outlive the message it guards, even when it is due months from now.
   const dueIn = Math.ceil((Date.parse(rec.runAt) - Date.now()) / 1000);
   const ttl = Math.max(rec.options.resultTtl, dueIn + LATE_DELIVERY_S);
@@ -31,7 +37,9 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   await cancelMessages(relay.services.qstash, id).catch((err) =>
     console.warn(`[celeriac] task ${id} is cancelled, but its QStash message was not: ${messageOf(err)}`),
   );
-  return relay.store.get(id);
+  const cancelled = await relay.store.get(id);
+  if (cancelled) await notifyCaller(relay, cancelled, "task.cancelled");
+  return cancelled;
 }
 
 /**
@@ -58,7 +66,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   const to: TaskState = keepDue ? "scheduled" : "queued";
   const t = await relay.store.transition(
     id,
-    { from: RETRYABLE, to, at: now, fields: { runAt, error: "", gen } },
+    { from: RETRYABLE, to, at: now, fields: { runAt, error: "", gen, dlqId: "", discardedAt: "" } },
     rec.options.resultTtl + LATE_DELIVERY_S + Math.ceil((runAt - now) / 1000),
   );
   if (t.kind === "missing") return null;
@@ -82,6 +90,7 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
           runAt,
           gen,
           ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
+          ...(rec.callback ? { callback: rec.callback } : {}),
         },
         ...(def?.flowControl ? { flowControl: deliveryFlowControl(relay, def) } : {}),
       },
@@ -90,11 +99,13 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     // Put the record back as it was (uncounted: it never really changed), so the caller can retry.
     await relay.store.transition(
       id,
-      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1 } },
+      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1, dlqId: rec.dlqId ?? "" } },
       rec.options.resultTtl,
     );
     throw unavailable("qstash", err);
   }
+  // The task runs again from a new message: QStash's dead letter of the old one is spent.
+  if (rec.dlqId) await deleteDlq(relay, rec.dlqId);
   return queued;
 }
 
@@ -157,5 +168,20 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
     { from: stillHeld ? ["running"] : CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
     m.options.resultTtl,
   );
+  // Failed here or by the runner (a permanent failure): either way QStash holds a dead letter.
+  if (cb.dlqId) await noteDlq(relay.store, m.id, m.gen ?? 0, cb.dlqId);
+  // Told here, or again (a no-op) when the runner already did: a lost callback enqueue recovers.
+  if (m.callback && (t.kind === "ok" || (t.kind === "conflict" && t.state === "failed"))) await notifyCallerOf(relay, m.id, "task.failed", m.callback);
   return t.kind === "ok" ? "failed" : "ignored";
+}
+
+/** Deletes a message from QStash's DLQ; one already gone is fine (logged, never thrown). */
+export async function deleteDlq(relay: Relay, dlqId: string): Promise<boolean> {
+  try {
+    await relay.services.qstash.dlq.delete(dlqId);
+    return true;
+  } catch (err) {
+    console.warn(`[celeriac] could not delete QStash dead letter ${dlqId}: ${messageOf(err)}`);
+    return false;
+  }
 }

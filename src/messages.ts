@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { CALLBACK_EVENTS } from "./callback-option.ts";
 import { TASK_ID, scheduledRunId } from "./ids.ts";
 import { MAX_DELAY_S } from "./options.ts";
 
@@ -41,6 +42,8 @@ const Message = v.pipe(v.object({
   /** Seconds this task already waited for rate limits. */
   waited: v.optional(v.pipe(v.number(), v.minValue(0))),
   recheck: v.optional(v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)), attempts: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
+  /** Where the caller wants to hear how it went (src/callbacks.ts). */
+  callback: v.optional(v.object({ url: v.string(), events: v.array(v.picklist(CALLBACK_EVENTS)) })),
 }), v.check((m) => Math.abs(m.runAt - m.createdAt) <= MAX_SPAN_MS, "runAt is further from createdAt than any enqueue allows"));
 export type TaskMessage = v.InferOutput<typeof Message>;
 

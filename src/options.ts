@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { CallbackOption } from "./callback-option.ts";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
 import { toIssues } from "./registry.ts";
@@ -20,19 +21,20 @@ const duration = (what: string, max: number) =>
     v.maxValue(max, `${what} must be at most ${max} seconds`),
   );
 
-/** `notBefore`: unix seconds or an ISO 8601 date; becomes ms since the epoch. */
-const instant = v.pipe(
-  v.union([v.number(), v.string()], "notBefore must be unix seconds or an ISO 8601 date"),
-  v.transform((x) => (typeof x === "number" ? x * 1000 : Date.parse(x))),
-  v.number("notBefore must be unix seconds or an ISO 8601 date"),
-  v.check((ms) => !Number.isNaN(ms) && ms > 0, "notBefore must be unix seconds or an ISO 8601 date"),
-  v.check((ms) => ms <= Date.now() + MAX_DELAY_S * 1000, `notBefore must be within ${MAX_DELAY_S / 86_400} days`),
-);
+/** An instant (`notBefore`, a filter's `since`): unix seconds or an ISO 8601 date; becomes ms since the epoch. */
+export const instant = (what: string) =>
+  v.pipe(
+    v.union([v.number(), v.string()], `${what} must be unix seconds or an ISO 8601 date`),
+    v.transform((x) => (typeof x === "number" ? x * 1000 : Date.parse(x))),
+    v.number(`${what} must be unix seconds or an ISO 8601 date`),
+    v.check((ms) => !Number.isNaN(ms) && ms > 0, `${what} must be unix seconds or an ISO 8601 date`),
+    v.check((ms) => ms <= Date.now() + MAX_DELAY_S * 1000, `${what} must be within ${MAX_DELAY_S / 86_400} days`),
+  );
 
 const optionEntries = {
   payload: v.optional(v.unknown()),
   delay: v.optional(duration("delay", MAX_DELAY_S)),
-  notBefore: v.optional(instant),
+  notBefore: v.optional(instant("notBefore")),
   retries: v.optional(v.pipe(v.number(), v.integer("retries must be an integer"), v.minValue(0), v.maxValue(20))),
   timeout: v.optional(v.pipe(duration("timeout", 7_200), v.minValue(1, "timeout must be at least 1 second"))),
   idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256, "idempotencyKey must be at most 256 characters"))),
@@ -49,6 +51,7 @@ const optionEntries = {
       v.maxLength(20, "redact holds at most 20 paths"),
     ),
   ),
+  callback: v.optional(CallbackOption),
   retryDelay: v.optional(
     v.pipe(
       v.unknown(),
@@ -92,3 +95,11 @@ export function parseOptions<S extends v.GenericSchema>(schema: S, body: unknown
 
 /** Issues as one line: `path: message; path: message`. */
 export const joinIssues = (issues: Issue[]) => issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+
+/** Parses a query string against a schema, or throws 400 `invalid_query` naming each parameter. */
+export function parseQuery<S extends v.GenericSchema>(schema: S, query: Record<string, string>): v.InferOutput<S> {
+  const r = v.safeParse(schema, query);
+  if (r.success) return r.output;
+  const issues = toIssues(r.issues);
+  throw new ApiError(400, { code: "invalid_query", message: joinIssues(issues), issues });
+}

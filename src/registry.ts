@@ -17,8 +17,14 @@ export class Registry {
   get(name: string): AnyTask | undefined {
     return this.#byName.get(name);
   }
+  /** A task callers may enqueue (not one of celeriac's internal ones). */
+  callable(name: string): AnyTask | undefined {
+    const def = this.#byName.get(name);
+    return def?.internal ? undefined : def;
+  }
+  /** The names of the tasks callers may enqueue. */
   get names(): string[] {
-    return [...this.#byName.keys()];
+    return [...this.#byName.values()].filter((t) => !t.internal).map((t) => t.name);
   }
   all(): AnyTask[] {
     return [...this.#byName.values()];

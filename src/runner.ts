@@ -11,7 +11,10 @@ import { taskEnv, type Relay } from "./relay.ts";
 import { mayWait, waitForRoom } from "./rate-limit-wait.ts";
 import { retryWaitMs } from "./retry-delay.ts";
 import { dayReport } from "./stats.ts";
-import type { TaskError, TaskState } from "./store/record.ts";
+import { suppressionsOf } from "./store/delivery.ts";
+import { FINAL_STATES, type TaskError, type TaskState } from "./store/record.ts";
+import type { CallbackEvent } from "./callback-option.ts";
+import { notifyCallerOf } from "./callbacks.ts";
 import type { Logger, TaskContext } from "./task.ts";
 
 /** A delivery as QStash made it. */
@@ -63,7 +66,8 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   // A record recreated from the message keeps the task's secrets out as an enqueued one does.
   const redact = [...new Set([...(def?.redact ?? []), ...(m.redact ?? [])])];
   const claim = await store.claim({ ...m, state: "queued", redact }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
-  if (claim.kind === "skip") return { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
+  // A finished task's redelivery makes sure its caller was told (a no-op when it was).
+  if (claim.kind === "skip") return (await tell(relay, m, claim.state)) ?? { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
   if (claim.kind === "stale") return { status: 200, headers: {}, body: { id: m.id, skipped: "payload differs from the task's" } };
   if (claim.kind === "busy") {
     const after = Math.max(1, Math.ceil(claim.retryInMs / 1000));
@@ -118,9 +122,10 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   const ttl = m.options.resultTtl;
   if (failure === undefined) {
     const fields: Record<string, string> = resultJson === undefined ? {} : { result: resultJson };
-    await store.transition(m.id, { ...final, to: "succeeded", fields }, ttl);
+    const t = await store.transition(m.id, { ...final, to: "succeeded", fields }, ttl);
     log.info("succeeded", { ms: now - started });
-    return { status: 200, headers: {}, body: { id: m.id, state: "succeeded" } };
+    const told = t.kind === "ok" ? await tell(relay, m, "succeeded") : undefined;
+    return told ?? { status: 200, headers: {}, body: { id: m.id, state: "succeeded" } };
   }
 
   const error = describe(failure);
@@ -132,8 +137,10 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   }
   const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
   if (!error.retryable || finalAttempt) {
-    await store.transition(m.id, { ...final, to: "failed", error, fields: { error: JSON.stringify(error) } }, ttl);
+    const t = await store.transition(m.id, { ...final, to: "failed", error, fields: { error: JSON.stringify(error) } }, ttl);
     log.error("failed", { code: error.code, message: error.message });
+    const told = t.kind === "ok" ? await tell(relay, m, "failed") : undefined;
+    if (told) return told;
     // 489 stops QStash; a retryable error on the last attempt lets QStash finish its own books.
     return error.retryable
       ? { status: 500, headers: {}, body: { id: m.id, state: "failed", error } }
@@ -152,6 +159,22 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   return retryAfter !== undefined
     ? { status: 503, headers: { "Retry-After": String(retryAfter) }, body: { id: m.id, state: "retrying", error } }
     : { status: 500, headers: {}, body: { id: m.id, state: "retrying", error } };
+}
+
+/**
+ * Tells the task's caller it ended, when it asked to be told. If the callback cannot be enqueued
+ * now, QStash is asked to come back (503); the redelivery finds the task finished and tries again.
+ */
+async function tell(relay: Relay, m: TaskMessage, state: TaskState): Promise<Outcome | undefined> {
+  if (!m.callback || !FINAL_STATES.includes(state)) return undefined;
+  const type = `task.${state}` as CallbackEvent;
+  try {
+    await notifyCallerOf(relay, m.id, type, m.callback);
+    return undefined;
+  } catch (err) {
+    console.error(`[celeriac] could not enqueue the ${type} callback of ${m.id}: ${messageOf(err)}`);
+    return { status: 503, headers: { "Retry-After": "5" }, body: { id: m.id, state, callback: "not enqueued yet" } };
+  }
 }
 
 export class TimeoutError extends Error {
@@ -202,7 +225,7 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
     signal,
     log,
     env,
-    mail: mailerFor(relay.services.resend, m.id),
+    mail: mailerFor(relay.services.resend, m.id, (addresses) => suppressionsOf(relay.store, addresses)),
     // Checked where the connection is made: calls on a caller's behalf never reach a private
     // address, unless the task allows the host (`allowHosts`).
     fetch: ((input: RequestInfo, init?: RequestInit) => relay.outbound(def.allowHosts?.(env) ?? [])(input, { signal, ...init })) as typeof fetch,

@@ -3,6 +3,7 @@
 import * as v from "valibot";
 import { cronProblem, isTimeZone } from "./cron.ts";
 import type { Issue } from "./errors.ts";
+import type { CallbackEvent } from "./callback-option.ts";
 import type { BatchMailer, Mailer } from "./mail.ts";
 import type { OneTimeCodes } from "./one-time-codes.ts";
 import { publicProblems, type PublicOptions } from "./public-task.ts";
@@ -21,7 +22,8 @@ export { refusalOf } from "./outbound.ts";
 export { utcDay } from "./store/index.ts";
 export type { DayReport, TaskDayStats } from "./stats.ts";
 export type { Backoff, RetryDelay } from "./retry-delay.ts";
-export type { BatchMailer, BatchSent, Mailer } from "./mail.ts";
+export type { BatchEmail, BatchMailer, BatchSent, Mailer } from "./mail.ts";
+export type { CallbackEvent } from "./callback-option.ts";
 export type { AnyTask } from "./registry.ts";
 
 /** A task's env schema: a valibot object of the variables it needs. */
@@ -41,6 +43,12 @@ export interface EnqueueOptions {
   /** Seconds or a duration. */
   timeout?: number | string;
   retryDelay?: RetryDelay;
+  /**
+   * Where to POST a signed event when the follow-up ends (and, for an email, when its delivery
+   * status changes): a URL, or `{ url, events }`. @default none
+   * @example "https://shop.example/hooks/celeriac"
+   */
+  callback?: string | { url: string; events?: CallbackEvent[] };
 }
 
 /**
@@ -150,7 +158,12 @@ export interface BatchContext<Env = Record<never, never>> {
   log: Logger;
   /** This task's own variables, as its `env` schema parsed them. */
   env: Env;
-  /** Sends up to 100 emails in one Resend batch call keyed by the batch id; one bad email fails alone. */
+  /**
+   * Sends up to 100 emails in one Resend batch call keyed by the batch id; one bad email fails
+   * alone. Each names its item's task (`taskId`: its `celeriac_task` tag, so Resend's events find
+   * it), and one to a suppressed recipient fails alone, unsent, unless `ignoreSuppression`.
+   * @example ctx.mailBatch(items.map((it) => ({ email: toResend(it.payload), taskId: it.id })))
+   */
   mailBatch: BatchMailer;
   fetch: typeof fetch;
 }
@@ -204,6 +217,11 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
   schedules?: ScheduleDeclaration[];
   /** Makes the task callable from browsers at `POST /v1/public/<name>`. @default not public */
   public?: PublicOptions;
+  /**
+   * Only celeriac itself enqueues it (e.g. the callback task): the API, batches and `ctx.enqueue`
+   * answer as if there were no such task. @default false
+   */
+  internal?: boolean;
   /**
    * Checks that need the task's variables (e.g. an allow-list), run at enqueue time after the
    * schema and again before every attempt. Return the problems (paths relative to the payload).
@@ -288,6 +306,7 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
   const { batch, ...rest } = def;
   return {
     schedules: [],
+    internal: false,
     retries: 3,
     timeout: 30,
     delay: 0,

@@ -30,6 +30,8 @@ const Email = v.pipe(
     text: v.optional(v.pipe(v.string(), v.minLength(1))),
     tags: v.optional(v.pipe(v.array(v.strictObject({ name: tagPart, value: tagPart })), v.maxLength(50))),
     headers: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]+$/, "must be a header name")), v.string())),
+    /** Send even to recipients that hard-bounced or complained before. @default false */
+    ignoreSuppression: v.optional(v.boolean("must be true or false")),
   }),
   v.check((e) => e.html !== undefined || e.text !== undefined, "needs html or text (or both)"),
 );
@@ -38,7 +40,7 @@ type Email = v.InferOutput<typeof Email>;
 
 /** The email as Resend takes it, from this task's payload. */
 const toResend = (email: Email, defaultFrom: string) => {
-  const { replyTo, from, ...rest } = email;
+  const { replyTo, from, ignoreSuppression: _, ...rest } = email;
   return { ...rest, from: from ?? defaultFrom, ...(replyTo ? { replyTo } : {}) } as Parameters<TaskContext["mail"]>[0];
 };
 
@@ -79,11 +81,13 @@ export default defineTask({
   flowControl: (env) => ({ key: "resend", rate: env.RESEND_RATE_LIMIT, period: 1 }),
   batch: { maxSize: 100, maxWaitMs: 200 },
   async runBatch(items, ctx) {
-    const sent = await ctx.mailBatch(items.map((it) => toResend(it.payload, ctx.env.CELERIAC_MAIL_FROM)));
+    const sent = await ctx.mailBatch(
+      items.map((it) => ({ email: toResend(it.payload, ctx.env.CELERIAC_MAIL_FROM), taskId: it.id, ignoreSuppression: it.payload.ignoreSuppression ?? false })),
+    );
     return sent.map((s) => ("id" in s ? { result: { emailId: s.id } } : { error: s.error }));
   },
   async run(email, ctx) {
-    const sent = await ctx.mail(toResend(email, ctx.env.CELERIAC_MAIL_FROM));
+    const sent = await ctx.mail(toResend(email, ctx.env.CELERIAC_MAIL_FROM), { ignoreSuppression: email.ignoreSuppression ?? false });
     return { emailId: sent.id };
   },
 });

@@ -16,7 +16,8 @@ const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256
   v.check((n) => !RESERVED.has(n.toLowerCase()), "is set by celeriac or by the connection, not by a task"));
 const headerValue = v.pipe(v.string("must be text"), v.maxLength(8_192), v.regex(/^[^\r\n\0]*$/, "must not contain CR, LF or NUL"));
 
-const Env = v.object({
+/** The variables of the webhook task (and of the callback task, which sends through it). */
+export const WebhookEnv = v.object({
   /** Signs every request (Standard Webhooks); without it requests go out unsigned. */
   CELERIAC_WEBHOOK_SECRET: v.optional(
     v.union([v.literal(""), v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "CELERIAC_WEBHOOK_SECRET must look like whsec_<base64>"))]),
@@ -48,17 +49,14 @@ const WebhookRequest = v.pipe(
 export default defineTask({
   name: "webhook",
   input: WebhookRequest,
-  env: Env,
+  env: WebhookEnv,
   // Receivers go away for a deploy or a restart, minutes rather than hours: spread 8 retries over
   // about 45 minutes (10, 20, 40 … 1280 s), never the hours-long waits of an uncapped backoff. A
   // 429 or 503 with Retry-After waits as long as the receiver asks.
   retries: 8,
   retryDelay: { base: 10, factor: 2, max: 1800 },
   timeout: 30,
-  check(req, env) {
-    const why = refuseTarget(req.url, env.CELERIAC_WEBHOOK_ALLOW_HOSTS);
-    return why ? [{ path: "url", message: why }] : undefined;
-  },
+  check: checkTarget,
   allowHosts: (env) => env.CELERIAC_WEBHOOK_ALLOW_HOSTS,
   // Header values carry credentials (authorization, API keys): the record keeps only their names.
   redact: ["headers.*"],
@@ -111,6 +109,12 @@ export default defineTask({
     throw fail(new PermanentError(answered, `http_${status}`));
   },
 });
+
+/** The SSRF guard on a payload's `url`, with the allow-list: run at enqueue and before every attempt. */
+export function checkTarget(p: { url: string }, env: v.InferOutput<typeof WebhookEnv>) {
+  const why = refuseTarget(p.url, env.CELERIAC_WEBHOOK_ALLOW_HOSTS);
+  return why ? [{ path: "url", message: why }] : undefined;
+}
 
 /** The start of a response body, read only as far as needed (a huge answer is not buffered). */
 async function excerpt(res: Response, max: number): Promise<{ body: string; truncated?: true }> {

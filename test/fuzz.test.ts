@@ -1,5 +1,6 @@
 // Seeded fuzzing of every route that takes input: the API-key routes, the browsers' public routes
-// (a public task, the verification check, receipts), the delivery routes with
+// (a public task, the verification check, receipts), dead letters and suppressions, Resend's
+// events (signed, forged, stale), the delivery routes with
 // valid signatures over hostile bodies (and some without). The app runs in-process against its
 // own QStash-compatible broker and its own bridge to Redis (the real one when it answers), under
 // a key prefix of its own (CELERIAC_REDIS_PREFIX), and every request is checked: no 5xx from
@@ -7,6 +8,7 @@
 // FUZZ_CASES override the defaults; a failure names the seed, the case and what changed.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startBroker, type Broker } from "../dev/broker/index.ts";
 import { createHandler } from "../dev/redis-bridge/http.ts";
@@ -81,6 +83,12 @@ function options(r: Rng): Record<string, unknown> {
   for (const k of ["delay", "notBefore", "retries", "timeout", "idempotencyKey", "bogus"]) {
     if (r.chance(0.15)) o[k] = r.chance(0.5) ? value(r) : r.pick(k === "delay" ? ["1h", "10s", 3600, "9999d"] : NUMBERS);
   }
+  if (r.chance(0.15)) {
+    o.callback = r.pick([
+      `${DEAD}/cb`, "https://example.com/cb", "http://10.0.0.1/cb", "ftp://example.com/cb", { url: `${DEAD}/cb`, events: ["task.failed"] },
+      { url: `${DEAD}/cb`, events: [r.pick(STRINGS)] }, { url: value(r) }, value(r),
+    ]);
+  }
   // Accepted tasks wait an hour, so the fuzz broker never delivers them during the run.
   if (o.delay === undefined && o.notBefore === undefined) o.delay = "1h";
   return o;
@@ -119,12 +127,55 @@ interface Case {
   authentic?: boolean;
 }
 
+/** Dead letters and suppressions: lists, replays (one, by filter, dry), discards, removals. */
+function deadCase(r: Rng, known: string[], headers: Record<string, string>): Case {
+  const id = () => (r.chance(0.6) && known.length ? r.pick(known) : r.pick([newTaskId(), "tsk_", "x", segment(r.pick(STRINGS)) || "e"]));
+  switch (r.int(6)) {
+    case 0: {
+      const q = new URLSearchParams();
+      for (const k of ["task", "code", "since", "cursor", "limit", "x"]) if (r.chance(0.4)) q.set(k, String(r.chance(0.5) ? r.pick(STRINGS) : r.pick(["webhook", "http_410", "0", "1764000000", "2026-11-29T00:00:00Z", "101", btoa("1|tsk_a"), btoa(`9e99|${newTaskId()}`)])));
+      return { method: "GET", path: `/v1/dead?${q}`, headers };
+    }
+    case 1: return { method: "POST", path: `/v1/dead/${id()}/replay`, headers };
+    case 2: {
+      const filter = r.chance(0.7) ? { ...(r.chance(0.5) ? { task: r.pick(["webhook", "send-email", r.pick(STRINGS)]) } : {}), ...(r.chance(0.5) ? { code: r.pick(["http_410", r.pick(STRINGS)]) } : {}), ...(r.chance(0.3) ? { since: value(r) } : {}) } : value(r);
+      const { text, type } = encode(r, r.chance(0.8) ? { filter, dryRun: r.chance(0.5) ? r.chance(0.5) : value(r) } : value(r));
+      return { method: "POST", path: "/v1/dead/replay", body: text, headers: { ...headers, "content-type": type } };
+    }
+    case 3: return { method: "DELETE", path: `/v1/dead/${id()}`, headers };
+    case 4: return { method: "GET", path: `/v1/suppressions?${new URLSearchParams(r.chance(0.5) ? { cursor: r.pick(["0", "x", "99", ...STRINGS]), limit: r.pick(["1", "0", "500", "x"]) } : {})}`, headers };
+    default: return { method: r.pick(["GET", "DELETE"]), path: `/v1/suppressions/${segment(r.pick(["ada@celeriac.dev", "bounced@resend.dev", ...STRINGS])) || "x"}`, headers };
+  }
+}
+
+/** Resend's events: mostly signed with the configured secret, over hostile bodies; some forged or stale. */
+function resendCase(r: Rng, known: string[], env: Record<string, string>): Case {
+  const type = r.pick(["email.sent", "email.delivered", "email.bounced", "email.complained", "email.delivery_delayed", "email.opened", "contact.created", r.pick(STRINGS)]);
+  const tag = r.chance(0.6) && known.length ? r.pick(known) : r.pick([newTaskId(), r.pick(STRINGS)]);
+  const event: Record<string, unknown> = {
+    type, created_at: r.chance(0.8) ? new Date().toISOString() : value(r),
+    data: { email_id: "e-" + r.int(1e6), to: [r.pick(["ada@celeriac.dev", "bounced@resend.dev", r.pick(STRINGS)])], tags: { celeriac_task: tag }, ...(r.chance(0.3) ? { bounce: { type: r.pick(["Permanent", "Transient", value(r)]) } } : {}) },
+  };
+  if (r.chance(0.3)) event[r.pick(["type", "data", "created_at"])] = value(r);
+  const body = r.chance(0.1) ? r.pick(["", "{", "[]", "null", "\uFEFF{}"]) : JSON.stringify(r.chance(0.1) ? value(r) : event) ?? "null";
+  const svixId = r.chance(0.2) ? "msg_fuzz_repeat" : `msg_${r.int(1e9)}`;
+  const at = new Date(Date.now() - (r.chance(0.1) ? 3_600_000 : 0));
+  const secret = r.chance(0.85) ? env.RESEND_WEBHOOK_SECRET! : "whsec_" + Buffer.from("not the secret").toString("base64");
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (r.chance(0.95)) headers["svix-id"] = svixId;
+  if (r.chance(0.95)) headers["svix-timestamp"] = r.chance(0.95) ? String(Math.floor(at.getTime() / 1000)) : r.pick(STRINGS).replace(/[^\x20-\x7e]/g, "_");
+  if (r.chance(0.95)) headers["svix-signature"] = new Webhook(secret).sign(svixId, at, body);
+  return { method: "POST", path: "/webhooks/resend", body, headers };
+}
+
 function apiCase(r: Rng, known: string[]): Case {
   const auth = r.chance(0.95) ? `Bearer ${DEV_API_KEY}` : r.pick(["", "Bearer", "Bearer wrong-key-0123456789", `bearer ${DEV_API_KEY} x`]);
   const headers: Record<string, string> = { authorization: auth };
   const authentic = auth === `Bearer ${DEV_API_KEY}`;
   const id = () => (r.chance(0.5) && known.length ? r.pick(known) : r.pick([newTaskId(), "tsk_", "x", "%2e%2e", "tsk_" + "z".repeat(26), segment(r.pick(STRINGS)) || "e"]));
-  switch (r.int(9)) {
+  switch (r.int(11)) {
+    case 9:
+    case 10: return deadCase(r, known, headers);
     case 0:
     case 1:
     case 2: {
@@ -343,7 +394,7 @@ describe("fuzz", () => {
     let expiring = false;
     for (let n = 0; n < CASES; n++) {
       const x = r.next();
-      const c = x < 0.3 ? deliveryCase(r, known, env) : x < 0.45 ? publicCase(r) : apiCase(r, known);
+      const c = x < 0.3 ? deliveryCase(r, known, env) : x < 0.45 ? publicCase(r) : x < 0.52 ? resendCase(r, known, env) : apiCase(r, known);
       if (expiring) before = await snapshot(); // keys may have expired since
       const at = commands;
       const t1 = performance.now();

@@ -1,5 +1,7 @@
 // Conformance of the local Resend stand-in, driven by the official, unchanged `resend` SDK.
 import { Resend } from "resend";
+import { Webhook } from "standardwebhooks";
+import { startWebhookReceiver } from "./helpers/webhook-receiver.ts";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMailSink, type MailSink } from "../dev/mail-sink.ts";
 
@@ -362,5 +364,71 @@ describe("mailbox page", () => {
     expect(view).toContain("<pre>plain &#60;text&#62;</pre>");
     expect(view).not.toContain("<script>");
     expect((await control("/_sink/emails/nope/html")).status).toBe(404);
+  });
+});
+
+describe("delivery events", () => {
+  const secret = "whsec_" + Buffer.from("mail sink test secret").toString("base64");
+
+  it("POSTs Svix-signed events per test address, in order, retrying a 503, and honours a forced outcome", async () => {
+    const rx = await startWebhookReceiver(secret);
+    try {
+      rx.script("/resend", [{ status: 503 }]);
+      sink.sendEventsTo({ url: `${rx.base}/resend`, secret });
+      const tags = [{ name: "celeriac_task", value: "tsk_x" }];
+      const sent = await Promise.all([
+        send(mail({ to: "delivered+a@resend.dev", tags })),
+        send(mail({ to: "Bounced <bounced+b@resend.dev>" })),
+        send(mail({ to: "complained@resend.dev" })),
+      ]);
+      sink.force("ada@lovelace.dev", "delay", 1);
+      const delayed = await send(mail());
+      const ids = [...sent, delayed].map((r) => r.data!.id);
+      const byEmail = () => {
+        const got = new Map<string, string[]>();
+        for (const r of rx.receipts("/resend")) {
+          const e = JSON.parse(r.body);
+          got.set(e.data.email_id, [...(got.get(e.data.email_id) ?? []), e.type]);
+        }
+        return got;
+      };
+      const deadline = Date.now() + 10_000;
+      while (byEmail().size < 4 || [...byEmail().values()].flat().length < 10) {
+        if (Date.now() > deadline) throw new Error(`events so far: ${JSON.stringify([...byEmail()])}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const got = byEmail(); // 9 events, one of them sent twice
+      // The first POST got a 503 and was retried: its type appears twice, under one svix-id.
+      const all = rx.receipts("/resend");
+      expect(all.filter((r) => r.headers["svix-id"] === all[0]!.headers["svix-id"])).toHaveLength(2);
+      expect(all).toHaveLength(10);
+      const dedupe = (types: string[]) => types.filter((t, i) => types.indexOf(t) === i);
+      expect(dedupe(got.get(ids[0]!)!)).toEqual(["email.sent", "email.delivered"]);
+      expect(dedupe(got.get(ids[1]!)!)).toEqual(["email.sent", "email.bounced"]);
+      expect(dedupe(got.get(ids[2]!)!)).toEqual(["email.sent", "email.delivered", "email.complained"]);
+      expect(dedupe(got.get(ids[3]!)!)).toEqual(["email.sent", "email.delivery_delayed"]);
+      const verifier = new Webhook(secret);
+      for (const r of rx.receipts("/resend")) {
+        const h = r.headers;
+        const e = verifier.verify(r.body, { "webhook-id": h["svix-id"]!, "webhook-timestamp": h["svix-timestamp"]!, "webhook-signature": h["svix-signature"]! }) as any;
+        expect(e.created_at).toEqual(expect.any(String));
+        if (e.data.email_id === ids[0]) expect(e.data.tags).toEqual({ celeriac_task: "tsk_x" });
+        if (e.type === "email.bounced") expect(e.data.bounce.type).toBe("Permanent");
+      }
+      expect((await resend.emails.get(ids[1]!)).data!.last_event).toBe("bounced");
+      expect(sink.events().filter((e) => e.emailId === ids[0]).every((e) => e.status === 200)).toBe(true);
+    } finally {
+      sink.sendEventsTo(null);
+      await rx.close();
+    }
+  });
+
+  it("refuses a malformed outcome control", async () => {
+    const post = (body: unknown) => control("/_sink/outcomes", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post({ address: "a@b.co", outcome: "explode" })).status).toBe(400);
+    expect((await post({ address: "not an address", outcome: "bounce" })).status).toBe(400);
+    expect((await post({ address: "a@b.co", outcome: "bounce", count: 2 })).status).toBe(200);
+    expect((await (await control("/_sink/outcomes")).json()).outcomes).toEqual([{ address: "a@b.co", outcome: "bounce", remaining: 2 }]);
+    expect(() => sink.force("a@b.co", "bounce", 0)).toThrow(/count/);
   });
 });

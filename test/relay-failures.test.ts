@@ -126,9 +126,11 @@ describe("a worker dies mid-task", () => {
     await call("DELETE", `/v1/tasks/${id}`); // drop the scheduled original; we redeliver by hand
     let emailId: string | undefined;
     if (opts.sentBeforeDying) {
-      // What the dead attempt did: the send, under the task's idempotency key, through Resend's SDK.
+      // What the dead attempt did: the send, under the task's idempotency key, through Resend's SDK,
+      // tagged with its task as ctx.mail tags every email.
       const resend = new Resend(stack().env.RESEND_API_KEY, { baseUrl: stack().env.RESEND_BASE_URL });
-      const sent = await resend.emails.send({ from: stack().env.CELERIAC_MAIL_FROM!, ...payload }, { idempotencyKey: id });
+      const tags = [{ name: "celeriac_task", value: id }];
+      const sent = await resend.emails.send({ from: stack().env.CELERIAC_MAIL_FROM!, ...payload, tags }, { idempotencyKey: id });
       emailId = sent.data!.id;
     }
     await redis().hset(`${keyPrefix()}t:${id}`, { state: "running", attempts: 1, leaseUntil: Date.now() + (opts.leaseMs ?? 1_000) });

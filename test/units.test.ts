@@ -138,17 +138,18 @@ describe("config", () => {
 describe("Resend's answers", () => {
   const reply = (r: unknown) => ({ emails: { send: async () => r } }) as never;
   const email = { from: "a@b.co", to: "c@d.co", subject: "s", text: "t" };
+  const none = async () => [];
   it("returns the email id", async () => {
-    await expect(mailerFor(reply({ data: { id: "e1" }, error: null, headers: {} }), "k")(email)).resolves.toEqual({ id: "e1" });
+    await expect(mailerFor(reply({ data: { id: "e1" }, error: null, headers: {} }), "k", none)(email)).resolves.toEqual({ id: "e1" });
   });
   it("maps a 422 to a permanent failure, a 429 to retry-after, a 5xx or network error to a retry", async () => {
     const err = (statusCode: number | null, name: string, headers = {}) => reply({ data: null, error: { statusCode, name, message: "m" }, headers });
-    await expect(mailerFor(err(422, "validation_error"), "k")(email)).rejects.toBeInstanceOf(PermanentError);
-    const limited = await mailerFor(err(429, "rate_limit_exceeded", { "retry-after": "7" }), "k")(email).catch((e) => e);
+    await expect(mailerFor(err(422, "validation_error"), "k", none)(email)).rejects.toBeInstanceOf(PermanentError);
+    const limited = await mailerFor(err(429, "rate_limit_exceeded", { "retry-after": "7" }), "k", none)(email).catch((e) => e);
     expect(limited).toBeInstanceOf(RetryLater);
     expect(limited.afterSeconds).toBe(7);
     for (const e of [err(500, "internal_server_error"), err(null, "application_error")]) {
-      const thrown = await mailerFor(e, "k")(email).catch((x) => x);
+      const thrown = await mailerFor(e, "k", none)(email).catch((x) => x);
       expect(thrown).toBeInstanceOf(Error);
       expect(thrown).not.toBeInstanceOf(PermanentError);
       expect(thrown).not.toBeInstanceOf(RetryLater);
@@ -157,10 +158,26 @@ describe("Resend's answers", () => {
   it("gives each email of a task its own stable idempotency key", async () => {
     const keys: string[] = [];
     const resend = { emails: { send: async (_: unknown, o: { idempotencyKey: string }) => (keys.push(o.idempotencyKey), { data: { id: "x" }, error: null, headers: {} }) } } as never;
-    const mail = mailerFor(resend, "tsk_1");
+    const mail = mailerFor(resend, "tsk_1", none);
     await mail(email);
     await mail(email);
     expect(keys).toEqual(["tsk_1", "tsk_1/1"]);
+  });
+  it("tags each email with its task, and refuses suppressed recipients before calling Resend", async () => {
+    const sent: any[] = [];
+    const resend = { emails: { send: async (e: unknown) => (sent.push(e), { data: { id: "x" }, error: null, headers: {} }) } } as never;
+    const suppressed = async (addresses: string[]) =>
+      addresses.includes("gone@d.co") ? [{ address: "gone@d.co", reason: "bounced" as const, at: "2026-11-29T00:00:00.000Z", taskId: "tsk_0", emailId: "e0" }] : [];
+    const mail = mailerFor(resend, "tsk_1", suppressed);
+    await mail({ ...email, tags: [{ name: "kind", value: "order" }, { name: "celeriac_task", value: "forged" }] });
+    expect(sent[0].tags).toEqual([{ name: "kind", value: "order" }, { name: "celeriac_task", value: "tsk_1" }]);
+    const refused = await mail({ ...email, cc: ["Gone <GONE@d.co>"] }).catch((e) => e);
+    expect(refused).toBeInstanceOf(PermanentError);
+    expect(refused.code).toBe("suppressed");
+    expect(refused.message).toContain("gone@d.co (bounced");
+    expect(sent).toHaveLength(1);
+    await mail({ ...email, to: "gone@d.co" }, { ignoreSuppression: true });
+    expect(sent).toHaveLength(2);
   });
   it("parses Retry-After as seconds or a date", () => {
     expect(retryAfterSeconds("12")).toBe(12);

@@ -32,7 +32,7 @@ export interface CapturedEmail extends EmailFields {
   /** The `Idempotency-Key` the send carried, if any. */
   idempotency_key: string | null;
   endpoint: Endpoint;
-  last_event: "delivered" | "scheduled";
+  last_event: "delivered" | "scheduled" | "sent" | "bounced" | "complained" | "delivery_delayed";
   /** The email object exactly as received (snake_case, as the SDK sends it). */
   payload: Record<string, unknown>;
 }

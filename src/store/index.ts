@@ -1,6 +1,7 @@
 import { redact } from "../redact.ts";
 import type { Redis } from "@upstash/redis/cloudflare";
-import { FINAL_STATES, pairs, recordFromHash, type TaskRecord, type TaskState } from "./record.ts";
+import type { CallbackSpec } from "../callback-option.ts";
+import { FINAL_STATES, pairs, recordFromHash, recordsFromFlat, type TaskRecord, type TaskState } from "./record.ts";
 import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
 import { Lua, redisIo } from "./lua.ts";
 
@@ -30,6 +31,8 @@ export interface NewRecord {
   gen?: number;
   /** Payload paths kept out of the record (see src/redact.ts). */
   redact?: readonly string[];
+  /** Where the caller wants to hear how it went. */
+  callback?: CallbackSpec;
 }
 
 export type CreateResult = { kind: "new" } | { kind: "dup"; createdAt: number } | { kind: "mismatch"; task: string };
@@ -105,6 +108,7 @@ export class TaskStore {
     if (r.idempotencyKey) fields.push("idempotencyKey", r.idempotencyKey);
     if (r.scheduleId) fields.push("scheduleId", r.scheduleId);
     if (r.gen) fields.push("gen", r.gen);
+    if (r.callback) fields.push("callback", JSON.stringify(r.callback));
     return fields;
   }
 
@@ -219,13 +223,7 @@ export class TaskStore {
       { keys: [this.prefix + idx], args: [this.prefix, score, after, q.limit] },
     ]);
     const [more, lastScore, lastId, flat] = reply!;
-    const tasks: TaskRecord[] = [];
-    for (let i = 0; i < flat.length; ) {
-      const n = Number(flat[i]);
-      tasks.push(recordFromHash(pairs(flat.slice(i + 1, i + 1 + n).map(String))));
-      i += n + 1;
-    }
-    return { tasks, cursor: more === "more" ? encodeCursor(lastScore, lastId) : undefined };
+    return { tasks: recordsFromFlat(flat), cursor: more === "more" ? encodeCursor(lastScore, lastId) : undefined };
   }
 }
 
@@ -234,12 +232,13 @@ export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function encodeCursor(score: string, id: string) {
+/** A page cursor: where the page ended in a sorted index (score and id). */
+export function encodeCursor(score: string, id: string) {
   return btoa(`${score}|${id}`).replace(/=+$/, "");
 }
 
 /** Throws on a cursor that was not made by {@link encodeCursor}. */
-function decodeCursor(cursor: string): [string, string] {
+export function decodeCursor(cursor: string): [string, string] {
   let raw: string;
   try {
     raw = atob(cursor);

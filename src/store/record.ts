@@ -1,3 +1,7 @@
+import type { CallbackSpec } from "../callback-option.ts";
+import type { CallbackStatus } from "../callbacks.ts";
+import type { Delivery } from "./delivery.ts";
+
 /** Where a task is in its life. `unknown` is only ever reported for an id never seen. */
 export type TaskState = "queued" | "scheduled" | "running" | "retrying" | "succeeded" | "failed" | "cancelled";
 export const TASK_STATES: readonly TaskState[] = [
@@ -64,6 +68,16 @@ export interface TaskRecord {
   redacted?: string[];
   /** How many times the task was re-enqueued through `POST /v1/tasks/:id/retry`. */
   generation?: number;
+  /** Where the caller asked to hear how it went (the `callback` option). */
+  callback?: CallbackSpec;
+  /** The callbacks sent so far, each as its own task reports it (read with `GET /v1/tasks/:id`). */
+  callbacks?: CallbackStatus[];
+  /** For a task that sent email: what Resend's events said about it. */
+  delivery?: Delivery;
+  /** QStash's dead-letter message id of a failed task, when QStash gave up on one. */
+  dlqId?: string;
+  /** When a failed task was taken out of the dead letters without a replay. */
+  discardedAt?: string;
   history: HistoryEntry[];
 }
 
@@ -98,9 +112,24 @@ export function recordFromHash(h: Record<string, string>, history: string[] = []
     scheduleId: h.scheduleId || undefined,
     generation: h.gen ? Number(h.gen) : undefined,
     redacted: json(h.redacted),
+    delivery: json(h.delivery),
+    callback: json(h.callback),
+    dlqId: h.dlqId || undefined,
+    discardedAt: iso(h.discardedAt),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (rec as unknown as Record<string, unknown>)[k] = v;
   return rec;
+}
+
+/** Records from a script's flat list of HGETALL replies, each prefixed by its length. */
+export function recordsFromFlat(flat: (string | number)[]): TaskRecord[] {
+  const out: TaskRecord[] = [];
+  for (let i = 0; i < flat.length; ) {
+    const n = Number(flat[i]);
+    out.push(recordFromHash(pairs(flat.slice(i + 1, i + 1 + n).map(String))));
+    i += n + 1;
+  }
+  return out;
 }
 
 /** Turns a flat HGETALL reply into an object. */

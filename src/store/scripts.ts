@@ -5,7 +5,9 @@
 // Keys: <p>t:<id> (hash: the record), <p>t:<id>:h (list: newest-first history, capped),
 // <p>i:all, <p>i:task:<task>, <p>i:state:<state>, <p>i:task:<task>:state:<state> (sorted sets
 // scored by creation time, for listing newest first), <p>idem:<key> (idempotency key → id),
-// <p>expiry (sorted set: when each record expires), <p>stats:<day> (counters).
+// <p>expiry (sorted set: when each record expires), <p>stats:<day> (counters), <p>dead and
+// <p>dead:task:<task> (sorted sets of failed tasks not yet replayed or discarded, scored by when
+// they failed: the dead letters).
 
 import { TASK_STATES } from "./record.ts";
 
@@ -36,7 +38,12 @@ local function duration(p, day, task, ms)
   count(p, day, task, 'd' .. b)
 end
 local STATES = { ${TASK_STATES.map((s) => `'${s}'`).join(", ")} }
+local function undead(p, id, task)
+  redis.call('ZREM', p .. 'dead', id)
+  redis.call('ZREM', p .. 'dead:task:' .. task, id)
+end
 local function unindex(p, id, task)
+  undead(p, id, task)
   redis.call('ZREM', p .. 'i:all', id)
   redis.call('ZREM', p .. 'i:task:' .. task, id)
   for _, s in ipairs(STATES) do for _, k in ipairs(indexes(p, task, s)) do redis.call('ZREM', k, id) end end
@@ -192,6 +199,12 @@ if ttl then
   expires(p, id, f[2], now + ttl * 1000)
 end
 reindex(p, id, f[2], state, to, tonumber(f[3]))
+if to == 'failed' then
+  redis.call('ZADD', p .. 'dead', now, id)
+  redis.call('ZADD', p .. 'dead:task:' .. f[2], now, id)
+elseif state == 'failed' then
+  undead(p, id, f[2])
+end
 history(hist, ARGV[7], ttl)
 if ARGV[11] ~= '1' then
   if to == 'retrying' then count(p, day, f[2], 'retries') end
