@@ -102,7 +102,7 @@ describe("coalesced send-email", () => {
   });
 
   /** Two send-email tasks held by a batch whose flush's worker died: running, the batch lease at `leaseUntil`. */
-  async function crashedBatch(mark: string, leaseUntil: number) {
+  async function crashedBatch(mark: string, leaseUntil: number, extra: Record<string, unknown> = {}) {
     const ids = await Promise.all([`${mark} a`, `${mark} b`].map(async (subject) => {
       const r = await call("POST", "/v1/tasks/send-email", { payload: email(subject), delay: "1h" });
       await call("DELETE", `/v1/tasks/${r.body.id}`); // drop its own message: the batch holds it now
@@ -116,7 +116,7 @@ describe("coalesced send-email", () => {
     // QStash redelivers the flush (here: publishes it again, as its retry would).
     await new Client({ baseUrl: stack().broker, token: stack().env.QSTASH_TOKEN }).publishJSON({
       url: `${stack().env.CELERIAC_PUBLIC_URL}/qstash/flush`,
-      body: { v: 1, flush: { task: "send-email", key: "", window } },
+      body: { v: 1, flush: { task: "send-email", key: "", window }, ...extra },
       retries: 0,
       failureCallback: `${stack().env.CELERIAC_PUBLIC_URL}/qstash/failure`,
     });
@@ -131,12 +131,27 @@ describe("coalesced send-email", () => {
     expect(sent).toHaveLength(2);
   });
 
-  it("when QStash gives up on a flush, the items it held are failed, never left running", async () => {
+  it("when QStash gives up on a flush whose call went out but whose answer was lost, a re-check with the same batch id records the emails sent, once", async () => {
+    await mailbox.fault({ mode: "accept-then-drop", count: 1 });
+    const mark = unique("given-up sent flush");
+    // The flush's only attempt sends the batch and loses the answer (items `retrying`); QStash gives up.
+    const recs = await settleAll(await crashedBatch(mark, Date.now() - 1000));
+    for (const r of recs) {
+      expect(r).toMatchObject({ state: "succeeded" });
+      expect(r.history.some((h: any) => h.state === "retrying")).toBe(true);
+    }
+    const sent = (await mailbox.all()).filter((e) => e.subject.startsWith(mark));
+    expect(sent.map((e) => e.subject).sort()).toEqual([`${mark} a`, `${mark} b`]);
+    expect(recs.map((r) => r.result.emailId).sort()).toEqual(sent.map((e) => e.id).sort());
+  });
+
+  it("when QStash gives up on a flush whose re-checks are spent, the items it held are failed, never left running", async () => {
     const mark = unique("given-up flush");
-    // The lease is still held, so the flush's only attempt is told to come back; QStash gives up.
-    const recs = await settleAll(await crashedBatch(mark, Date.now() + 3_600_000));
+    // The lease is still held, so the flush's only attempt is told to come back; QStash gives up,
+    // and this flush is already the last re-check (MAX_RECHECKS = 3) of a batch that ran once.
+    const recs = await settleAll(await crashedBatch(mark, Date.now() + 3_600_000, { recheck: { n: 3, attempt: 1 } }));
     for (const r of recs) expect(r).toMatchObject({ state: "failed", error: { code: "delivery_failed" } });
-    expect(recs[0].error.message).toMatch(/gave up on batch send-email\./);
+    expect(recs[0].error.message).toMatch(/gave up on batch send-email\..*whether it took effect is unknown/);
     expect((await mailbox.all()).filter((e) => e.subject.startsWith(mark))).toHaveLength(0);
   });
 });
