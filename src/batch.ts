@@ -350,6 +350,20 @@ export async function failGivenUpFlush(
   return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
 }
 
+/**
+ * The batch whose flush will retry its call with this task in it, when one does: a `retrying`
+ * task that a batch took and that is not back in its outbox. That call sends the task's email
+ * whatever its record says (a retried call keeps its body, and so its Idempotency-Key), so such
+ * a task can no longer be cancelled. Null otherwise.
+ */
+export async function retryingIn(deps: Relay, rec: { id: string; task: string; state: string; payload: unknown }): Promise<string | null> {
+  const def = deps.registry.get(rec.task);
+  if (rec.state !== "retrying" || !isBatched(def)) return null;
+  const batch = (await deps.store.redis.hget(deps.store.recKey(rec.id), "batch")) as string | null;
+  if (!batch) return null;
+  return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
+}
+
 /** The items of a batch it still holds unfinished: running or retrying, and taken last by this batch. */
 async function heldBy(deps: Relay, batchId: string, ids: string[]): Promise<string[]> {
   const p = deps.store.redis.pipeline();

@@ -145,6 +145,29 @@ describe("coalesced send-email", () => {
     expect(recs.map((r) => r.result.emailId).sort()).toEqual(sent.map((e) => e.id).sort());
   });
 
+  it("a task whose batch will retry its call cannot be cancelled (that call sends it whatever its record says); one back in its outbox can", async () => {
+    const [held, waiting] = await Promise.all(["held", "waiting"].map(async (which) => {
+      const r = await call("POST", "/v1/tasks/send-email", { payload: email(unique(`cancel ${which}`)), delay: "1h" });
+      return r.body.id as string;
+    }));
+    // Both were taken by a batch whose call failed as a whole; `waiting` then failed alone and is back in the outbox.
+    const batch = `send-email.zz${Date.now().toString(36)}`;
+    for (const id of [held!, waiting!]) await redis().hset(`${keyPrefix()}t:${id}`, { state: "retrying", batch, attempts: 1 });
+    await redis().hset(`${keyPrefix()}b:${batch}`, { items: `${held},${waiting}`, attempt: 1 });
+    await redis().expire(`${keyPrefix()}b:${batch}`, 600);
+    await redis().zadd(`${keyPrefix()}ob:send-email:`, { score: Date.now(), member: waiting! });
+    const refused = await call("DELETE", `/v1/tasks/${held}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: "not_cancellable" });
+    expect(refused.body.error.message).toContain(`retrying in batch ${batch}`);
+    expect((await call("GET", `/v1/tasks/${held}`)).body.state).toBe("retrying");
+    expect((await call("DELETE", `/v1/tasks/${waiting}`)).status).toBe(200);
+    // Tidy up: the held task's own message is still scheduled.
+    await redis().hset(`${keyPrefix()}t:${held}`, { state: "scheduled" });
+    await redis().hdel(`${keyPrefix()}t:${held}`, "batch");
+    expect((await call("DELETE", `/v1/tasks/${held}`)).status).toBe(200);
+  });
+
   it("when QStash gives up on a flush whose re-checks are spent, the items it held are failed, never left running", async () => {
     const mark = unique("given-up flush");
     // The lease is still held, so the flush's only attempt is told to come back; QStash gives up,

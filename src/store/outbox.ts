@@ -95,6 +95,11 @@ export class Outbox {
     return { kind: "run", attempt: Number(r[1]), items, next };
   }
 
+  /** Whether `id` waits in `outbox` (no batch holds it yet). */
+  async waiting(outbox: string, id: string): Promise<boolean> {
+    return (await this.store.redis.zscore(this.#keys(outbox).outbox, id)) !== null;
+  }
+
   /**
    * What a batch holds: its ids (empty when it was never formed or has expired), how many runs of
    * it started, and when the last one's lease lapses (ms; 0 when none holds it).
