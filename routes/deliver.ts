@@ -47,7 +47,10 @@ export const deliver = new Hono<AppEnv>()
   })
   .post(FAILURE_PATH, async (c) => {
     const flush = flushFailureOf(c.get("body"));
-    if (flush) return c.json({ flush: flush.flush.flush, failed: await failGivenUpFlush(relayOf(c), flush.flush, flush.callback) });
+    if (flush) {
+      const did = await failGivenUpFlush(relayOf(c), flush.flush, flush.callback);
+      return c.json({ flush: flush.flush.flush, failed: did.failed, ...(did.rechecking ? { rechecking: true } : {}) });
+    }
     const failure = await failureOf(c.get("body"), Date.now());
     // Acknowledged either way: QStash retrying a callback that is not ours would change nothing.
     if (!failure) return c.json({ error: { code: "invalid_callback", message: "not a failure callback of a celeriac message" } }, 200);

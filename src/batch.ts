@@ -27,11 +27,13 @@
 //    Resend's idempotency memory and nothing is sent twice). A flush that crashed is redelivered
 //    by QStash once its lease has passed and picks its items up again. A 429 reschedules the
 //    flush as a new message after Retry-After without spending an attempt (src/rate-limit-wait.ts).
-//    When QStash gives up on a flush, its failure callback fails the items it still held.
+//    When QStash gives up on a flush that still holds items, its failure callback re-checks the
+//    batch once its lease lapses (same batch id), as a task's does (failGivenUpFlush).
 // A task stays on the per-task path (runDelivery's claim, side effects keyed by its id) when its
 // payload has redacted paths (the flush reads payloads from the records) or when it was already
 // attempted on its own (JOIN answers "solo"): moving it into a batch, with another key, could send twice.
-import { PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
+import { PermanentError, RateLimited, RetryLater, messageOf, unavailable } from "./errors.ts";
+import { MAX_RECHECKS } from "./lifecycle.ts";
 import { batchMailerFor } from "./mail.ts";
 import { suppressionsOf } from "./store/delivery.ts";
 import type { FlushMessage } from "./messages.ts";
@@ -311,20 +313,76 @@ async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem) {
 }
 
 /**
- * QStash gave up on a flush (its failure callback): the items its batch still holds have failed,
- * so none stays `running`. Returns how many were recorded.
+ * QStash gave up on a flush (its failure callback). Whether a run that still holds items took
+ * effect is not known here (the Resend call may have gone out and only its answer been lost, or
+ * the worker died after it), so, as `giveUp` does for a task, the failure is not guessed: the same
+ * flush (same window, so the same batch, body and Idempotency-Key) is published once more, due
+ * when the batch's lease lapses. It finds the batch as it was and records what really happened
+ * (Resend answers a call it already took from its idempotency memory). A batch whose runs keep
+ * dying gets {@link MAX_RECHECKS} re-checks; then its items still held fail, their outcome stated
+ * unknown. Returns how many items were recorded failed (0 while re-checking).
  */
-export async function failGivenUpFlush(deps: Relay, fm: FlushMessage, cb: { retried?: number; status?: number }): Promise<number> {
+export async function failGivenUpFlush(
+  deps: Relay,
+  fm: FlushMessage,
+  cb: { retried?: number; status?: number; sourceMessageId?: string },
+  now = Date.now(),
+): Promise<{ failed: number; rechecking: boolean }> {
   const batchId = batchIdOf(fm.flush.task, fm.flush.window);
-  const ids = await outboxOf(deps).items(batchId);
-  const error = { code: "delivery_failed", message: `QStash gave up on batch ${batchId} after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}`, retryable: false };
-  const now = Date.now();
-  const ttl = deps.registry.get(fm.flush.task)?.resultTtl;
+  const def = deps.registry.get(fm.flush.task);
+  const batch = await outboxOf(deps).batch(batchId);
+  const held = batch.ids.length ? await heldBy(deps, batchId, batch.ids) : [];
+  if (held.length === 0) return { failed: 0, rechecking: false };
+  // A re-check counts once it started a run of its own (the batch's runs moved on) that died too.
+  const rechecks = (fm.recheck?.n ?? 0) + (fm.recheck && batch.attempt > fm.recheck.attempt ? 1 : 0);
+  if (isBatched(def) && rechecks < MAX_RECHECKS) {
+    const lapse = Math.max(now, batch.leaseUntil);
+    try {
+      await publishFlush(
+        deps,
+        def,
+        { ...fm, recheck: { n: rechecks, attempt: batch.attempt } },
+        (lapse + 1_000 - now) / 1000,
+        // QStash may call back twice for the message it gave up on: still one re-check.
+        `flush.${batchId}.recheck-of-${cb.sourceMessageId ?? `${rechecks}.${batch.attempt}`}`,
+      );
+    } catch (err) {
+      throw unavailable("qstash", err); // 503: QStash calls back again
+    }
+    console.warn(`[celeriac] batch ${batchId}: QStash gave up while it held ${held.length} item(s); re-checking it when its lease lapses`);
+    return { failed: 0, rechecking: true };
+  }
+  const error = {
+    code: "delivery_failed",
+    message: `QStash gave up on batch ${batchId} after ${(cb.retried ?? 0) + 1} attempt(s); last status ${cb.status ?? "none"}; run ${batch.attempt} still held the task after ${rechecks} re-checks, so whether it took effect is unknown`,
+    retryable: false,
+  };
+  const ttl = def?.resultTtl;
   const rs = await recordAndTell(
     deps,
-    ids.map((id) => ({ id, t: { from: ["running", "retrying"], to: "failed", at: now, error, fields: { error: JSON.stringify(error) } }, ...(ttl ? { ttl } : {}) })),
+    held.map((id) => ({ id, t: { from: ["running", "retrying"], to: "failed", at: now, error, fields: { error: JSON.stringify(error) } }, ...(ttl ? { ttl } : {}) })),
   );
-  return rs.filter((r) => r.kind === "ok").length;
+  return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
 }
 
+/**
+ * The batch whose flush will retry its call with this task in it, when one does: a `retrying`
+ * task that a batch took and that is not back in its outbox. That call sends the task's email
+ * whatever its record says (a retried call keeps its body, and so its Idempotency-Key), so such
+ * a task can no longer be cancelled. Null otherwise.
+ */
+export async function retryingIn(deps: Relay, rec: { id: string; task: string; state: string; payload: unknown }): Promise<string | null> {
+  const def = deps.registry.get(rec.task);
+  if (rec.state !== "retrying" || !isBatched(def)) return null;
+  const batch = (await deps.store.redis.hget(deps.store.recKey(rec.id), "batch")) as string | null;
+  if (!batch) return null;
+  return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
+}
 
+/** The items of a batch it still holds unfinished: running or retrying, and taken last by this batch. */
+async function heldBy(deps: Relay, batchId: string, ids: string[]): Promise<string[]> {
+  const p = deps.store.redis.pipeline();
+  for (const id of ids) p.hget(deps.store.recKey(id), "state").hget(deps.store.recKey(id), "batch");
+  const rows = await p.exec<(string | null)[]>();
+  return ids.filter((_, i) => rows[2 * i + 1] === batchId && (rows[2 * i] === "running" || rows[2 * i] === "retrying"));
+}

@@ -1,3 +1,4 @@
+import { retryingIn } from "./batch.ts";
 import { ApiError, messageOf, unavailable } from "./errors.ts";
 import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { cancelMessages, publish } from "./queue.ts";
@@ -23,6 +24,10 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
     // Repeated (perhaps after a 503 below): make sure the caller was told.
     await notifyCaller(relay, rec, "task.cancelled");
     return rec;
+  }
+  const batch = await retryingIn(relay, rec);
+  if (batch) {
+    throw new ApiError(409, { code: "not_cancellable", message: `task ${id} is retrying in batch ${batch}, whose call may already have sent it, so it can no longer be cancelled` });
   }
   // The record must outlive the message it guards, even when it is due months from now.
   const dueIn = Math.ceil((Date.parse(rec.runAt) - Date.now()) / 1000);

@@ -53,6 +53,8 @@ const Flush = v.object({
   flush: v.object({ task: v.string(), key: v.string(), window: v.pipe(v.string(), v.regex(/^[a-z0-9]{1,40}$/)) }),
   spent: v.optional(v.number()),
   waited: v.optional(v.number()),
+  /** A re-check of a flush QStash gave up on (see `failGivenUpFlush`): re-checks spent before it, the batch's runs when it was published. */
+  recheck: v.optional(v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)), attempt: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
 });
 export type FlushMessage = v.InferOutput<typeof Flush>;
 

@@ -95,10 +95,24 @@ export class Outbox {
     return { kind: "run", attempt: Number(r[1]), items, next };
   }
 
-  /** The ids a batch holds (empty when it was never formed or has expired). */
-  async items(batchId: string): Promise<string[]> {
-    const raw = (await this.store.redis.hget(this.batchKey(batchId), "items")) as string | null;
-    return raw ? raw.split(",") : [];
+  /** Whether `id` waits in `outbox` (no batch holds it yet). */
+  async waiting(outbox: string, id: string): Promise<boolean> {
+    return (await this.store.redis.zscore(this.#keys(outbox).outbox, id)) !== null;
+  }
+
+  /**
+   * What a batch holds: its ids (empty when it was never formed or has expired), how many runs of
+   * it started, and when the last one's lease lapses (ms; 0 when none holds it).
+   */
+  async batch(batchId: string): Promise<{ ids: string[]; attempt: number; leaseUntil: number }> {
+    const k = this.batchKey(batchId);
+    const [raw, attempt, leaseUntil] = await this.store.redis
+      .pipeline()
+      .hget(k, "items")
+      .hget(k, "attempt")
+      .hget(k, "leaseUntil")
+      .exec<[string | null, string | number | null, string | number | null]>();
+    return { ids: raw ? raw.split(",") : [], attempt: Number(attempt ?? 0), leaseUntil: Number(leaseUntil ?? 0) };
   }
 
   /** Clears a batch's lease, so the message that replaces a rate-limited flush may take it at once. */
