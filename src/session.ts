@@ -71,7 +71,7 @@ export async function readSession(c: Context, config: Config, now = Date.now()):
   const keyName = decodeURIComponent(m[1]!);
   const exp = Number(m[2]);
   if (exp * 1000 <= now) return null;
-  const known = keyName === DASHBOARD_KEY_NAME ? config.dashboardKey !== "" : config.apiKeys.some((k) => k.name === keyName);
+  const known = config.apiKeys.some((k) => k.name === keyName) || (keyName === DASHBOARD_KEY_NAME && config.dashboardKey !== "");
   if (!known) return null;
   return { keyName, exp, csrf: await hmac(secret, `csrf|${m[3]}`) };
 }
