@@ -32,7 +32,7 @@ pre{background:var(--soft);padding:.75rem;overflow-x:auto;white-space:pre-wrap;w
 .notice{padding:.5rem .75rem;border-radius:4px;border-left:4px solid}.notice.error{border-color:var(--bad);background:#fdecea}.notice.ok{border-color:var(--ok);background:#e8f5e9}
 form.inline{display:inline}
 button,.button{font:inherit;padding:.4rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer;text-decoration:none;display:inline-block;min-height:2.25rem}
-button.secondary,.signout button{background:#fff;color:var(--accent)}
+.secondary,.signout button{background:#fff;color:var(--accent)}
 button.danger{background:var(--bad);border-color:var(--bad)}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input,select,textarea{font:inherit;padding:.4rem;border:1px solid #767676;border-radius:4px;width:100%;max-width:40rem;background:#fff;color:var(--fg)}
@@ -40,14 +40,15 @@ input[type=checkbox]{width:auto}
 textarea{min-height:5rem}
 .hint{font-size:.9rem;color:var(--muted);margin:.15rem 0}
 .field-error{color:var(--bad);font-size:.9rem;margin:.15rem 0}
-.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end}.filters label{margin:0}.filters div{min-width:10rem}
-.actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0 1rem}
+.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end;margin-bottom:1rem}.filters label{margin:0}.filters div{min-width:10rem}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0 1rem}.filters .actions{margin:0}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dl.facts dt{font-weight:600}dl.facts dd{margin:0;word-break:break-all}
 ol.timeline{list-style:none;padding:0;border-left:3px solid var(--line);margin-left:.5rem}
 ol.timeline li{padding:.25rem 0 .5rem 1rem}
-svg.chart{width:100%;height:auto;max-width:44rem;display:block}
+figure{margin:0}svg.chart{width:100%;height:auto;max-width:44rem;display:block}
+time,th[scope=row]{white-space:nowrap}
 .bar-s{fill:var(--ok)}.bar-f{fill:var(--bad)}.axis{stroke:var(--line)}
-svg text{font-size:10px;fill:var(--muted)}
+svg text{font-size:14px;fill:var(--muted)}
 @media (max-width:40rem){dl.facts{grid-template-columns:1fr}main{padding:.75rem}}
 `;
 

@@ -46,7 +46,7 @@ export const uiDead = new Hono<UiEnv>()
 <p class="hint">Tasks that failed for good. Replaying one re-enqueues it under the same id, keeping its history.</p>
 <form method="get" action="/ui/dead/replay" class="filters">
 <div>${taskSelect(c, task)}</div>
-<div><button type="submit" class="secondary">Replay by filter…</button></div>
+<div class="actions"><button type="submit" formaction="/ui/dead" class="secondary">Show</button><button type="submit" class="secondary">Replay by filter…</button></div>
 </form>
 ${list.tasks.length ? rows(list.tasks, (t) => action(c, `/ui/dead/${t.id}/replay`, "Replay")) : html`<p class="muted">No failed tasks${task ? ` of type ${task}` : ""}.</p>`}
 ${list.cursor ? html`<p><a rel="next" href="/ui/dead?${new URLSearchParams({ ...(task ? { task } : {}), cursor: list.cursor })}">Next page</a></p>` : ""}`,

@@ -11,7 +11,7 @@ const ms = (n: number | null) => (n === null ? "—" : n >= 1000 ? `≤ ${n / 10
 
 /** Finished tasks per minute as stacked bars (failed on top), with a text summary for screen readers. */
 function chart(minutes: MinuteCount[]) {
-  const W = 600, H = 120, top = 10, bottom = 18, bw = W / minutes.length;
+  const W = 600, H = 140, top = 16, bottom = 22, bw = W / minutes.length;
   const peak = Math.max(1, ...minutes.map((m) => m.succeeded + m.failed));
   const y = (n: number) => ((H - top - bottom) * n) / peak;
   const total = minutes.reduce((a, m) => a + m.succeeded + m.failed, 0);
