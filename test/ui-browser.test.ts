@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_API_KEY, ROOT, startStack, type Stack } from "../dev/stack.ts";
-import { call, unique, until } from "./helpers/api.ts";
+import { call, stack as testStack, unique, until } from "./helpers/api.ts";
 import { axeViolations, launchBrowser } from "./helpers/browser.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 
@@ -24,7 +24,8 @@ const cspErrors: string[] = [];
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   [stack, browser] = await Promise.all([
-    startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 }, timeScale: 0.05, vars: { CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } }),
+    startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 }, timeScale: 0.05,     // The run's key prefix: its data is deleted with the rest of the run's when it ends.
+    vars: { CELERIAC_REDIS_PREFIX: testStack().env.CELERIAC_REDIS_PREFIX!, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } }),
     launchBrowser(),
   ]);
   rx = await startWebhookReceiver(stack.env.CELERIAC_WEBHOOK_SECRET!);
