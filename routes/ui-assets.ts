@@ -24,7 +24,7 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);v
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code,pre,.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
 pre{background:var(--soft);padding:.75rem;overflow-x:auto;white-space:pre-wrap;word-break:break-word;border-radius:4px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(8.5rem,1fr));gap:.5rem;padding:0;list-style:none}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(7.5rem,1fr));gap:.5rem;padding:0;list-style:none}
 .cards a{display:block;border:1px solid var(--line);border-radius:6px;padding:.5rem .75rem;text-decoration:none;color:var(--fg)}
 .cards strong{display:block;font-size:1.5rem}
 .badge{display:inline-block;padding:0 .45rem;border-radius:999px;font-size:.85rem;border:1px solid currentColor}

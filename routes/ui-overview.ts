@@ -11,7 +11,7 @@ const ms = (n: number | null) => (n === null ? "—" : n >= 1000 ? `≤ ${n / 10
 
 /** Finished tasks per minute as stacked bars (failed on top), with a text summary for screen readers. */
 function chart(minutes: MinuteCount[]) {
-  const W = 600, H = 140, top = 16, bottom = 22, bw = W / minutes.length;
+  const W = 600, H = 150, top = 24, bottom = 22, bw = W / minutes.length;
   const peak = Math.max(1, ...minutes.map((m) => m.succeeded + m.failed));
   const y = (n: number) => ((H - top - bottom) * n) / peak;
   const total = minutes.reduce((a, m) => a + m.succeeded + m.failed, 0);
@@ -26,7 +26,7 @@ ${minutes.map((m, i) => {
   return html`<g><title>${hhmm(m.at)} UTC: ${m.succeeded} succeeded, ${m.failed} failed</title>${m.succeeded ? html`<rect class="bar-s" x="${x}" y="${(H - bottom - hs).toFixed(1)}" width="${w}" height="${hs.toFixed(1)}"/>` : ""}${m.failed ? html`<rect class="bar-f" x="${x}" y="${(H - bottom - hs - hf).toFixed(1)}" width="${w}" height="${hf.toFixed(1)}"/>` : ""}</g>`;
 })}
 <text x="0" y="${H - 4}">${hhmm(minutes[0]!.at)} UTC</text><text x="${W}" y="${H - 4}" text-anchor="end">${hhmm(minutes.at(-1)!.at)}</text>
-<text x="${W}" y="${top}" text-anchor="end">peak ${peak}/min</text>
+<text x="0" y="${top - 2}">peak ${peak}/min</text>
 </svg>
 <figcaption id="chart-caption">Tasks finished per minute, last hour (green succeeded, red failed). ${summary}</figcaption>
 </figure>`;
