@@ -47,7 +47,6 @@ export const ui = new Hono<UiEnv>()
         defaultSrc: ["'none'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'"],
         connectSrc: ["'self'"],
         formAction: ["'self'"],
         baseUri: ["'none'"],
@@ -74,7 +73,9 @@ export const ui = new Hono<UiEnv>()
   .route("/", uiSchedules)
   .route("/", uiDead)
   .route("/", uiEnqueue)
-  .all("*", (c) => errorPage(c, 404, "Not found", `There is no dashboard page at ${c.req.path}.`));
+  .all("*", (c) =>
+    c.req.path === "/ui/" ? c.redirect("/ui", 301) : errorPage(c, 404, "Not found", `There is no dashboard page at ${c.req.path}.`),
+  );
 
 ui.onError((err, c) => {
   if (err instanceof ApiError) {

@@ -114,6 +114,11 @@ describe("the dashboard in Chromium", () => {
     await row.getByRole("button", { name: "Resume" }).click();
     await waitForText("[role=status]", `Resumed ${DAILY}`);
     expect((await api("GET", "/v1/schedules")).body.schedules[0].live.paused).toBe(false);
+    // Run now: the declared task with the schedule's payload, once, watched on its page.
+    await row.getByRole("button", { name: "Run now" }).click();
+    await page.waitForURL(/\/ui\/tasks\/tsk_/);
+    await waitForText("dl.facts dd", "daily-stats");
+    await waitForText("dl.facts .badge", "succeeded");
 
     // Dead letters: replay one; then replay by filter after the dry run's count.
     const dead = await failedTask();
