@@ -96,7 +96,7 @@ ${done ? "" : html`<p class="hint" role="status">This page refreshes itself unti
 ${t.error ? html`<h2>Error</h2>${notice(html`<code>${t.error.code}</code> ${t.error.message}${t.error.retryable ? " (retryable)" : ""}`)}` : ""}
 ${t.result !== undefined ? html`<h2>Result</h2>${json(t.result)}` : ""}
 ${extra.delivery !== undefined ? html`<h2>Delivery</h2>${json(extra.delivery)}` : ""}
-${extra.callback !== undefined ? html`<h2>Callback</h2>${json(extra.callback)}` : ""}
+${extra.callback !== undefined || extra.callbacks !== undefined ? html`<h2>Callbacks</h2>${json({ asked: extra.callback, sent: extra.callbacks })}` : ""}
 <h2>Attempts and changes</h2>
 <ol class="timeline">${history.map((h) => html`<li>${time(h.at)} ${badge(h.state)}${h.attempt ? ` attempt ${h.attempt}` : ""}${h.error ? html`<br><code>${h.error.code}</code> ${h.error.message}` : ""}</li>`)}</ol>
 <h2>Payload</h2>

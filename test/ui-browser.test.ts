@@ -3,6 +3,8 @@
 // filter after the dry run), the enqueue form, sign-out. axe-core checks every page; each page's
 // screenshot goes to dist/ui/. A stack of its own, so pausing a schedule cannot meet another test.
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -64,7 +66,7 @@ async function check(name: string, fullPage = true) {
 const waitForText = (selector: string, text: string) => page.locator(selector, { hasText: text }).first().waitFor({ timeout: 20_000 });
 
 describe("the dashboard in Chromium", () => {
-  it("signs in, shows, retries, pauses, replays, enqueues and signs out", { timeout: 180_000 }, async () => {
+  it("signs in, shows, retries, pauses, replays, enqueues, refuses another site's form and signs out", { timeout: 180_000 }, async () => {
     // Without a session: the sign-in page.
     await page.goto(url("/ui/tasks"));
     expect(new URL(page.url()).pathname).toBe("/ui/sign-in");
@@ -154,6 +156,25 @@ describe("the dashboard in Chromium", () => {
     await waitForText("dl.facts .badge", "succeeded");
     const sent = await (await fetch(`${stack.sink.url}/_sink/emails`)).json();
     expect(sent.emails.filter((e: any) => (e.subject ?? e.payload?.subject) === subject)).toHaveLength(1);
+
+    // Another origin's page posts a form at the dashboard while signed in: refused, nothing changes.
+    const waiting = await api("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("later"), text: "x" }, delay: "1h" });
+    const evil = createServer((_, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(`<!doctype html><title>prize</title><form method="post" action="${url(`/ui/tasks/${waiting.body.id}/cancel`)}"><button>Win a prize</button></form>`);
+    });
+    await new Promise<void>((ok) => evil.listen(0, "127.0.0.1", ok));
+    try {
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      await page.getByRole("button", { name: "Win a prize" }).click();
+      await waitForText("h1", "Form refused");
+      expect((await api("GET", `/v1/tasks/${waiting.body.id}`)).body.state).toBe("scheduled");
+    } finally {
+      evil.closeAllConnections();
+      await new Promise((ok) => evil.close(ok));
+    }
+    await api("DELETE", `/v1/tasks/${waiting.body.id}`);
+    await page.goto(url("/ui"));
 
     // Sign out: every page is refused again.
     await page.getByRole("button", { name: /Sign out/ }).click();
