@@ -16,7 +16,7 @@ nav ul{display:flex;flex-wrap:wrap;gap:.25rem .75rem;list-style:none;margin:0;pa
 nav a{text-decoration:none;padding:.25rem .25rem}nav a[aria-current=page]{font-weight:700;text-decoration:underline}
 .signout{margin-left:auto}
 main{padding:1rem;max-width:72rem;margin:0 auto}
-h1{font-size:1.5rem;margin:.25rem 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
+h1{font-size:1.5rem;margin:.25rem 0 1rem;overflow-wrap:anywhere}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
 .muted{color:var(--muted)}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.95rem}

@@ -101,6 +101,9 @@ describe("the dashboard in Chromium", () => {
     expect(page.url()).toBe(url(`/ui/tasks/${id}`));
     await waitForText("ol.timeline li", "attempt 2");
     await check("task-succeeded");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(SHOTS, "task-phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1100, height: 900 });
     expect((await api("GET", `/v1/tasks/${id}`)).body).toMatchObject({ state: "succeeded", generation: 1 });
 
     // Schedules: sync, pause, resume.
