@@ -19,9 +19,12 @@ function form(c: Context<UiEnv>, def: AnyTask, values: Values = {}, errors: Valu
   const opt = (name: string, label: string, hint: string) => html`<div class="field">
 <label for="o-${name}">${label} <span class="muted">(optional)</span></label>
 <p class="hint" id="o-${name}-hint">${hint}</p>
-<input id="o-${name}" name="${name}" value="${values[name] ?? ""}" aria-describedby="o-${name}-hint${errors[name] ? ` o-${name}-err` : ""}"${errors[name] ? html` aria-invalid="true"` : ""}>
+<input id="o-${name}" name="${name}" value="${values[name] ?? ""}" aria-describedby="o-${name}-hint${errors[name] ? ` o-${name}-err` : ""}"${errors[name] ? html` aria-invalid="true"` : ""}${!firstWrong && errors[name] ? html` autofocus` : ""}>
 ${errors[name] ? html`<p class="field-error" id="o-${name}-err">${errors[name]}</p>` : ""}
 </div>`;
+  // After a refused submit, the cursor starts in the first field to fix.
+  const fields = fieldsOf(def);
+  const firstWrong = fields.find((f) => errors[`p.${f.name}`]);
   return page(
     c,
     `Enqueue ${def.name}`,
@@ -29,7 +32,7 @@ ${errors[name] ? html`<p class="field-error" id="o-${name}-err">${errors[name]}<
 <form method="post" action="/ui/enqueue/${def.name}" novalidate>
 ${token(c)}
 <fieldset><legend>Payload</legend>
-${fieldsOf(def).map((f) => renderField(f, values[`p.${f.name}`] ?? "", errors[`p.${f.name}`]))}
+${fields.map((f) => renderField(f, values[`p.${f.name}`] ?? "", errors[`p.${f.name}`], f === firstWrong))}
 </fieldset>
 <fieldset><legend>Options</legend>
 ${opt("delay", "Delay", 'Seconds or a duration such as "90s" or "1h30m".')}

@@ -66,14 +66,14 @@ export function fieldsOf(def: AnyTask): Field[] {
 }
 
 
-/** One field's label, control, hint and error, tied together for screen readers. */
-export function renderField(f: Field, value: string, error: string | undefined): Html {
+/** One field's label, control, hint and error, tied together for screen readers; `focus` puts the cursor there. */
+export function renderField(f: Field, value: string, error: string | undefined, focus = false): Html {
   const id = `p-${f.name || "payload"}`;
   const name = `p.${f.name}`;
   const hintId = `${id}-hint`, errId = `${id}-err`;
   const hint = [f.description ?? "", f.kind === "json" ? (f.text ? "Text, or JSON for a list or object." : "JSON.") : ""].filter(Boolean).join(" ");
   const described = [hint ? hintId : "", error ? errId : ""].filter(Boolean).join(" ");
-  const common = html` id="${id}" name="${name}"${f.required ? html` required` : ""}${described ? html` aria-describedby="${described}"` : ""}${error ? html` aria-invalid="true"` : ""}`;
+  const common = html` id="${id}" name="${name}"${f.required ? html` required` : ""}${described ? html` aria-describedby="${described}"` : ""}${error ? html` aria-invalid="true"` : ""}${focus ? html` autofocus` : ""}`;
   const control =
     f.kind === "select"
       ? html`<select${common}>${f.required ? "" : html`<option value="">(default)</option>`}${f.options.map((o) => html`<option${o === value ? html` selected` : ""}>${o}</option>`)}</select>`

@@ -152,6 +152,7 @@ describe("the dashboard in Chromium", () => {
     await page.getByLabel(/^text/).fill("Sent from the enqueue form.");
     await page.getByRole("button", { name: "Enqueue" }).click();
     await waitForText(".field-error", "must be an email address");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("p-to"); // the field to fix has the cursor
     await check("enqueue-form");
     await page.getByLabel("to", { exact: true }).fill("ada@celeriac.dev");
     await page.getByRole("button", { name: "Enqueue" }).click();
