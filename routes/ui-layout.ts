@@ -3,6 +3,7 @@
 // them unchanged, like Workers and Deno.
 import type { Context } from "hono";
 import { html } from "hono/html";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Env } from "../src/env.ts";
 import type { AppEnv } from "../src/relay.ts";
 import type { Session } from "../src/session.ts";
@@ -23,7 +24,8 @@ const NAV = [
 export interface PageOptions {
   /** Re-fetch the page's main region every this many seconds (the live overview, a running task). */
   live?: number;
-  status?: 200 | 400 | 403 | 404 | 409 | 422 | 500 | 503;
+  /** @default 200 */
+  status?: ContentfulStatusCode;
 }
 
 /** A whole page: the nav (for a signed-in session), `body` as the main region. */

@@ -80,7 +80,8 @@ export const ui = new Hono<UiEnv>()
 ui.onError((err, c) => {
   if (err instanceof ApiError) {
     if (err.retryAfter !== undefined) c.header("Retry-After", String(err.retryAfter));
-    const status = err.status === 401 || err.status === 413 || err.status === 415 || err.status === 429 ? 400 : err.status;
+    // A page has no use for 401 (no WWW-Authenticate): the session gate redirects instead.
+    const status = err.status === 401 ? 400 : err.status;
     return errorPage(c, status, titles[err.status] ?? "Refused", err.message);
   }
   if (err instanceof HTTPException && err.status === 403) {
@@ -90,4 +91,6 @@ ui.onError((err, c) => {
   return errorPage(c, 500, "Something broke", "The dashboard hit an internal error; it has been logged.");
 });
 
-const titles: Record<number, string> = { 400: "Bad request", 404: "Not found", 409: "Not possible now", 422: "Invalid input", 503: "Unavailable" };
+const titles: Record<number, string> = {
+  400: "Bad request", 404: "Not found", 409: "Not possible now", 410: "Gone", 422: "Invalid input", 429: "Too many requests", 503: "Unavailable",
+};
