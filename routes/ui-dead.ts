@@ -18,16 +18,24 @@ const REPLAY_BATCH = 25;
 /** Most failed tasks a dry run counts. */
 const COUNT_CAP = 1000;
 
-/** The failed tasks matching `task` (any when empty) that finished at or before `before`, up to `cap`. */
-async function matching(c: Context<UiEnv>, task: string, before: number, cap: number): Promise<TaskRecord[]> {
-  const out: TaskRecord[] = [];
+/**
+ * The failed tasks matching `task` (any when empty) that finished at or before `before`, up to
+ * `cap`, and how many more matched but cannot be replayed (their records hold redacted values).
+ */
+async function matching(c: Context<UiEnv>, task: string, before: number, cap: number): Promise<{ tasks: TaskRecord[]; redacted: number }> {
+  const tasks: TaskRecord[] = [];
+  let redacted = 0;
   let cursor: string | undefined;
   do {
     const page = await listTasks(c.var.relay, { state: "failed", limit: "100", ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) });
-    for (const t of page.tasks) if (out.length < cap && Date.parse(t.finishedAt ?? t.createdAt) <= before) out.push(t);
+    for (const t of page.tasks) {
+      if (tasks.length >= cap || Date.parse(t.finishedAt ?? t.createdAt) > before) continue;
+      if (t.redacted?.length) redacted++;
+      else tasks.push(t);
+    }
     cursor = page.cursor;
-  } while (cursor && out.length < cap);
-  return out;
+  } while (cursor && tasks.length < cap);
+  return { tasks, redacted };
 }
 
 const taskSelect = (c: Context<UiEnv>, selected: string) => html`<label for="d-task">Task type</label>
@@ -48,7 +56,7 @@ export const uiDead = new Hono<UiEnv>()
 <div>${taskSelect(c, task)}</div>
 <div class="actions"><button type="submit" formaction="/ui/dead" class="secondary">Show</button><button type="submit" class="secondary">Replay by filter…</button></div>
 </form>
-${list.tasks.length ? rows(list.tasks, (t) => action(c, `/ui/dead/${t.id}/replay`, "Replay")) : html`<p class="muted">No failed tasks${task ? ` of type ${task}` : ""}.</p>`}
+${list.tasks.length ? rows(list.tasks, (t) => (t.redacted?.length ? html`<a href="/ui/tasks/${t.id}">redacted: enqueue again</a>` : action(c, `/ui/dead/${t.id}/replay`, "Replay"))) : html`<p class="muted">No failed tasks${task ? ` of type ${task}` : ""}.</p>`}
 ${list.cursor ? html`<p><a rel="next" href="/ui/dead?${new URLSearchParams({ ...(task ? { task } : {}), cursor: list.cursor })}">Next page</a></p>` : ""}`,
     );
   })
@@ -57,11 +65,12 @@ ${list.cursor ? html`<p><a rel="next" href="/ui/dead?${new URLSearchParams({ ...
     const task = c.req.query("task") ?? "";
     const before = Date.now();
     const found = await matching(c, task, before, COUNT_CAP);
-    const n = found.length;
+    const n = found.tasks.length;
     return page(
       c,
       "Replay by filter",
       html`<p role="status"><strong>${n === COUNT_CAP ? `At least ${n}` : n}</strong> failed task(s)${task ? html` of type <code>${task}</code>` : ""} would be replayed (those failed by now; later failures are left alone).</p>
+${found.redacted ? html`<p>${found.redacted} more matched but hold redacted values the record never kept; they can only be enqueued again.</p>` : ""}
 ${n
   ? html`<form method="post" action="/ui/dead/replay">
 ${token(c)}
@@ -78,7 +87,7 @@ ${token(c)}
     const before = Number(body.before);
     if (!Number.isFinite(before) || before <= 0) throw new ApiError(400, { code: "invalid_query", message: "The replay form lost its dry-run time; start again from Dead letters." });
     let replayed = 0, skipped = 0;
-    for (const t of await matching(c, task, before, REPLAY_BATCH)) {
+    for (const t of (await matching(c, task, before, REPLAY_BATCH)).tasks) {
       try {
         if (await retryTask(c.var.relay, t.id)) replayed++;
       } catch (err) {

@@ -14,7 +14,7 @@ function task(c: Context<UiEnv>): AnyTask {
   return def;
 }
 
-/** The form of one task type; `errors` by field name (`p.<name>`, `delay`, `idempotencyKey`, "" for the form). */
+/** The form of one task type; `errors` by field name (`p.<name>`, `delay`, `idempotencyKey`, `redact`, "" for the form). */
 function form(c: Context<UiEnv>, def: AnyTask, values: Values = {}, errors: Values = {}, status: 200 | 422 = 200) {
   const opt = (name: string, label: string, hint: string) => html`<div class="field">
 <label for="o-${name}">${label} <span class="muted">(optional)</span></label>
@@ -37,6 +37,7 @@ ${fields.map((f) => renderField(f, values[`p.${f.name}`] ?? "", errors[`p.${f.na
 <fieldset><legend>Options</legend>
 ${opt("delay", "Delay", 'Seconds or a duration such as "90s" or "1h30m".')}
 ${opt("idempotencyKey", "Idempotency key", "The same key within 24 h returns the first task instead of enqueueing another.")}
+${opt("redact", "Redact", "Payload paths kept out of the task's record and pages, comma-separated (text, headers.*); the task's own always are.")}
 </fieldset>
 <p><button type="submit">Enqueue</button></p>
 </form>`,
@@ -50,7 +51,7 @@ function byField(def: AnyTask, issues: { path: string; message: string }[]): Val
   const out: Values = {};
   for (const i of issues) {
     const [head, second] = i.path.split(".");
-    const key = head === "payload" ? (second && names.has(second) ? `p.${second}` : names.has("") ? "p." : "") : head === "delay" || head === "idempotencyKey" ? head : "";
+    const key = head === "payload" ? (second && names.has(second) ? `p.${second}` : names.has("") ? "p." : "") : ["delay", "idempotencyKey", "redact"].includes(head!) ? head! : "";
     out[key] = out[key] ? `${out[key]}; ${i.message}` : i.message;
   }
   return out;
@@ -79,6 +80,7 @@ export const uiEnqueue = new Hono<UiEnv>()
       payload,
       ...(values.delay?.trim() ? { delay: /^\d+(\.\d+)?$/.test(values.delay.trim()) ? Number(values.delay) : values.delay.trim() } : {}),
       ...(values.idempotencyKey?.trim() ? { idempotencyKey: values.idempotencyKey.trim() } : {}),
+      ...(values.redact?.trim() ? { redact: values.redact.split(",").map((p) => p.trim()).filter(Boolean) } : {}),
     };
     try {
       const e = await enqueueOne(c.var.relay, uiScope(c.var.session), def.name, options);

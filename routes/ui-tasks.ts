@@ -22,7 +22,13 @@ async function load(c: Context<UiEnv>, id: string): Promise<TaskRecord> {
 
 /** The same enqueue as a shell command; the key comes from the caller's environment, never from here. */
 function curl(base: string, t: TaskRecord): string {
-  const body = { payload: t.payload, retries: t.options.retries, timeout: t.options.timeout, ...(t.options.retryDelay ? { retryDelay: t.options.retryDelay } : {}) };
+  const body = {
+    payload: t.payload,
+    retries: t.options.retries,
+    timeout: t.options.timeout,
+    ...(t.options.retryDelay ? { retryDelay: t.options.retryDelay } : {}),
+    ...(t.redacted?.length ? { redact: t.redacted } : {}),
+  };
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return `curl -X POST ${quote(`${base}/v1/tasks/${t.task}`)} \\\n  -H "Authorization: Bearer $CELERIAC_API_KEY" \\\n  -H 'Content-Type: application/json' \\\n  -d ${quote(JSON.stringify(body))}`;
 }
@@ -81,6 +87,7 @@ ${list.tasks.length ? rows(list.tasks) : html`<p class="muted">No task matches.<
       ...(t.idempotencyKey ? [["Idempotency key", html`<code>${t.idempotencyKey}</code>`] as [string, unknown]] : []),
       ...(t.scheduleId ? [["Schedule", html`<a href="/ui/schedules">${t.scheduleId}</a>`] as [string, unknown]] : []),
       ...(t.messageId ? [["QStash message", html`<code>${t.messageId}</code>`] as [string, unknown]] : []),
+      ...(t.redacted?.length ? [["Redacted", html`${t.redacted.map((p, i) => html`${i ? ", " : ""}<code>${p}</code>`)} <span class="muted">(kept out of the record)</span>`] as [string, unknown]] : []),
     ];
     const history = [...t.history].reverse();
     return page(
@@ -88,10 +95,11 @@ ${list.tasks.length ? rows(list.tasks) : html`<p class="muted">No task matches.<
       `Task ${t.id}`,
       html`<div class="actions">
 ${CANCELLABLE.includes(t.state) ? action(c, `/ui/tasks/${t.id}/cancel`, "Cancel", {}, "danger") : ""}
-${RETRYABLE.includes(t.state) ? action(c, `/ui/tasks/${t.id}/retry`, "Retry") : ""}
+${RETRYABLE.includes(t.state) && !t.redacted?.length ? action(c, `/ui/tasks/${t.id}/retry`, "Retry") : ""}
 <a class="button secondary" href="/ui/tasks?task=${t.task}">All ${t.task} tasks</a>
 </div>
 ${done ? "" : html`<p class="hint" role="status">This page refreshes itself until the task finishes.</p>`}
+${RETRYABLE.includes(t.state) && t.redacted?.length ? html`<p class="hint">No Retry: the record never held the redacted values, so it cannot send the task again as it was. <a href="/ui/enqueue/${t.task}">Enqueue it again</a> with them.</p>` : ""}
 <dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
 ${t.error ? html`<h2>Error</h2>${notice(html`<code>${t.error.code}</code> ${t.error.message}${t.error.retryable ? " (retryable)" : ""}`)}` : ""}
 ${t.result !== undefined ? html`<h2>Result</h2>${json(t.result)}` : ""}
@@ -104,7 +112,7 @@ ${json(t.payload)}
 <h2>Options</h2>
 ${json(t.options)}
 <h2>Enqueue the same again</h2>
-<p class="hint">Set <code>CELERIAC_API_KEY</code> in your shell first; the key is not shown here.${def ? "" : " (This task type is no longer served.)"}</p>
+<p class="hint">Set <code>CELERIAC_API_KEY</code> in your shell first; the key is not shown here.${t.redacted?.length ? " Put the real values where it says [redacted]." : ""}${def ? "" : " (This task type is no longer served.)"}</p>
 <pre id="curl">${curl(c.var.relay.config.publicUrl, t)}</pre>
 <button type="button" class="secondary" data-copy="curl" hidden>Copy</button>`,
       done ? {} : { live: LIVE_S },

@@ -171,6 +171,26 @@ describe("dashboard routes in-process", () => {
     await call("DELETE", `/v1/tasks/${id}`);
   });
 
+  it("shows a redacted payload masked, and offers no retry it could not honour", async () => {
+    const { cookie, csrf } = await signIn();
+    const secret = `code ${Math.random().toString(36).slice(2, 10)}`;
+    const made = await post("/ui/enqueue/send-email", { _csrf: csrf, "p.to": "ada@celeriac.dev", "p.subject": unique("redacted"), "p.text": secret, delay: "1h", redact: "text" }, { cookie });
+    expect(made.status).toBe(303);
+    const path = made.headers.get("location")!;
+    const id = path.replace("/ui/tasks/", "");
+    expect((await post(`${path}/cancel`, { _csrf: csrf }, { cookie })).status).toBe(303);
+    const html = await (await get(path, cookie)).text();
+    expect(html).not.toContain(secret);
+    expect(html).toContain("[redacted]");
+    expect(html).toMatch(/<dt>Redacted<\/dt><dd><code>text<\/code>/);
+    expect(html).not.toContain(`action="${path}/retry"`);
+    expect(html).toContain(`"redact":["text"]`.replace(/"/g, "&quot;"));
+    const retry = await post(`${path}/retry`, { _csrf: csrf }, { cookie });
+    expect(retry.status).toBe(409);
+    expect(await retry.text()).toMatch(/cannot be retried/);
+    expect(await stateOf(id)).toBe("cancelled");
+  });
+
   it("sends a CSP that allows only this origin's script and style, and no caching of pages", async () => {
     const { cookie } = await signIn();
     const r = await get("/ui", cookie);
