@@ -191,6 +191,24 @@ describe("dashboard routes in-process", () => {
     expect(await stateOf(id)).toBe("cancelled");
   });
 
+  it("answers hostile queries, paths and forms (seeded) with a page and a 4xx at worst, never a 5xx", async () => {
+    const { cookie, csrf } = await signIn();
+    let seed = 20261129;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const junk = ["", "x", "%", "%zz", "..%2F..", "<script>", "tsk_", "tsk_00000000000000000000000000", "failed", "webhook", "💥", "x".repeat(3000), "__proto__", "-1", "1e309", "a,b,,c", "headers.*"];
+    const pick = () => encodeURIComponent(junk[rnd(junk.length)]!);
+    const pages = ["/ui", "/ui/tasks", "/ui/tasks/find", "/ui/dead", "/ui/dead/replay", "/ui/schedules", "/ui/enqueue", "/ui/enqueue/send-email", "/ui/enqueue/webhook"];
+    const forms = ["/ui/enqueue/send-email", "/ui/enqueue/webhook", "/ui/enqueue/daily-stats", "/ui/dead/replay", "/ui/tasks/tsk_00000000000000000000000000/retry", "/ui/schedules/celeriac-nope/pause", "/ui/schedules/x/run"];
+    const fields = ["p.to", "p.subject", "p.text", "p.url", "p.method", "p.headers", "p.body", "p.date", "p.", "delay", "redact", "idempotencyKey", "task", "before", "next"];
+    for (let i = 0; i < 150; i++) {
+      const r = i % 3 === 2
+        ? await post(forms[rnd(forms.length)]!, Object.fromEntries([["_csrf", csrf], ...Array.from({ length: rnd(6) }, () => [fields[rnd(fields.length)]!, decodeURIComponent(pick())])]), { cookie })
+        : await get(`${pages[rnd(pages.length)]!}${i % 3 === 1 ? `/${pick()}` : ""}?state=${pick()}&task=${pick()}&cursor=${pick()}&id=${pick()}`, cookie);
+      expect(r.status, `case ${i}`).toBeLessThan(500);
+      await r.body?.cancel();
+    }
+  });
+
   it("sends a CSP that allows only this origin's script and style, and no caching of pages", async () => {
     const { cookie } = await signIn();
     const r = await get("/ui", cookie);
