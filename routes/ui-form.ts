@@ -2,7 +2,7 @@
 // `type`, `entries`, `options`, `wrapped` and pipe actions), and the payload read back from what the
 // browser posts. The payload is then checked by the task's own schema at enqueue, so this only has
 // to be helpful, never authoritative. (@valibot/to-json-schema would give the same facts through
-// JSON Schema, but costs 4.9 KiB gzipped of the dashboard's 20 KiB budget.)
+// JSON Schema, but costs 4.9 KiB gzipped, unminified, of the dashboard's 20 KiB budget.)
 import { html } from "hono/html";
 import type { AnyTask } from "../src/registry.ts";
 import type { Html } from "./ui-layout.ts";
