@@ -1,41 +1,20 @@
-// Dead letters: the failed tasks, replayed one at a time or by filter after a dry-run count.
-// Replaying is the task API's retry (same id, history kept, generation bumped).
+// Dead letters: failed tasks not yet replayed or discarded (src/dead-letters.ts, as the API's
+// /v1/dead), replayed one at a time or by filter after a dry-run count, or discarded.
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
+import { deadLetters, discardDeadLetter, MAX_REPLAY, replayDead, replayMatching } from "../src/dead-letters.ts";
 import { ApiError } from "../src/errors.ts";
 import { TASK_ID } from "../src/ids.ts";
-import { retryTask } from "../src/lifecycle.ts";
-import { listTasks } from "../src/list.ts";
-import type { TaskRecord } from "../src/store/record.ts";
 import { action, notice, page, token, type UiEnv } from "./ui-layout.ts";
 import { rows } from "./ui-tasks.ts";
 
-/**
- * Most tasks one replay-by-filter submit re-enqueues: each costs four subrequests (three to Redis,
- * one to QStash), and a Worker request may make only so many. Submit again for the rest.
- */
-const REPLAY_BATCH = 25;
-/** Most failed tasks a dry run counts. */
-const COUNT_CAP = 1000;
+const unknown = (id: string) => new ApiError(404, { code: "unknown", message: `No task with id "${id}" (never enqueued, or expired).` });
 
-/**
- * The failed tasks matching `task` (any when empty) that finished at or before `before`, up to
- * `cap`, and how many more matched but cannot be replayed (their records hold redacted values).
- */
-async function matching(c: Context<UiEnv>, task: string, before: number, cap: number): Promise<{ tasks: TaskRecord[]; redacted: number }> {
-  const tasks: TaskRecord[] = [];
-  let redacted = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await listTasks(c.var.relay, { state: "failed", limit: "100", ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) });
-    for (const t of page.tasks) {
-      if (tasks.length >= cap || Date.parse(t.finishedAt ?? t.createdAt) > before) continue;
-      if (t.redacted?.length) redacted++;
-      else tasks.push(t);
-    }
-    cursor = page.cursor;
-  } while (cursor && tasks.length < cap);
-  return { tasks, redacted };
+/** The task-type filter: "" for any, else a task this relay serves (404 otherwise). */
+function taskFilter(c: Context<UiEnv>, task: unknown): string {
+  const t = typeof task === "string" ? task : "";
+  if (t && !c.var.relay.registry.get(t)) throw new ApiError(404, { code: "unknown_task", message: `No task named "${t}".` });
+  return t;
 }
 
 const taskSelect = (c: Context<UiEnv>, selected: string) => html`<label for="d-task">Task type</label>
@@ -43,63 +22,63 @@ const taskSelect = (c: Context<UiEnv>, selected: string) => html`<label for="d-t
 
 export const uiDead = new Hono<UiEnv>()
   .get("/dead", async (c) => {
-    const task = c.req.query("task") ?? "";
+    const task = taskFilter(c, c.req.query("task"));
     const cursor = c.req.query("cursor") ?? "";
-    const list = await listTasks(c.var.relay, { state: "failed", ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) });
-    const replayed = c.req.query("replayed");
+    let list: Awaited<ReturnType<typeof deadLetters>>;
+    try {
+      list = await deadLetters(c.var.relay, { limit: 20, ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) });
+    } catch (err) {
+      if (err instanceof RangeError) throw new ApiError(400, { code: "invalid_query", message: `cursor: ${err.message}` });
+      throw err;
+    }
+    const q = (k: string) => c.req.query(k);
     return page(
       c,
       "Dead letters",
-      html`${replayed ? notice(`Replayed ${replayed} task(s)${c.req.query("skipped") ? `; ${c.req.query("skipped")} had changed meanwhile and were left alone` : ""}.`, "ok") : ""}
-<p class="hint">Tasks that failed for good. Replaying one re-enqueues it under the same id, keeping its history.</p>
+      html`${q("replayed") ? notice(`Replayed ${q("replayed")} task(s)${q("skipped") && q("skipped") !== "0" ? `; ${q("skipped")} had changed meanwhile or hold redacted values, and were left alone` : ""}.`, "ok") : ""}
+${q("discarded") ? notice("Discarded: the task stays failed, out of the dead letters.", "ok") : ""}
+<p class="hint">Tasks that failed for good. Replaying one re-enqueues it under the same id, keeping its history; discarding takes it out of this list.</p>
 <form method="get" action="/ui/dead/replay" class="filters">
 <div>${taskSelect(c, task)}</div>
 <div class="actions"><button type="submit" formaction="/ui/dead" class="secondary">Show</button><button type="submit" class="secondary">Replay by filter…</button></div>
 </form>
-${list.tasks.length ? rows(list.tasks, (t) => (t.redacted?.length ? html`<a href="/ui/tasks/${t.id}">redacted: enqueue again</a>` : action(c, `/ui/dead/${t.id}/replay`, "Replay"))) : html`<p class="muted">No failed tasks${task ? ` of type ${task}` : ""}.</p>`}
+${list.tasks.length
+  ? rows(list.tasks, (t) => html`<div class="actions">${t.redacted?.length ? html`<a href="/ui/tasks/${t.id}">redacted: enqueue again</a>` : action(c, `/ui/dead/${t.id}/replay`, "Replay")}${action(c, `/ui/dead/${t.id}/discard`, "Discard", {}, "secondary")}</div>`)
+  : html`<p class="muted">No dead letters${task ? ` of type ${task}` : ""}.</p>`}
 ${list.cursor ? html`<p><a rel="next" href="/ui/dead?${new URLSearchParams({ ...(task ? { task } : {}), cursor: list.cursor })}">Next page</a></p>` : ""}`,
     );
   })
-  // The dry run: how many would be replayed, and the form that does it (for exactly those).
+  // The dry run: how many a replay would take on, and the form that does it.
   .get("/dead/replay", async (c) => {
-    const task = c.req.query("task") ?? "";
-    const before = Date.now();
-    const found = await matching(c, task, before, COUNT_CAP);
-    const n = found.tasks.length;
+    const task = taskFilter(c, c.req.query("task"));
+    const dry = await replayMatching(c.var.relay, task ? { task } : {}, true);
+    const n = dry.matched;
     return page(
       c,
       "Replay by filter",
-      html`<p role="status"><strong>${n === COUNT_CAP ? `At least ${n}` : n}</strong> failed task(s)${task ? html` of type <code>${task}</code>` : ""} would be replayed (those failed by now; later failures are left alone).</p>
-${found.redacted ? html`<p>${found.redacted} more matched but hold redacted values the record never kept; they can only be enqueued again.</p>` : ""}
+      html`<p role="status"><strong>${dry.more ? `At least ${n}` : n}</strong> dead letter(s)${task ? html` of type <code>${task}</code>` : ""} match now.</p>
 ${n
   ? html`<form method="post" action="/ui/dead/replay">
-${token(c)}
-<input type="hidden" name="task" value="${task}"><input type="hidden" name="before" value="${before}">
-<p>${n > REPLAY_BATCH ? `Each click replays up to ${REPLAY_BATCH}; click again for the rest.` : ""}</p>
-<button type="submit">Replay ${Math.min(n, REPLAY_BATCH)} task(s)</button> <a href="/ui/dead">Cancel</a>
+${token(c)}<input type="hidden" name="task" value="${task}">
+<p class="hint">Those that still match when you click are replayed (up to ${MAX_REPLAY}); a task whose record holds redacted values is left alone.</p>
+<button type="submit">Replay ${n} task(s)</button> <a href="/ui/dead">Cancel</a>
 </form>`
   : html`<p><a href="/ui/dead">Back to dead letters</a></p>`}`,
     );
   })
   .post("/dead/replay", async (c) => {
-    const body = await c.req.parseBody();
-    const task = typeof body.task === "string" ? body.task : "";
-    const before = Number(body.before);
-    if (!Number.isFinite(before) || before <= 0) throw new ApiError(400, { code: "invalid_query", message: "The replay form lost its dry-run time; start again from Dead letters." });
-    let replayed = 0, skipped = 0;
-    for (const t of (await matching(c, task, before, REPLAY_BATCH)).tasks) {
-      try {
-        if (await retryTask(c.var.relay, t.id)) replayed++;
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.status !== 409) throw err;
-        skipped++; // retried or finished meanwhile
-      }
-    }
-    return c.redirect(`/ui/dead?${new URLSearchParams({ replayed: String(replayed), ...(skipped ? { skipped: String(skipped) } : {}), ...(task ? { task } : {}) })}`, 303);
+    const task = taskFilter(c, (await c.req.parseBody()).task);
+    const r = await replayMatching(c.var.relay, task ? { task } : {}, false);
+    const done: Record<string, string> = "replayed" in r ? { replayed: String(r.replayed), skipped: String(r.skipped) } : { replayed: "0" };
+    return c.redirect(`/ui/dead?${new URLSearchParams({ ...done, ...(task ? { task } : {}) })}`, 303);
   })
   .post("/dead/:id/replay", async (c) => {
     const id = c.req.param("id");
-    const t = TASK_ID.test(id) ? await retryTask(c.var.relay, id) : null;
-    if (!t) throw new ApiError(404, { code: "unknown", message: `No task with id "${id}" (never enqueued, or expired).` });
+    if (!TASK_ID.test(id) || !(await replayDead(c.var.relay, id))) throw unknown(id);
     return c.redirect(`/ui/tasks/${id}`, 303);
+  })
+  .post("/dead/:id/discard", async (c) => {
+    const id = c.req.param("id");
+    if (!TASK_ID.test(id) || !(await discardDeadLetter(c.var.relay, id))) throw unknown(id);
+    return c.redirect("/ui/dead?discarded=1", 303);
   });

@@ -1,5 +1,6 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
+import { withCallbacks } from "../src/callbacks.ts";
 import { ApiError } from "../src/errors.ts";
 import { TASK_ID } from "../src/ids.ts";
 import { CANCELLABLE, RETRYABLE, cancelTask, retryTask } from "../src/lifecycle.ts";
@@ -75,10 +76,9 @@ ${list.tasks.length ? rows(list.tasks) : html`<p class="muted">No task matches.<
     return c.redirect(`/ui/tasks/${id}`, 303);
   })
   .get("/tasks/:id", async (c) => {
-    const t = await load(c, c.req.param("id"));
+    const t = await withCallbacks(c.var.relay.store, await load(c, c.req.param("id")));
     const def = c.var.relay.registry.get(t.task);
     const done = FINAL_STATES.includes(t.state);
-    const extra = t as unknown as Record<string, unknown>;
     const facts: [string, unknown][] = [
       ["Task", t.task], ["State", badge(t.state)], ["Created", time(t.createdAt)], ["Due", time(t.runAt)],
       ["Started", time(t.startedAt)], ...(t.nextAttemptAt ? [["Next attempt", time(t.nextAttemptAt)] as [string, unknown]] : []),
@@ -103,8 +103,8 @@ ${RETRYABLE.includes(t.state) && t.redacted?.length ? html`<p class="hint">No Re
 <dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
 ${t.error ? html`<h2>Error</h2>${notice(html`<code>${t.error.code}</code> ${t.error.message}${t.error.retryable ? " (retryable)" : ""}`)}` : ""}
 ${t.result !== undefined ? html`<h2>Result</h2>${json(t.result)}` : ""}
-${extra.delivery !== undefined ? html`<h2>Delivery</h2>${json(extra.delivery)}` : ""}
-${extra.callback !== undefined || extra.callbacks !== undefined ? html`<h2>Callbacks</h2>${json({ asked: extra.callback, sent: extra.callbacks })}` : ""}
+${t.delivery !== undefined ? html`<h2>Delivery</h2>${json(t.delivery)}` : ""}
+${t.callback !== undefined || t.callbacks !== undefined ? html`<h2>Callbacks</h2>${json({ asked: t.callback, sent: t.callbacks })}` : ""}
 <h2>Attempts and changes</h2>
 <ol class="timeline">${history.map((h) => html`<li>${time(h.at)} ${badge(h.state)}${h.attempt ? ` attempt ${h.attempt}` : ""}${h.error ? html`<br><code>${h.error.code}</code> ${h.error.message}` : ""}</li>`)}</ol>
 <h2>Payload</h2>

@@ -26,8 +26,9 @@ const cspErrors: string[] = [];
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   [stack, browser] = await Promise.all([
-    startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 }, timeScale: 0.05,     // The run's key prefix: its data is deleted with the rest of the run's when it ends.
-    vars: { CELERIAC_REDIS_PREFIX: testStack().env.CELERIAC_REDIS_PREFIX!, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } }),
+    startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 }, timeScale: 0.05,     // Under the run's key prefix, so its data is deleted with the rest of the run's, but apart:
+    // replaying dead letters by filter here never touches another test's failed tasks.
+    vars: { CELERIAC_REDIS_PREFIX: `${testStack().env.CELERIAC_REDIS_PREFIX!}ui:`, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } }),
     launchBrowser(),
   ]);
   rx = await startWebhookReceiver(stack.env.CELERIAC_WEBHOOK_SECRET!);

@@ -7,7 +7,7 @@ import { DEV_API_KEY } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/env.ts";
 import { startSession } from "../src/session.ts";
-import { call, stack, unique } from "./helpers/api.ts";
+import { call, stack, unique, until } from "./helpers/api.ts";
 
 const ORIGIN = "http://localhost";
 const DASHBOARD_KEY = "dashboard-key-for-the-ui-tests";
@@ -207,6 +207,20 @@ describe("dashboard routes in-process", () => {
       expect(r.status, `case ${i}`).toBeLessThan(500);
       await r.body?.cancel();
     }
+  });
+
+  it("discards a dead letter: it stays failed and leaves the dead letters", async () => {
+    const { cookie, csrf } = await signIn();
+    const r = await call("POST", "/v1/tasks/webhook", { payload: { url: "http://127.0.0.1:9/nobody" }, retries: 0 });
+    expect(r.status).toBe(202);
+    await until("the task to fail", async () => ((await stateOf(r.body.id)) === "failed" ? true : undefined));
+    expect(await (await get("/ui/dead?task=webhook", cookie)).text()).toContain(r.body.id);
+    const out = await post(`/ui/dead/${r.body.id}/discard`, { _csrf: csrf }, { cookie });
+    expect(out.status).toBe(303);
+    expect(await stateOf(r.body.id)).toBe("failed");
+    expect((await call("GET", `/v1/tasks/${r.body.id}`)).body.discardedAt).toBeDefined();
+    expect(await (await get("/ui/dead?task=webhook", cookie)).text()).not.toContain(r.body.id);
+    expect((await post(`/ui/dead/${r.body.id}/replay`, { _csrf: csrf }, { cookie })).status).toBe(409);
   });
 
   it("sends a CSP that allows only this origin's script and style, and no caching of pages", async () => {
