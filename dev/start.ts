@@ -142,6 +142,7 @@ ${row("sink", stack.sink.url, `mailbox: ${stack.sink.url}/`)}
 ${row("site", stack.site.url, `verify-email: ${stack.site.url}/verify-email/`)}
 ${row("turnstile", new URL(stack.turnstile.url).origin, "siteverify (/turnstile/v0/siteverify) for Cloudflare's test keys")}
   API key (.dev.vars)       ${apiKey}
+  dashboard                 ${w}/ui (sign in with the API key above)
 
   curl -s -X POST ${w}/v1/tasks/send-email \\
     -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' \\

@@ -1,25 +1,12 @@
 import { Hono } from "hono";
-import * as v from "valibot";
 import { enqueueBatch, enqueueOne } from "../src/enqueue.ts";
 import { ApiError, unknownId } from "../src/errors.ts";
 import { readJson } from "../src/http.ts";
-import { parseQuery } from "../src/options.ts";
-import { toIssues } from "../src/registry.ts";
+import { listTasks } from "../src/list.ts";
 import { relayOf, type AppEnv } from "../src/relay.ts";
-import { TASK_STATES } from "../src/store/record.ts";
 import { TASK_ID } from "../src/ids.ts";
 import { withCallbacks } from "../src/callbacks.ts";
 import { cancelTask, retryTask } from "../src/lifecycle.ts";
-
-const ListQuery = v.object({
-  state: v.optional(v.picklist(TASK_STATES, `state must be one of ${TASK_STATES.join(", ")}`)),
-  task: v.optional(v.string()),
-  cursor: v.optional(v.string()),
-  limit: v.optional(
-    v.pipe(v.string(), v.transform(Number), v.integer("limit must be an integer"), v.minValue(1), v.maxValue(100)),
-    "20",
-  ),
-});
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -38,19 +25,7 @@ export const tasks = new Hono<AppEnv>()
     return c.json(e, e.duplicate ? 200 : 202);
   })
   .post("/", async (c) => c.json({ tasks: await enqueueBatch(relayOf(c), c.get("apiKey"), await readJson(c)) }, 202))
-  .get("/", async (c) => {
-    const relay = relayOf(c);
-    const { state, task, cursor, limit } = parseQuery(ListQuery, c.req.query());
-    if (task !== undefined && !relay.registry.get(task)) throw new ApiError(404, { code: "unknown_task", message: `no task named "${task}"` });
-    try {
-      return c.json(
-        await relay.store.list({ limit, ...(state ? { state } : {}), ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) }),
-      );
-    } catch (err) {
-      if (err instanceof RangeError) throw new ApiError(400, { code: "invalid_query", message: `cursor: ${err.message}` });
-      throw err;
-    }
-  })
+  .get("/", async (c) => c.json(await listTasks(relayOf(c), c.req.query())))
   .get("/:id", async (c) => {
     const relay = relayOf(c);
     const rec = (await relay.store.get(taskId(c.req.param("id")))) ?? notFound(c.req.param("id"));

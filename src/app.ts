@@ -10,6 +10,7 @@ import { suppressions } from "../routes/suppressions.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
 import { webhooks } from "../routes/webhooks.ts";
 import callbackTask from "../tasks/callback.ts";
+import { ui } from "../routes/ui.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
 import { requireApiKey, requireQstashSignature } from "./auth.ts";
 import { ApiError, messageOf } from "./errors.ts";
@@ -64,11 +65,14 @@ export function createApp(options: AppOptions = {}) {
     .use("/qstash/*", relay(wiring), requireQstashSignature)
     .use("/webhooks/*", relay(wiring))
     .route("/v1/verification", verification)
+    // The dashboard has its own gate (a session cookie, form tokens), mounted in routes/ui.ts.
+    .use("/ui/*", relay(wiring))
     .route("/v1/tasks", taskRoutes)
     .route("/v1/schedules", schedules)
     .route("/v1/stats", stats)
     .route("/v1/suppressions", suppressions)
     .route("/v1/dead", dead)
+    .route("/ui", ui)
     .route("/", deliver)
     .route("/", webhooks);
 }

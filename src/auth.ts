@@ -15,11 +15,22 @@ const digestsOf = (keys: { name: string; key: string }[]) => {
   return d;
 };
 
-/** Compares two digests without an early exit, so timing does not reveal a matching prefix. */
-function same(a: Uint8Array, b: Uint8Array): boolean {
+/** Compares two byte strings without an early exit, so timing does not reveal a matching prefix. */
+export function same(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
   return diff === 0;
+}
+
+/**
+ * The name of the key `presented` is, or undefined. Every key is compared (digest against digest),
+ * match or not, so the time taken does not say which one matched.
+ */
+export async function keyName(keys: { name: string; key: string }[], presented: string): Promise<string | undefined> {
+  const d = await digest(presented);
+  let name: string | undefined;
+  for (const k of await digestsOf(keys)) if (same(d, k.digest) && name === undefined) name = k.name;
+  return name;
 }
 
 /**
@@ -32,11 +43,7 @@ export const requireApiKey: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!m) {
     throw new ApiError(401, { code: "missing_api_key", message: "send an API key as `Authorization: Bearer <key>`" });
   }
-  const presented = await digest(m[1]!);
-  let name: string | undefined;
-  for (const k of await digestsOf(c.get("relay").config.apiKeys)) {
-    if (same(presented, k.digest) && name === undefined) name = k.name;
-  }
+  const name = await keyName(c.get("relay").config.apiKeys, m[1]!);
   if (name === undefined) throw new ApiError(403, { code: "invalid_api_key", message: "the API key is not valid" });
   c.set("apiKey", name);
   await next();

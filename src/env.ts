@@ -58,6 +58,9 @@ const EnvSchema = v.object({
     v.optional(v.string(), ""),
     v.transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
   ),
+  CELERIAC_DASHBOARD_KEY: optional(
+    v.pipe(v.string(), v.minLength(16, "CELERIAC_DASHBOARD_KEY must be at least 16 characters")),
+  ),
 });
 
 /** The core's configuration, parsed from the env; a task's own variables are declared by the task. */
@@ -76,6 +79,8 @@ export interface Config {
   resend: { apiKey: string; baseUrl: string; webhookSecret: string };
   /** Tasks that run one delivery at a time although they declare `batch` (`CELERIAC_UNBATCHED`, comma-separated). */
   unbatched: string[];
+  /** A key that signs in to `/ui` only (not the API); "" when none is set. */
+  dashboardKey: string;
 }
 
 /** A configuration problem: every bad variable, by name. */
@@ -111,6 +116,7 @@ export function loadConfig(env: Env): Config {
     redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     resend: { apiKey: e.RESEND_API_KEY, baseUrl: e.RESEND_BASE_URL, webhookSecret: e.RESEND_WEBHOOK_SECRET },
     unbatched: e.CELERIAC_UNBATCHED,
+    dashboardKey: e.CELERIAC_DASHBOARD_KEY,
   };
   cache.set(env, config);
   return config;

@@ -8,8 +8,10 @@ import { notifyCaller, notifyCallerOf } from "./callbacks.ts";
 import { noteDlq } from "./store/dead.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
-const CANCELLABLE: TaskState[] = ["queued", "scheduled", "retrying"];
-const RETRYABLE: TaskState[] = ["failed", "cancelled"];
+/** States a task can be cancelled from. */
+export const CANCELLABLE: readonly TaskState[] = ["queued", "scheduled", "retrying"];
+/** States a task can be retried (re-enqueued) from. */
+export const RETRYABLE: readonly TaskState[] = ["failed", "cancelled"];
 /** Room beyond a task's due time for a late delivery to still meet its record (s). */
 const LATE_DELIVERY_S = 86_400;
 

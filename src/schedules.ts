@@ -1,4 +1,5 @@
-import type { Schedule } from "@upstash/qstash";
+import { QstashError, type Schedule } from "@upstash/qstash";
+import { ApiError, unavailable } from "./errors.ts";
 import { DELIVER_PATH, deliveryOptions } from "./queue.ts";
 import type { ScheduledMessage } from "./messages.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
@@ -136,4 +137,23 @@ export async function scheduleStatus(relay: Relay) {
     .filter((s) => ownedBy(relay, s) && !known.has(s.scheduleId))
     .map((s) => ({ id: s.scheduleId, cron: s.cron, paused: s.isPaused, drift: ["no longer declared; sync deletes it"] }));
   return { schedules: declared, orphans };
+}
+
+/** Runs a QStash call: its 404 is an unknown schedule, anything else that fails means QStash is unreachable (503). */
+export const viaQstash = <T>(work: Promise<T>): Promise<T> =>
+  work.catch((err: unknown) => {
+    if (err instanceof QstashError && err.status === 404) throw new ApiError(404, { code: "unknown_schedule", message: err.message });
+    throw unavailable("qstash", err);
+  });
+
+/** Pauses or resumes one of celeriac's schedules; 404 for any other id. Returns the live state. */
+export async function setPaused(relay: Relay, id: string, paused: boolean): Promise<{ id: string; paused: boolean }> {
+  if (!id.startsWith(SCHEDULE_PREFIX)) {
+    throw new ApiError(404, { code: "unknown_schedule", message: `"${id}" is not a celeriac schedule (ids start with ${SCHEDULE_PREFIX})` });
+  }
+  const client = relay.services.qstash.schedules;
+  await viaQstash(client.get(id));
+  await viaQstash(paused ? client.pause({ schedule: id }) : client.resume({ schedule: id }));
+  const live = await viaQstash(client.get(id));
+  return { id, paused: live.isPaused };
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, ROOT, startApp, type AppProcess, type Runtime } from "../dev/stack.ts";
+import { DEV_API_KEY, freePort, ROOT, startApp, type AppProcess, type Runtime } from "../dev/stack.ts";
 import { serveNode } from "../src/node.ts";
 import { call, mailbox, settle, stack, unique, until } from "./helpers/api.ts";
 
@@ -37,6 +37,19 @@ describe.each(cases)("on %s", (runtime, vars: Record<string, string>) => {
     const sent = await mailbox.withSubject(subject);
     expect(sent).toHaveLength(1);
     expect(sent[0].endpoint).toBe(vars.CELERIAC_UNBATCHED ? "/emails" : "/emails/batch");
+
+    // The dashboard: signing in sets the session cookie, which opens the overview.
+    const signIn = await fetch(`${url}/ui/sign-in`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: url },
+      body: new URLSearchParams({ key: DEV_API_KEY }),
+    });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.getSetCookie()[0]!.split(";")[0]!;
+    const overview = await fetch(`${url}/ui`, { headers: { cookie } });
+    expect(overview.status).toBe(200);
+    expect(await overview.text()).toContain("<h1>Overview</h1>");
   }, 120_000);
 
   it("serves a browser's public call: CORS, the limits, the code mailed", async () => {

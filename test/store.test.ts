@@ -102,6 +102,35 @@ describe("store", () => {
     expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 7 })).toEqual({ kind: "conflict", state: "succeeded" });
   });
 
+  it("counts records per state, and finished tasks per minute of the last hour by outcome", async () => {
+    const now = Date.now();
+    // A minute in the previous hour and this one, so both hourly hashes are read.
+    const earlier = now - 59 * 60_000;
+    const [countsBefore, minutesBefore] = await Promise.all([store.countByState(), store.perMinute(now)]);
+    const [ok, bad, waiting] = [record(), record(), record({ state: "scheduled" })];
+    await store.createMany([ok, bad, waiting], ["", "", ""]);
+    for (const r of [ok, bad]) await store.claim(r, `msg_${r.id}`, Date.now(), 60_000);
+    await store.transition(ok.id, { from: ["running"], to: "succeeded", at: earlier, attempt: 1 });
+    await store.transition(bad.id, { from: ["running"], to: "failed", at: now, attempt: 1 });
+    // Cancellations are not throughput.
+    await store.transition(waiting.id, { from: ["scheduled"], to: "cancelled", at: now });
+    const counts = await store.countByState();
+    expect(counts).toMatchObject({
+      succeeded: countsBefore.succeeded + 1,
+      failed: countsBefore.failed + 1,
+      cancelled: countsBefore.cancelled + 1,
+      running: countsBefore.running,
+    });
+    const minutes = await store.perMinute(now);
+    expect(minutes).toHaveLength(60);
+    expect(minutes[0]!.at).toBe(Math.floor(earlier / 60_000) * 60_000);
+    expect(minutes.at(-1)!.at).toBe(Math.floor(now / 60_000) * 60_000);
+    const delta = minutes.map((m, i) => [m.succeeded - minutesBefore[i]!.succeeded, m.failed - minutesBefore[i]!.failed]);
+    expect(delta[0]).toEqual([1, 0]);
+    expect(delta.at(-1)).toEqual([0, 1]);
+    expect(delta.slice(1, -1).flat().every((n) => n === 0)).toBe(true);
+  });
+
   it("drops expired records from the indexes as new tasks arrive", async () => {
     const r = record({ options: { retries: 0, timeout: 1, resultTtl: 1 } });
     await store.createMany([r], [""]);
@@ -134,4 +163,5 @@ describe("a task's kv", () => {
     await expect(a.set("x", 1, { ttl: 0 })).rejects.toThrow(/ttl/);
     await expect(a.get("")).rejects.toThrow(TypeError);
   });
+
 });

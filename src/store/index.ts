@@ -1,7 +1,7 @@
 import { redact } from "../redact.ts";
 import type { Redis } from "@upstash/redis/cloudflare";
 import type { CallbackSpec } from "../callback-option.ts";
-import { FINAL_STATES, pairs, recordFromHash, recordsFromFlat, type TaskRecord, type TaskState } from "./record.ts";
+import { FINAL_STATES, TASK_STATES, pairs, recordFromHash, recordsFromFlat, type TaskRecord, type TaskState } from "./record.ts";
 import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
 import { Lua, redisIo } from "./lua.ts";
 
@@ -225,6 +225,38 @@ export class TaskStore {
     const [more, lastScore, lastId, flat] = reply!;
     return { tasks: recordsFromFlat(flat), cursor: more === "more" ? encodeCursor(lastScore, lastId) : undefined };
   }
+
+  /** How many records each state's index holds now (one round trip). */
+  async countByState(): Promise<Record<TaskState, number>> {
+    const p = this.redis.pipeline();
+    for (const s of TASK_STATES) p.zcard(`${this.prefix}i:state:${s}`);
+    const counts = await redisIo(() => p.exec<number[]>());
+    return Object.fromEntries(TASK_STATES.map((s, i) => [s, Number(counts[i] ?? 0)])) as Record<TaskState, number>;
+  }
+
+  /** Tasks finished per minute over the last `minutes` (at most 60) up to `now`, oldest first. */
+  async perMinute(now: number, minutes = 60): Promise<MinuteCount[]> {
+    const last = Math.floor(now / 60_000);
+    const hour = Math.floor(last / 60);
+    const [older, current] = await redisIo(() =>
+      this.redis.pipeline().hgetall(`${this.prefix}tput:${hour - 1}`).hgetall(`${this.prefix}tput:${hour}`).exec<[string[] | null, string[] | null]>(),
+    );
+    const byHour = new Map([[hour - 1, pairs(older ?? [])], [hour, pairs(current ?? [])]]);
+    const out: MinuteCount[] = [];
+    for (let m = last - Math.min(minutes, 60) + 1; m <= last; m++) {
+      const h = byHour.get(Math.floor(m / 60)) ?? {};
+      out.push({ at: m * 60_000, succeeded: Number(h[`${m % 60}:s`] ?? 0), failed: Number(h[`${m % 60}:f`] ?? 0) });
+    }
+    return out;
+  }
+}
+
+/** Tasks finished in one minute, by outcome. */
+export interface MinuteCount {
+  /** Start of the minute (ms since the epoch). */
+  at: number;
+  succeeded: number;
+  failed: number;
 }
 
 /** The UTC day of a time (ms), `YYYY-MM-DD`: the key of that day's statistics. */

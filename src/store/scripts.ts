@@ -7,7 +7,8 @@
 // scored by creation time, for listing newest first), <p>idem:<key> (idempotency key → id),
 // <p>expiry (sorted set: when each record expires), <p>stats:<day> (counters), <p>dead and
 // <p>dead:task:<task> (sorted sets of failed tasks not yet replayed or discarded, scored by when
-// they failed: the dead letters).
+// they failed: the dead letters), <p>tput:<hour> (tasks finished per minute of that hour, since
+// the epoch).
 
 import { TASK_STATES } from "./record.ts";
 
@@ -36,6 +37,14 @@ local function duration(p, day, task, ms)
   local b = #BOUNDS + 1
   for i, bound in ipairs(BOUNDS) do if ms <= bound then b = i break end end
   count(p, day, task, 'd' .. b)
+end
+-- Finished tasks per minute, by outcome, for the dashboard's last-hour chart: one small hash per
+-- hour (field <minute of the hour>:<s|f>), kept two hours. Two commands, no scans.
+local function perMinute(p, now, to)
+  local minute = math.floor(now / 60000)
+  local k = p .. 'tput:' .. math.floor(minute / 60)
+  redis.call('HINCRBY', k, (minute % 60) .. ':' .. string.sub(to, 1, 1), 1)
+  redis.call('EXPIRE', k, 7200)
 end
 local STATES = { ${TASK_STATES.map((s) => `'${s}'`).join(", ")} }
 local function undead(p, id, task)
@@ -210,6 +219,7 @@ if ARGV[11] ~= '1' then
   if to == 'retrying' then count(p, day, f[2], 'retries') end
   if to == 'succeeded' or to == 'failed' or to == 'cancelled' then count(p, day, f[2], to) end
   if fence ~= '' and (to == 'succeeded' or to == 'failed') and f[5] then duration(p, day, f[2], now - tonumber(f[5])) end
+  if to == 'succeeded' or to == 'failed' then perMinute(p, now, to) end
 end
 return { 'ok', state }
 `;
