@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { dead } from "../routes/dead.ts";
 import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
+import { openapi } from "../routes/openapi.ts";
 import { publicRoutes } from "../routes/public.ts";
 import { verification } from "../routes/verification.ts";
 import { schedules } from "../routes/schedules.ts";
@@ -60,6 +61,7 @@ export function createApp(options: AppOptions = {}) {
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   const routes = app
     .route("/", health(wiring))
+    .route("/", openapi(wiring))
     // Browsers' routes take no API key (exact-origin CORS, limits and receipts guard them). Mounted
     // before the key check, they answer every /v1/public request themselves, so it never runs.
     .use("/v1/public/*", relay(wiring))

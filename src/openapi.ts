@@ -1,0 +1,189 @@
+// The OpenAPI 3.1 document of one app: its routes, and each registered task's payload schema
+// derived from the task's valibot schema. Served at /openapi.json; /docs renders it.
+import { toJsonSchema } from "@valibot/to-json-schema";
+import { ERROR_CODES } from "./error-codes.ts";
+import { SCHEMAS } from "./openapi-schemas.ts";
+import type { AnyTask } from "./registry.ts";
+
+type Schema = Record<string, unknown>;
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Schema, description: string) => ({ description, content: { "application/json": { schema } } });
+const error = (description: string) => json(ref("Error"), description);
+const path = (name: string, description: string) => ({ name, in: "path", required: true, description, schema: { type: "string" } });
+const query = (name: string, description: string, schema: Schema = { type: "string" }) => ({ name, in: "query", required: false, description, schema });
+
+/** The component name of a task's payload schema. */
+export const payloadSchemaName = (task: string) => `${task}.payload`;
+
+/**
+ * A task's payload as JSON Schema (2020-12, input side). Checks that valibot runs as code (e.g.
+ * "html or text") have no JSON Schema form and are left out; the server still enforces them.
+ */
+export function payloadSchema(def: AnyTask): Schema {
+  const { $schema: _, ...schema } = toJsonSchema(def.input, { target: "draft-2020-12", typeMode: "input", errorMode: "ignore" }) as Schema;
+  return schema;
+}
+
+const common = {
+  400: error("Malformed options, query or JSON (`invalid_options`, `invalid_query`, `invalid_json`)"),
+  401: error("No API key (`missing_api_key`)"),
+  403: error("An API key celeriac does not accept (`invalid_api_key`)"),
+  503: error("Misconfigured, or Redis or QStash unavailable; `Retry-After` says when to try again"),
+};
+const byId = [path("id", "The task id (`tsk_…`)")];
+const record = (description: string) => ({ 200: json(ref("TaskRecord"), description), 404: error("No task with this id (`unknown`)"), ...common });
+
+function enqueueOperation(def: AnyTask) {
+  const { payload: _, ...options } = SCHEMAS.EnqueueOptions.properties as Record<string, Schema>;
+  return {
+    post: {
+      operationId: `enqueue_${def.name.replaceAll("-", "_")}`,
+      tags: ["tasks"],
+      summary: `Enqueue ${def.name}`,
+      description: `Validates the payload against task \`${def.name}\` and hands it to QStash. Defaults: ${def.retries} retries, ${def.timeout} s timeout. An \`Idempotency-Key\` header (or \`idempotencyKey\`) answers the first task again (200).`,
+      parameters: [{ name: "Idempotency-Key", in: "header", required: false, schema: { type: "string" } }],
+      requestBody: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: { type: "object", additionalProperties: false, required: ["payload"], properties: { payload: ref(payloadSchemaName(def.name)), ...options } },
+          },
+        },
+      },
+      responses: {
+        202: json(ref("Enqueued"), "Enqueued"),
+        200: json(ref("Enqueued"), "An idempotency key matched an earlier task, which is answered"),
+        409: error("The idempotency key was first used with another task or payload"),
+        413: error("The body is over 1 MB"),
+        415: error("The body is not sent as JSON (`unsupported_media_type`)"),
+        422: error("The payload does not fit the task (`invalid_payload`; issues name each field)"),
+        ...common,
+      },
+    },
+  };
+}
+
+/** The OpenAPI 3.1 document for these tasks, served from `origin`. */
+export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
+  const payloads = Object.fromEntries(tasks.map((t) => [payloadSchemaName(t.name), payloadSchema(t)]));
+  const batchItem = {
+    oneOf: tasks.map((t) => ({
+      type: "object",
+      required: ["task", "payload"],
+      properties: { task: { const: t.name }, payload: ref(payloadSchemaName(t.name)), ...SCHEMAS.EnqueueOptions.properties },
+    })),
+  };
+  const errorTable = Object.entries(ERROR_CODES).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.meaning} |`).join("\n");
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "celeriac",
+      version: "1",
+      description: `Celery for the edge: enqueue tasks over HTTP, QStash delivers them, Redis keeps their state.\n\n| code | status | meaning |\n| --- | --- | --- |\n${errorTable}`,
+    },
+    servers: [{ url: origin }],
+    security: [{ apiKey: [] }],
+    tags: [
+      { name: "tasks", description: "Enqueue tasks and follow them" },
+      { name: "schedules", description: "Cron schedules declared by the tasks" },
+      { name: "stats", description: "Counters and daily reports" },
+      { name: "meta", description: "Health and this document" },
+    ],
+    paths: {
+      ...Object.fromEntries(tasks.map((t) => [`/v1/tasks/${t.name}`, enqueueOperation(t)])),
+      "/v1/tasks": {
+        post: {
+          operationId: "enqueue_many",
+          tags: ["tasks"],
+          summary: "Enqueue up to 100 tasks: all, or none when one is invalid",
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { type: "object", required: ["tasks"], properties: { tasks: { type: "array", minItems: 1, maxItems: 100, items: batchItem } } } } },
+          },
+          responses: {
+            202: json({ type: "object", required: ["tasks"], properties: { tasks: { type: "array", items: ref("Enqueued") } } }, "Enqueued, in order"),
+            415: error("The body is not sent as JSON"),
+            422: error("An entry is invalid (`invalid_batch`, issues by index); nothing was enqueued"),
+            ...common,
+          },
+        },
+        get: {
+          operationId: "list_tasks",
+          tags: ["tasks"],
+          summary: "List task records, newest first",
+          parameters: [
+            query("state", "Only tasks in this state", { type: "string", enum: SCHEMAS.TaskRecord.properties.state.enum }),
+            query("task", "Only tasks of this type", { type: "string", enum: tasks.map((t) => t.name) }),
+            query("limit", "Page size", { type: "integer", minimum: 1, maximum: 100, default: 20 }),
+            query("cursor", "The `cursor` of the previous page"),
+          ],
+          responses: { 200: json(ref("TaskList"), "A page of records"), 404: error("No task type of this name"), ...common },
+        },
+      },
+      "/v1/tasks/{id}": {
+        get: { operationId: "get_task", tags: ["tasks"], summary: "A task's state, attempts, result and history", parameters: byId, responses: record("The record") },
+        delete: {
+          operationId: "cancel_task",
+          tags: ["tasks"],
+          summary: "Cancel a task that has not started",
+          parameters: byId,
+          responses: { ...record("The cancelled record"), 409: error("The task already started or ended (`not_cancellable`)") },
+        },
+      },
+      "/v1/tasks/{id}/retry": {
+        post: {
+          operationId: "retry_task",
+          tags: ["tasks"],
+          summary: "Run a failed or cancelled task again, same id",
+          parameters: byId,
+          responses: { 202: json(ref("TaskRecord"), "Queued again"), ...record("(not sent)"), 409: error("Only failed or cancelled tasks can be retried") },
+        },
+      },
+      "/v1/schedules": {
+        get: { operationId: "list_schedules", tags: ["schedules"], summary: "Declared schedules against QStash's, with drift", responses: { 200: json(ref("Json"), "`{ schedules, orphans }`"), ...common } },
+      },
+      "/v1/schedules/sync": {
+        post: {
+          operationId: "sync_schedules",
+          tags: ["schedules"],
+          summary: "Make QStash's schedules equal to the code's (the Cron Trigger does this too)",
+          responses: { 200: json(ref("Json"), "`{ created, updated, deleted, unchanged, foreign }`: schedule ids"), ...common },
+        },
+      },
+      "/v1/schedules/{id}/{action}": {
+        post: {
+          operationId: "pause_or_resume_schedule",
+          tags: ["schedules"],
+          summary: "Pause or resume a schedule",
+          parameters: [path("id", "A celeriac schedule id (`celeriac-<task>-<name>`)"), { ...path("action", "pause or resume"), schema: { type: "string", enum: ["pause", "resume"] } }],
+          responses: { 200: json(ref("Json"), "`{ id, paused }`"), 404: error("No celeriac schedule with this id"), ...common },
+        },
+      },
+      "/v1/stats": { get: { operationId: "stats_today", tags: ["stats"], summary: "Today's counters per task type (UTC)", responses: { 200: json(ref("Json"), "The day's report"), ...common } } },
+      "/v1/stats/daily/{date}": {
+        get: {
+          operationId: "stats_daily",
+          tags: ["stats"],
+          summary: "A stored daily report",
+          parameters: [path("date", "YYYY-MM-DD")],
+          responses: { 200: json(ref("Json"), "The report"), 404: error("No report for this date"), ...common },
+        },
+      },
+      "/healthz": {
+        get: {
+          operationId: "health",
+          tags: ["meta"],
+          summary: "Configuration and Redis check",
+          security: [],
+          responses: { 200: json(ref("Json"), "Healthy (`degraded: true` when a task's variables are missing)"), 503: json(ref("Json"), "Misconfigured, or Redis down") },
+        },
+      },
+      "/openapi.json": { get: { operationId: "openapi", tags: ["meta"], summary: "This document", security: [], responses: { 200: json(ref("Json"), "OpenAPI 3.1") } } },
+      "/docs": { get: { operationId: "docs", tags: ["meta"], summary: "A reference page rendering this document (works offline)", security: [], responses: { 200: { description: "HTML" } } } },
+    },
+    components: {
+      securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "A key of CELERIAC_API_KEYS" } },
+      schemas: { ...SCHEMAS, ...payloads },
+    },
+  };
+}
