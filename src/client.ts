@@ -130,7 +130,8 @@ export class CeleriacClient<T extends readonly AnyTask[] = readonly AnyTask[]> {
     try {
       res = await this.#fetch(this.#url + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (err) {
-      throw new ConnectionError(`[celeriac] cannot reach ${this.#url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      const why = err instanceof Error ? `${err.message}${(err.cause as { code?: string } | undefined)?.code ? ` (${(err.cause as { code: string }).code})` : ""}` : String(err);
+      throw new ConnectionError(`[celeriac] cannot reach ${this.#url}: ${why}`, { cause: err });
     }
     const text = await res.text();
     let json: unknown;
