@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { openApiDocument } from "../src/openapi.ts";
 import type { Wiring } from "../src/relay.ts";
 import { DOCS_PAGE } from "./docs-page.ts";
 
@@ -10,7 +9,11 @@ import { DOCS_PAGE } from "./docs-page.ts";
  */
 export const openapi = (wiring: Wiring) =>
   new Hono()
-    .get("/openapi.json", (c) => c.json(openApiDocument(wiring.registry.all(), new URL(c.req.url).origin)))
+    .get("/openapi.json", async (c) => {
+      // Loaded on first use: the JSON Schema converter stays out of every isolate's start-up.
+      const { openApiDocument } = await import("../src/openapi.ts");
+      return c.json(openApiDocument(wiring.registry.all(), new URL(c.req.url).origin));
+    })
     .get("/docs", (c) => {
       c.header("content-security-policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
       return c.html(DOCS_PAGE);
