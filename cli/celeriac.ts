@@ -9,8 +9,8 @@ import * as fmt from "./format.ts";
 const USAGE = `usage: celeriac <command> [options]
 
   enqueue <task> [payload]   enqueue a task; payload is JSON, @file.json or - (stdin); default {}
-        --delay 90s  --not-before <iso|unix>  --retries N  --timeout 30s  --idempotency-key K
-        --wait                 wait for it to end (like wait)
+        --delay 90s  --not-before <iso|unix>  --retries N  --attempt-timeout 30s
+        --idempotency-key K  --wait (wait for it to end, as wait does; --timeout applies)
   get <id>                   a task's state, attempts, result or error
   wait <id>                  wait until it ends, printing progress  [--timeout 60s] [--interval 1s]
   list                       recent tasks  [--state S] [--task T] [--limit N] [--cursor C]
@@ -46,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       "not-before": { type: "string" },
       retries: { type: "string" },
       timeout: { type: "string" },
+      "attempt-timeout": { type: "string" },
       interval: { type: "string" },
       "idempotency-key": { type: "string" },
       state: { type: "string" },
@@ -84,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
         ...(o.delay !== undefined ? { delay: o.delay } : {}),
         ...(o["not-before"] !== undefined ? { notBefore: /^\d+$/.test(o["not-before"]) ? Number(o["not-before"]) : o["not-before"] } : {}),
         ...(o.retries !== undefined ? { retries: integer("--retries", o.retries) } : {}),
-        ...(o.timeout !== undefined && !o.wait ? { timeout: o.timeout } : {}),
+        ...(o["attempt-timeout"] !== undefined ? { timeout: o["attempt-timeout"] } : {}),
         ...(o["idempotency-key"] !== undefined ? { idempotencyKey: o["idempotency-key"] } : {}),
       };
       const e = await client.enqueue(task, payloadOf(args[1]), options);

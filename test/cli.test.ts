@@ -78,8 +78,9 @@ describe("celeriac CLI", () => {
   });
 
   it("cancel and retry", async () => {
-    const queued = JSON.parse((await celeriac(["enqueue", "send-email", email(unique("cli cancel")), "--delay", "1h", "--json"])).stdout);
+    const queued = JSON.parse((await celeriac(["enqueue", "send-email", email(unique("cli cancel")), "--delay", "1h", "--retries", "2", "--attempt-timeout", "45s", "--json"])).stdout);
     expect(queued.state).toBe("scheduled");
+    expect(JSON.parse((await celeriac(["get", queued.id, "--json"])).stdout).options).toMatchObject({ retries: 2, timeout: 45 });
     const cancelled = await celeriac(["cancel", queued.id]);
     expect(cancelled).toMatchObject({ code: 0 });
     expect(cancelled.stdout).toMatch(new RegExp(`^${queued.id} cancelled`));
