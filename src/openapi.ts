@@ -63,6 +63,46 @@ function enqueueOperation(def: AnyTask) {
   };
 }
 
+const CHECK = {
+  type: "object",
+  required: ["email", "purpose", "code"],
+  properties: { email: { type: "string" }, purpose: { type: "string" }, code: { type: "string", pattern: "^[0-9]{6}$" } },
+};
+const checked = (description: string) => ({
+  200: json({ type: "object", required: ["verified", "token"], properties: { verified: { const: true }, token: { type: "string" } } }, description),
+  400: error("The body is not `{email, purpose, code}` (`invalid_check`)"),
+  409: error("This code was already used (`code_used`)"),
+  410: error("No live code for this address and purpose (`code_expired`)"),
+  422: error("Wrong code (`wrong_code`); `triesLeft` says how many tries remain"),
+  429: error("Five wrong tries: request a new code (`too_many_attempts`)"),
+});
+const browser = (description: string) => ({
+  403: error("Not from an allowed origin (`origin_not_allowed`), or the Turnstile check failed"),
+  503: error(description),
+});
+
+/** A public task's browser route: its payload as the body, no key. */
+function publicOperation(def: AnyTask) {
+  return {
+    post: {
+      operationId: `public_${def.name.replaceAll("-", "_")}`,
+      tags: ["browsers"],
+      summary: `Call ${def.name} from a page (no key)`,
+      description: "CORS from the task's allow-list; limits per IP and recipient; the same answer whether or not the recipient exists. The receipt reads the task's state.",
+      security: [],
+      requestBody: { required: true, content: { "application/json": { schema: ref(payloadSchemaName(def.name)) } } },
+      responses: {
+        202: json({ type: "object", required: ["receipt", "state"], properties: { receipt: { type: "string" }, state: { type: "string" } } }, "Enqueued"),
+        413: error("The body is over 4 KiB"),
+        415: error("The body is not sent as JSON"),
+        422: error("The payload does not fit the task (`invalid_payload`)"),
+        429: error("A limit is reached (`rate_limited`); `Retry-After` says when"),
+        ...browser("Misconfigured, or a service unavailable"),
+      },
+    },
+  };
+}
+
 /** The OpenAPI 3.1 document for these tasks, served from `origin`. */
 export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
   const payloads = Object.fromEntries(tasks.map((t) => [payloadSchemaName(t.name), payloadSchema(t)]));
@@ -85,6 +125,7 @@ export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
     security: [{ apiKey: [] }],
     tags: [
       { name: "tasks", description: "Enqueue tasks and follow them" },
+      { name: "browsers", description: "Public tasks and the verification-code pair, called from pages without a key" },
       { name: "schedules", description: "Cron schedules declared by the tasks" },
       { name: "stats", description: "Counters and daily reports" },
       { name: "meta", description: "Health and this document" },
@@ -137,6 +178,45 @@ export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
           summary: "Run a failed or cancelled task again, same id",
           parameters: byId,
           responses: { 202: json(ref("TaskRecord"), "Queued again"), ...record("(not sent)"), 409: error("Only failed or cancelled tasks can be retried") },
+        },
+      },
+      ...Object.fromEntries(tasks.filter((t) => t.public).map((t) => [`/v1/public/${t.name}`, publicOperation(t)])),
+      "/v1/public/receipts/{receipt}": {
+        get: {
+          operationId: "read_receipt",
+          tags: ["browsers"],
+          summary: "The state of the task a receipt names, nothing more (no key)",
+          security: [],
+          parameters: [path("receipt", "The receipt a public call answered")],
+          responses: {
+            200: json({ type: "object", required: ["state"], properties: { state: { type: "string" } } }, "The task's state"),
+            404: error("Not a receipt celeriac signed (`unknown_receipt`), or the record is gone"),
+            410: error("The receipt expired with its task's record (`receipt_expired`)"),
+            ...browser("Misconfigured"),
+          },
+        },
+      },
+      ...(tasks.some((t) => t.name === "verification" && t.public)
+        ? {
+            "/v1/public/verification/check": {
+              post: {
+                operationId: "check_code_public",
+                tags: ["browsers"],
+                summary: "Turn a verification code into a token, once (no key)",
+                security: [],
+                requestBody: { required: true, content: { "application/json": { schema: CHECK } } },
+                responses: { ...checked("Verified: a signed token for your backend"), ...browser("Misconfigured") },
+              },
+            },
+          }
+        : {}),
+      "/v1/verification/check": {
+        post: {
+          operationId: "check_code",
+          tags: ["tasks"],
+          summary: "Check a verification code from a backend",
+          requestBody: { required: true, content: { "application/json": { schema: CHECK } } },
+          responses: { ...checked("Verified"), 404: error("No verification task is registered"), ...common },
         },
       },
       "/v1/schedules": {

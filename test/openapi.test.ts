@@ -27,19 +27,22 @@ describe("/openapi.json", () => {
       expect(op, t.name).toBeDefined();
       expect(op.requestBody.content["application/json"].schema.properties.payload).toEqual({ $ref: `#/components/schemas/${t.name}.payload` });
     }
+    // A public task also has its browser route, whose body is the payload itself.
+    expect(doc.paths["/v1/public/verification"].post.requestBody.content["application/json"].schema).toEqual({ $ref: "#/components/schemas/verification.payload" });
+    expect(doc.paths["/v1/public/send-email"]).toBeUndefined();
     const email = doc.components.schemas["send-email.payload"];
     expect(email).toMatchObject({ type: "object", required: ["to", "subject"], additionalProperties: false });
     expect(Object.keys(email.properties)).toEqual(expect.arrayContaining(["from", "to", "cc", "subject", "html", "text", "tags"]));
     expect(doc.servers).toEqual([{ url: "http://celeriac.test" }]);
   });
 
-  it("documents every route the app serves (QStash's signed delivery routes aside)", async () => {
+  it("documents every route the app serves (QStash's signed delivery routes and CORS preflights aside)", async () => {
     const doc = await spec();
     const served = app.routes
-      .filter((r) => r.method !== "ALL" && !r.path.startsWith("/qstash/"))
+      .filter((r) => r.method !== "ALL" && r.method !== "OPTIONS" && !r.path.startsWith("/qstash/"))
       .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`);
     const documented = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item as object).map((m) => `${m} ${p}`));
-    const generic = documented.map((d) => d.replace(/^post \/v1\/tasks\/[a-z0-9-]+$/, "post /v1/tasks/{name}"));
+    const generic = documented.map((d) => d.replace(/^post \/v1\/(tasks|public)\/[a-z0-9-]+$/, "post /v1/$1/{name}"));
     expect(new Set(served).size).toBeGreaterThan(10);
     for (const route of new Set(served)) expect(generic.includes(route) || documented.includes(route), route).toBe(true);
   });

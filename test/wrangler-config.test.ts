@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEV_API_KEY, ROOT } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { CORE_VARIABLES } from "../src/env.ts";
+import { PUBLIC_VARIABLES } from "../src/public-config.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import { stack } from "./helpers/api.ts";
 
@@ -27,9 +28,9 @@ describe("wrangler.jsonc", () => {
     expect(config.secrets?.required).toContain("CELERIAC_PUBLIC_URL");
   });
 
-  it("declares every variable the core and the built-in tasks read", () => {
+  it("declares every variable the core, the browsers' routes and the built-in tasks read", () => {
     const declared = new Set([...Object.keys(config.vars), ...(config.secrets?.required ?? [])]);
-    const read = [...CORE_VARIABLES, ...builtIn.flatMap((t) => Object.keys((t.env as { entries?: object } | undefined)?.entries ?? {}))];
+    const read = [...CORE_VARIABLES, ...PUBLIC_VARIABLES, ...builtIn.flatMap((t) => Object.keys((t.env as { entries?: object } | undefined)?.entries ?? {}))];
     for (const name of read) expect(declared.has(name), `${name} is declared in wrangler.jsonc`).toBe(true);
   });
 
