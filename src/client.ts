@@ -56,6 +56,26 @@ export interface WaitOptions {
 
 export type ScheduleStatus = Awaited<ReturnType<typeof scheduleStatus>>;
 
+/** What a public call answers: a receipt that reads the task's state, and that state. */
+export interface PublicEnqueued {
+  receipt: string;
+  state: TaskState;
+}
+
+export interface PublicCallOptions {
+  /** The Turnstile widget's token, for a task that asks for the bot check (`cf-turnstile-response`). */
+  turnstileToken?: string;
+}
+
+/** A verification code as `POST /v1/public/verification/check` takes it. */
+export interface CodeCheck {
+  email: string;
+  /** The purpose slug the code was requested for, e.g. `sign-in`. */
+  purpose: string;
+  /** The 6 digits from the email. */
+  code: string;
+}
+
 const FINAL: readonly TaskState[] = ["succeeded", "failed", "cancelled"];
 
 /** A client of one celeriac deployment. `T`: the task definitions it serves (`typeof tasks`). */
@@ -116,15 +136,27 @@ export class CeleriacClient<T extends readonly AnyTask[] = readonly AnyTask[]> {
     }
   }
 
+  /**
+   * The browsers' routes, which take no API key (none is sent): a public task with its payload as
+   * the body, its receipt, and the verification-code check. A page on an allowed origin may call
+   * them; so may a server (it sends no `Origin`), within the same limits.
+   */
+  readonly public = {
+    enqueue: <K extends TaskName<T>>(task: K, payload: PayloadOf<T, K>, options: PublicCallOptions = {}): Promise<PublicEnqueued> =>
+      this.#call("POST", `/v1/public/${encodeURIComponent(task)}`, payload, { auth: false, ...(options.turnstileToken ? { headers: { "cf-turnstile-response": options.turnstileToken } } : {}) }),
+    receipt: (receipt: string): Promise<{ state: TaskState }> => this.#call("GET", `/v1/public/receipts/${encodeURIComponent(receipt)}`, undefined, { auth: false }),
+    checkCode: (check: CodeCheck): Promise<{ verified: true; token: string }> => this.#call("POST", "/v1/public/verification/check", check, { auth: false }),
+  };
+
   /** Declared schedules against QStash's, and syncing them. */
   readonly schedules = {
     list: (): Promise<ScheduleStatus> => this.#call("GET", "/v1/schedules"),
     sync: (): Promise<SyncReport> => this.#call("POST", "/v1/schedules/sync"),
   };
 
-  async #call<R>(method: string, path: string, body?: unknown): Promise<R> {
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+  async #call<R>(method: string, path: string, body?: unknown, how: { auth?: boolean; headers?: Record<string, string> } = {}): Promise<R> {
+    const headers: Record<string, string> = { accept: "application/json", ...how.headers };
+    if (this.#apiKey && how.auth !== false) headers.authorization = `Bearer ${this.#apiKey}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {

@@ -14,7 +14,7 @@ import {
   WaitTimeoutError,
 } from "../src/client.ts";
 import type { tasks } from "../tasks/index.ts";
-import { mailbox, stack, unique } from "./helpers/api.ts";
+import { mailbox, stack, unique, until } from "./helpers/api.ts";
 
 const client = () => createClient<typeof tasks>({ url: stack().worker, apiKey: DEV_API_KEY });
 const mail = (subject: string) => ({ to: "client@celeriac.dev", subject, text: "from the typed client" });
@@ -65,6 +65,27 @@ describe("typed client", () => {
     expect(timedOut).toBeInstanceOf(WaitTimeoutError);
     expect((timedOut as WaitTimeoutError).last).toMatchObject({ id: later.id, state: "scheduled" });
     expect((await client().cancel(later.id)).state).toBe("cancelled");
+  });
+
+  it("public tasks without a key: the verification pair (request, receipt, check) as a page would call it", async () => {
+    const anonymous = createClient<typeof tasks>({ url: stack().worker });
+    const email = `client-${Math.random().toString(36).slice(2, 8)}@celeriac.dev`;
+    const { receipt, state } = await anonymous.public.enqueue("verification", { email, purpose: "sign-in" });
+    expect(state).toBe("queued");
+    const code = await until("the code email", async () => {
+      const [mail] = await mailbox.to(email);
+      return mail ? /\b(\d{6})\b/.exec(mail.subject)?.[1] : undefined;
+    });
+    expect(["queued", "running", "succeeded"]).toContain((await anonymous.public.receipt(receipt)).state);
+    const wrong = await anonymous.public.checkCode({ email, purpose: "sign-in", code: code === "000000" ? "111111" : "000000" }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(ValidationError);
+    expect(wrong).toMatchObject({ status: 422, code: "wrong_code" });
+    const ok = await anonymous.public.checkCode({ email, purpose: "sign-in", code });
+    expect(ok).toMatchObject({ verified: true, token: expect.any(String) });
+    // The API-key routes stay closed to a client without a key.
+    await expect(anonymous.list()).rejects.toSatisfy((e) => e instanceof AuthError && e.status === 401);
+    // @ts-expect-error public calls are typed by the task too
+    await anonymous.public.enqueue("verification", { email }).catch(() => undefined);
   });
 
   it("a JSON body without a JSON content type is a 415 in celeriac's shape, and enqueues nothing", async () => {
