@@ -3,12 +3,12 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DEV_API_KEY, ROOT } from "../dev/stack.ts";
-import { mailbox, stack } from "./helpers/api.ts";
+import { DEV_API_KEY, DEV_VERIFICATION_SECRET, ROOT } from "../dev/stack.ts";
+import { mailbox, stack, until } from "./helpers/api.ts";
 
 const python = (script: string, args: string[]) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    execFile("python3", [join(ROOT, "examples/python", script), ...args], { env: { PATH: process.env.PATH!, CELERIAC_URL: stack().worker, CELERIAC_API_KEY: DEV_API_KEY }, timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile("python3", [join(ROOT, "examples/python", script), ...args], { env: { PATH: process.env.PATH!, CELERIAC_URL: stack().worker, CELERIAC_API_KEY: DEV_API_KEY, VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET }, timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   );
@@ -29,5 +29,27 @@ describe("examples/python", () => {
     const sent = await mailbox.withSubject(`Order #${order} placed`);
     expect(sent).toHaveLength(1);
     expect(lines[2]).toContain(sent[0].id);
+  });
+
+  it("verification_code.py: requests a code, refuses a wrong one, verifies the right one and its token", async () => {
+    const email = `py-${Date.now()}@celeriac.dev`;
+    const requested = await python("verification_code.py", ["request", email, "sign-in"]);
+    expect(requested).toEqual({ code: 0, stdout: `code for ${email} (sign-in): succeeded\n`, stderr: "" });
+    const code = await until("the code email", async () => {
+      const [mail] = await mailbox.to(email);
+      return mail ? /\b(\d{6})\b/.exec(mail.subject)?.[1] : undefined;
+    });
+    const wrong = await python("verification_code.py", ["check", email, "sign-in", code === "000000" ? "111111" : "000000"]);
+    expect(wrong).toEqual({ code: 1, stdout: "not verified: wrong_code, 4 tries left\n", stderr: "" });
+    const right = await python("verification_code.py", ["check", email, "sign-in", code]);
+    expect(right.stderr).toBe("");
+    expect(right.code).toBe(0);
+    const valid = new RegExp(`^verified ${email.replace(/\./g, "\\.")} for sign-in, token valid for (\\d+) s\n$`).exec(right.stdout);
+    expect(valid, right.stdout).not.toBeNull();
+    // The token's own lifetime (10 minutes), as the script read it from the verified claims.
+    expect(Number(valid![1])).toBeGreaterThan(0);
+    expect(Number(valid![1])).toBeLessThanOrEqual(600);
+    const again = await python("verification_code.py", ["check", email, "sign-in", code]);
+    expect(again.stdout).toBe("not verified: code_used\n");
   });
 });

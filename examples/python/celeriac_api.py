@@ -51,6 +51,10 @@ class Celeriac:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self._call("POST", f"/v1/tasks/{task}", {"payload": payload, **options}, headers)
 
+    def check_code(self, email, purpose, code):
+        """POST /v1/verification/check: a code the person typed, for a signed token (once)."""
+        return self._call("POST", "/v1/verification/check", {"email": email, "purpose": purpose, "code": code})
+
     def get(self, task_id):
         return self._call("GET", f"/v1/tasks/{task_id}")
 
