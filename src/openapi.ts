@@ -1,107 +1,12 @@
 // The OpenAPI 3.1 document of one app: its routes, and each registered task's payload schema
 // derived from the task's valibot schema. Served at /openapi.json; /docs renders it.
-import { toJsonSchema } from "@valibot/to-json-schema";
 import { ERROR_CODES } from "./error-codes.ts";
 import { SCHEMAS } from "./openapi-schemas.ts";
+import { byId, CHECK, checked, browser, common, error, json, path, query, record, ref } from "./openapi-parts.ts";
+import { enqueueOperation, payloadSchema, payloadSchemaName, publicOperation } from "./openapi-tasks.ts";
 import type { AnyTask } from "./registry.ts";
 
-type Schema = Record<string, unknown>;
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Schema, description: string) => ({ description, content: { "application/json": { schema } } });
-const error = (description: string) => json(ref("Error"), description);
-const path = (name: string, description: string) => ({ name, in: "path", required: true, description, schema: { type: "string" } });
-const query = (name: string, description: string, schema: Schema = { type: "string" }) => ({ name, in: "query", required: false, description, schema });
-
-/** The component name of a task's payload schema. */
-export const payloadSchemaName = (task: string) => `${task}.payload`;
-
-/**
- * A task's payload as JSON Schema (2020-12, input side). Checks that valibot runs as code (e.g.
- * "html or text") have no JSON Schema form and are left out; the server still enforces them.
- */
-export function payloadSchema(def: AnyTask): Schema {
-  const { $schema: _, ...schema } = toJsonSchema(def.input, { target: "draft-2020-12", typeMode: "input", errorMode: "ignore" }) as Schema;
-  return schema;
-}
-
-const common = {
-  400: error("Malformed options, query or JSON (`invalid_options`, `invalid_query`, `invalid_json`)"),
-  401: error("No API key (`missing_api_key`)"),
-  403: error("An API key celeriac does not accept (`invalid_api_key`)"),
-  503: error("Misconfigured, or Redis or QStash unavailable; `Retry-After` says when to try again"),
-};
-const byId = [path("id", "The task id (`tsk_…`)")];
-const record = (description: string) => ({ 200: json(ref("TaskRecord"), description), 404: error("No task with this id (`unknown`)"), ...common });
-
-function enqueueOperation(def: AnyTask) {
-  const { payload: _, ...options } = SCHEMAS.EnqueueOptions.properties as Record<string, Schema>;
-  return {
-    post: {
-      operationId: `enqueue_${def.name.replaceAll("-", "_")}`,
-      tags: ["tasks"],
-      summary: `Enqueue ${def.name}`,
-      description: `Validates the payload against task \`${def.name}\` and hands it to QStash. Defaults: ${def.retries} retries, ${def.timeout} s timeout. An \`Idempotency-Key\` header (or \`idempotencyKey\`) answers the first task again (200).`,
-      parameters: [{ name: "Idempotency-Key", in: "header", required: false, schema: { type: "string" } }],
-      requestBody: {
-        required: true,
-        content: {
-          "application/json": {
-            schema: { type: "object", additionalProperties: false, required: ["payload"], properties: { payload: ref(payloadSchemaName(def.name)), ...options } },
-          },
-        },
-      },
-      responses: {
-        202: json(ref("Enqueued"), "Enqueued"),
-        200: json(ref("Enqueued"), "An idempotency key matched an earlier task, which is answered"),
-        409: error("The idempotency key was first used with another task or payload"),
-        413: error("The body is over 1 MB"),
-        415: error("The body is not sent as JSON (`unsupported_media_type`)"),
-        422: error("The payload does not fit the task (`invalid_payload`; issues name each field)"),
-        ...common,
-      },
-    },
-  };
-}
-
-const CHECK = {
-  type: "object",
-  required: ["email", "purpose", "code"],
-  properties: { email: { type: "string" }, purpose: { type: "string" }, code: { type: "string", pattern: "^[0-9]{6}$" } },
-};
-const checked = (description: string) => ({
-  200: json({ type: "object", required: ["verified", "token"], properties: { verified: { const: true }, token: { type: "string" } } }, description),
-  400: error("The body is not `{email, purpose, code}` (`invalid_check`)"),
-  409: error("This code was already used (`code_used`)"),
-  410: error("No live code for this address and purpose (`code_expired`)"),
-  422: error("Wrong code (`wrong_code`); `triesLeft` says how many tries remain"),
-  429: error("Five wrong tries: request a new code (`too_many_attempts`)"),
-});
-const browser = (description: string) => ({
-  403: error("Not from an allowed origin (`origin_not_allowed`), or the Turnstile check failed"),
-  503: error(description),
-});
-
-/** A public task's browser route: its payload as the body, no key. */
-function publicOperation(def: AnyTask) {
-  return {
-    post: {
-      operationId: `public_${def.name.replaceAll("-", "_")}`,
-      tags: ["browsers"],
-      summary: `Call ${def.name} from a page (no key)`,
-      description: "CORS from the task's allow-list; limits per IP and recipient; the same answer whether or not the recipient exists. The receipt reads the task's state.",
-      security: [],
-      requestBody: { required: true, content: { "application/json": { schema: ref(payloadSchemaName(def.name)) } } },
-      responses: {
-        202: json({ type: "object", required: ["receipt", "state"], properties: { receipt: { type: "string" }, state: { type: "string" } } }, "Enqueued"),
-        413: error("The body is over 4 KiB"),
-        415: error("The body is not sent as JSON"),
-        422: error("The payload does not fit the task (`invalid_payload`)"),
-        429: error("A limit is reached (`rate_limited`); `Retry-After` says when"),
-        ...browser("Misconfigured, or a service unavailable"),
-      },
-    },
-  };
-}
+export { payloadSchema, payloadSchemaName } from "./openapi-tasks.ts";
 
 /** The OpenAPI 3.1 document for these tasks, served from `origin`. */
 export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
