@@ -10,10 +10,18 @@ import { retryAfterSeconds, type ErrorBody } from "./errors.ts";
 import type { AnyTask } from "./registry.ts";
 import type { scheduleStatus, SyncReport } from "./schedules.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
-import type { EnqueueOptions } from "./task.ts";
+import type { EnqueueBody } from "./options.ts";
+import type { RetryDelay } from "./retry-delay.ts";
 
 export * from "./client-errors.ts";
-export type { Enqueued, EnqueueOptions, SyncReport, TaskRecord, TaskState };
+export type { Enqueued, SyncReport, TaskRecord, TaskState };
+
+/**
+ * Options of an enqueue, as `POST /v1/tasks/:name` takes them (inferred from the route's own
+ * schema): `delay`, `notBefore`, `retries`, `timeout`, `retryDelay`, `idempotencyKey`,
+ * `resultTtl`, `redact`.
+ */
+export type EnqueueOptions = Omit<InferInput<typeof EnqueueBody>, "payload" | "retryDelay"> & { retryDelay?: RetryDelay };
 
 /** The task names of a list of task definitions. */
 export type TaskName<T extends readonly AnyTask[]> = T[number]["name"];

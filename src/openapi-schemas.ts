@@ -27,6 +27,8 @@ export const SCHEMAS = {
       timeout: { description: "Seconds or a duration.", oneOf: [{ type: "number", minimum: 1 }, str] },
       retryDelay: { description: "Seconds, an Upstash-Retry-Delay expression, or { base, factor, max }.", oneOf: [{ type: "number" }, str, { type: "object" }] },
       idempotencyKey: { type: "string", minLength: 1, maxLength: 256 },
+      resultTtl: { description: "How long the finished record is kept: seconds or a duration (at least 60 s).", oneOf: [{ type: "number", minimum: 60 }, str] },
+      redact: { description: "Payload paths (`headers.*`, `body.json.code`) kept out of the record and every answer.", type: "array", items: str, maxItems: 20 },
     },
   },
   Enqueued: {
@@ -58,6 +60,8 @@ export const SCHEMAS = {
       messageId: str,
       idempotencyKey: str,
       scheduleId: str,
+      leaseUntil: time,
+      redacted: { type: "array", items: str },
       generation: int,
       history: {
         type: "array",

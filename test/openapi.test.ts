@@ -3,6 +3,7 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.ts";
+import { EnqueueBody } from "../src/options.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import { call, settle, stack } from "./helpers/api.ts";
 
@@ -34,6 +35,8 @@ describe("/openapi.json", () => {
     expect(email).toMatchObject({ type: "object", required: ["to", "subject"], additionalProperties: false });
     expect(Object.keys(email.properties)).toEqual(expect.arrayContaining(["from", "to", "cc", "subject", "html", "text", "tags"]));
     expect(doc.servers).toEqual([{ url: "http://celeriac.test" }]);
+    // The enqueue options are the route's own schema's.
+    expect(Object.keys(doc.components.schemas.EnqueueOptions.properties).sort()).toEqual(Object.keys(EnqueueBody.entries).filter((k) => k !== "payload").sort());
   });
 
   it("documents every route the app serves (QStash's signed delivery routes and CORS preflights aside)", async () => {
