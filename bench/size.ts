@@ -149,7 +149,7 @@ export async function runSize(): Promise<SectionResult> {
   const markdown = `## 4. Size and start-up
 
 The Worker bundle as \`npx wrangler deploy --dry-run --outdir <tmp>\` writes it (esbuild inside
-wrangler; minified with postal-mime aliased away, as \`wrangler.toml\` says; the "before" row is the
+wrangler; minified with postal-mime aliased away, as \`wrangler.jsonc\` says; the "before" row is the
 same code built without those settings), gzip-compressed with Node's zlib at its default level;
 wrangler's own "Total Upload" line beside it. The baseline is a bare Hono app
 (\`bench/fixtures/bare-hono.ts\`, one route) bundled by the same wrangler with the same
