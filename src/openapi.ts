@@ -31,6 +31,7 @@ export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
     tags: [
       { name: "tasks", description: "Enqueue tasks and follow them" },
       { name: "browsers", description: "Public tasks and the verification-code pair, called from pages without a key" },
+      { name: "dead letters", description: "Failed tasks: list, replay, discard" },
       { name: "schedules", description: "Cron schedules declared by the tasks" },
       { name: "stats", description: "Counters and daily reports" },
       { name: "meta", description: "Health and this document" },
@@ -123,6 +124,40 @@ export function openApiDocument(tasks: readonly AnyTask[], origin: string) {
           requestBody: { required: true, content: { "application/json": { schema: CHECK } } },
           responses: { ...checked("Verified"), 404: error("No verification task is registered"), ...common },
         },
+      },
+      "/v1/dead": {
+        get: {
+          operationId: "list_dead",
+          tags: ["dead letters"],
+          summary: "Failed tasks QStash gave up on, newest first, with QStash's DLQ copy",
+          parameters: [query("task", "Only this task type"), query("code", "Only this error code"), query("since", "Unix seconds or an ISO date"), query("cursor", "The previous page's cursor"), query("limit", "Page size", { type: "integer", minimum: 1, maximum: 100 })],
+          responses: { 200: json(ref("TaskList"), "A page of dead letters"), 404: error("No task type of this name"), ...common },
+        },
+      },
+      "/v1/dead/replay": {
+        post: {
+          operationId: "replay_dead",
+          tags: ["dead letters"],
+          summary: "Replay every dead letter matching `{ filter: { task, code, since }, dryRun }` (each once)",
+          requestBody: { required: true, content: { "application/json": { schema: { type: "object", properties: { filter: { type: "object" }, dryRun: { type: "boolean" } } } } } },
+          responses: { 200: json(ref("Json"), "Dry run: what would be replayed"), 202: json(ref("Json"), "`{ matched, replayed, skipped, ids }`"), ...common },
+        },
+      },
+      "/v1/dead/{id}/replay": {
+        post: { operationId: "replay_dead_one", tags: ["dead letters"], summary: "Replay one dead letter under its id", parameters: byId, responses: { 202: json(ref("TaskRecord"), "Queued again"), ...record("(not sent)"), 409: error("Not a dead letter (`not_dead`)") } },
+      },
+      "/v1/dead/{id}": {
+        delete: { operationId: "discard_dead", tags: ["dead letters"], summary: "Discard a dead letter (the record stays, failed)", parameters: byId, responses: { ...record("(not sent)"), 200: json(ref("Json"), "`{ id, discarded: true }`"), 409: error("Not a dead letter (`not_dead`)") } },
+      },
+      "/v1/suppressions": {
+        get: { operationId: "list_suppressions", tags: ["tasks"], summary: "Addresses send-email no longer mails (bounced or complained)", parameters: [query("cursor", "The previous page's cursor"), query("limit", "Page size", { type: "integer", minimum: 1, maximum: 100 })], responses: { 200: json(ref("Json"), "A page of suppressed addresses"), ...common } },
+      },
+      "/v1/suppressions/{address}": {
+        get: { operationId: "get_suppression", tags: ["tasks"], summary: "Why an address is suppressed", parameters: [path("address", "An email address")], responses: { 200: json(ref("Json"), "The suppression"), 404: error("Not suppressed"), ...common } },
+        delete: { operationId: "delete_suppression", tags: ["tasks"], summary: "Mail an address again", parameters: [path("address", "An email address")], responses: { 200: json(ref("Json"), "Removed"), 404: error("Not suppressed"), ...common } },
+      },
+      "/webhooks/resend": {
+        post: { operationId: "resend_events", tags: ["meta"], summary: "Resend's delivery events (Svix-signed with RESEND_WEBHOOK_SECRET; no API key)", security: [], responses: { 200: json(ref("Json"), "Recorded"), 401: error("Not signed by Resend") } },
       },
       "/v1/schedules": {
         get: { operationId: "list_schedules", tags: ["schedules"], summary: "Declared schedules against QStash's, with drift", responses: { 200: json(ref("Json"), "`{ schedules, orphans }`"), ...common } },
