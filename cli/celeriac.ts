@@ -17,6 +17,8 @@ const USAGE = `usage: celeriac <command> [options]
   cancel <id>                cancel a task that has not started
   retry <id>                 run a failed or cancelled task again
   schedules list|sync        declared schedules vs QStash's; make QStash match the code
+  dead list                  failed tasks QStash gave up on  [--task T] [--limit N] [--cursor C]
+  dead replay <id>|--all     run one again, or every one (--task T narrows; --dry-run counts)
 
 options:
   --url URL        celeriac's origin (env CELERIAC_URL)
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       task: { type: "string" },
       limit: { type: "string" },
       cursor: { type: "string" },
+      all: { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
     },
   });
   const [command, ...args] = positionals;
@@ -126,6 +130,21 @@ async function main(argv: string[]): Promise<number> {
         return out(fmt.sync(r), r), 0;
       }
       throw new UsageError("schedules needs list or sync");
+    }
+    case "dead": {
+      if (args[0] === "list") {
+        const page = await client.dead.list({ ...(o.task ? { task: o.task } : {}), ...(o.limit ? { limit: integer("--limit", o.limit) } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) });
+        return out(fmt.list(page.tasks, page.cursor), page), 0;
+      }
+      if (args[0] === "replay" && args[1]) {
+        const r = await client.dead.replay(args[1]);
+        return out(fmt.record(r), r), 0;
+      }
+      if (args[0] === "replay" && o.all) {
+        const r = await client.dead.replayMatching(o.task ? { task: o.task } : {}, o["dry-run"]);
+        return out(`${o["dry-run"] ? "would replay" : "replayed"} ${r.replayed ?? r.matched} of ${r.matched}: ${r.ids.join(", ") || "-"}`, r), 0;
+      }
+      throw new UsageError("dead needs list, replay <id> or replay --all");
     }
     default:
       throw new UsageError(`unknown command "${command}" (see celeriac --help)`);

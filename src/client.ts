@@ -156,6 +156,19 @@ export class CeleriacClient<T extends readonly AnyTask[] = readonly AnyTask[]> {
     checkCode: (check: CodeCheck): Promise<{ verified: true; token: string }> => this.#call("POST", "/v1/public/verification/check", check, { auth: false }),
   };
 
+  /** Dead letters: failed tasks QStash gave up on. */
+  readonly dead = {
+    list: (query: { task?: string; code?: string; since?: string | number; limit?: number; cursor?: string } = {}): Promise<{ tasks: TaskRecord[]; cursor?: string }> => {
+      const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+      return this.#call("GET", `/v1/dead${q.size ? `?${q}` : ""}`);
+    },
+    /** Replays one dead letter under its id. */
+    replay: (id: string): Promise<TaskRecord> => this.#call("POST", `/v1/dead/${encodeURIComponent(id)}/replay`),
+    /** Replays every dead letter matching `filter` (or only counts them with `dryRun`). */
+    replayMatching: (filter: { task?: string; code?: string; since?: string | number } = {}, dryRun = false): Promise<{ matched: number; replayed?: number; ids: string[] }> =>
+      this.#call("POST", "/v1/dead/replay", { filter, dryRun }),
+  };
+
   /** Declared schedules against QStash's, and syncing them. */
   readonly schedules = {
     list: (): Promise<ScheduleStatus> => this.#call("GET", "/v1/schedules"),

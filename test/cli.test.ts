@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_API_KEY, ROOT } from "../dev/stack.ts";
-import { mailbox, stack, unique } from "./helpers/api.ts";
+import { mailbox, stack, unique, until } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 
 interface Run {
@@ -100,6 +100,23 @@ describe("celeriac CLI", () => {
     const done = await celeriac(["wait", id, "--timeout", "20s"]);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(new RegExp(`^${id} succeeded \\(webhook, attempt \\d+ of \\d+\\)`));
+  });
+
+  it("dead list and replay: a task QStash gave up on, run again", async () => {
+    rx.script("/cli-dead", [{ status: 503 }, { status: 503 }]);
+    const gaveUp = await celeriac(["enqueue", "webhook", JSON.stringify({ url: `${rx.base}/cli-dead` }), "--retries", "1", "--wait", "--json"]);
+    expect(gaveUp.code).toBe(1);
+    const { id } = JSON.parse(gaveUp.stdout);
+    const listed = await until("the dead letter", async () => {
+      const r = await celeriac(["dead", "list", "--task", "webhook", "--limit", "100"]);
+      return r.stdout.includes(id) ? r : undefined;
+    });
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+webhook\\s+failed\\s+2\\s`));
+    const replayed = await celeriac(["dead", "replay", id, "--json"]);
+    expect(replayed.code).toBe(0);
+    expect(JSON.parse(replayed.stdout)).toMatchObject({ id, state: "queued" });
+    expect((await celeriac(["wait", id, "--timeout", "20s"])).code).toBe(0);
+    expect((await celeriac(["dead", "replay", id])).stderr).toMatch(/^celeriac: 409 not_dead: /);
   });
 
   it("schedules list and sync", async () => {
