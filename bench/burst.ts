@@ -362,7 +362,7 @@ on the machine's Redis counts too); from /proc.
 - (a) inline: an order endpoint that sends each notification before answering, one order at a time;
   only the first K orders are run and the rest is extrapolated (K × per-order time), as labelled.
 - (b) celeriac: the deploy bundle (\`wrangler deploy --dry-run\`) in \`workerd serve\` alone, the
-  production runtime, with wrangler.toml's vars; the local QStash broker at time scale 1, the
+  production runtime, with wrangler.jsonc's vars; the local QStash broker at time scale 1, the
   Upstash-REST bridge over the real Redis; the \`webhook\` task calls the provider. The broker runs in
   the bench process, with the provider and the callers.
 - (c) BullMQ ${bullVersion()}: \`Queue\` + \`Worker\` in the bench process on the same Redis (a unique queue,

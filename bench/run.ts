@@ -83,7 +83,7 @@ const blocks = SECTIONS.map((s) => {
 });
 const git = (...a: string[]) => spawnSync("git", a, { cwd: bench, encoding: "utf8" }).stdout?.trim() ?? "";
 const head = git("rev-parse", "--short", "HEAD") || "unknown";
-const dirty = git("status", "--porcelain", "--", "src", "routes", "tasks", "wrangler.toml", "package.json") !== "";
+const dirty = git("status", "--porcelain", "--", "src", "routes", "tasks", "wrangler.jsonc", "package.json") !== "";
 const header = `# celeriac benchmarks
 
 Every figure below comes from a run of \`npm run bench\` on the machine named here; nothing is

@@ -115,7 +115,7 @@ export async function runSize(): Promise<SectionResult> {
   const started = performance.now();
   note("size: wrangler deploy --dry-run (celeriac, then a bare Hono app)");
   const celeriac = dryRun("celeriac", [], ROOT);
-  // The bare app is bundled from a folder without wrangler.toml, so only these flags apply.
+  // The bare app is bundled from a folder without a wrangler config, so only these flags apply.
   const cwd = mkdtempSync(join(tmpdir(), "celeriac-size-cwd-"));
   const bare = dryRun("bare-hono", ["--name", "bare-hono", "--compatibility-date", "2026-11-01", join(ROOT, "bench/fixtures/bare-hono.ts")], cwd);
   // Before issue 13: postal-mime bundled, not minified, keepNames on (a config without those lines).
@@ -149,7 +149,7 @@ export async function runSize(): Promise<SectionResult> {
   const markdown = `## 4. Size and start-up
 
 The Worker bundle as \`npx wrangler deploy --dry-run --outdir <tmp>\` writes it (esbuild inside
-wrangler; minified with postal-mime aliased away, as \`wrangler.toml\` says; the "before" row is the
+wrangler; minified with postal-mime aliased away, as \`wrangler.jsonc\` says; the "before" row is the
 same code built without those settings), gzip-compressed with Node's zlib at its default level;
 wrangler's own "Total Upload" line beside it. The baseline is a bare Hono app
 (\`bench/fixtures/bare-hono.ts\`, one route) bundled by the same wrangler with the same

@@ -1,11 +1,12 @@
 // celeriac in workerd itself, the runtime Cloudflare runs: the bundle `wrangler deploy --dry-run`
 // writes (what a deploy would upload), served by `workerd serve` with a config generated here, with
-// wrangler.toml's [vars] and the given env as bindings. No wrangler proxy, no Node process in the
+// wrangler.jsonc's vars and the given env as bindings. No wrangler proxy, no Node process in the
 // request path: the benches' primary runtime (`wrangler dev` adds both, see bench/RESULTS.md).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { unstable_readConfig } from "wrangler";
 
 export const WORKERD = join(import.meta.dirname, "../node_modules/workerd/bin/workerd");
 const ROOT = join(import.meta.dirname, "..");
@@ -25,14 +26,11 @@ export function bundleWorker(): { dir: string; file: string } {
   return { dir, file };
 }
 
-/** wrangler.toml's `name`, `compatibility_date` and [vars] (string values), read line by line. */
+/** wrangler.jsonc's `compatibility_date` and `vars` (string values), as wrangler reads them. */
 export function wranglerConfig(): { compatibilityDate: string; vars: Record<string, string> } {
-  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "2026-11-01";
-  const vars: Record<string, string> = {};
-  const section = /^\[vars\]\s*$([\s\S]*?)(?=^\[|$(?![\s\S]))/m.exec(toml)?.[1] ?? "";
-  for (const m of section.matchAll(/^([A-Z0-9_]+)\s*=\s*"((?:[^"\\]|\\.)*)"/gm)) vars[m[1]!] = JSON.parse(`"${m[2]}"`);
-  return { compatibilityDate, vars };
+  const config = unstable_readConfig({ config: join(ROOT, "wrangler.jsonc") });
+  const vars = Object.fromEntries(Object.entries(config.vars).flatMap(([k, v]) => (typeof v === "string" ? [[k, v]] : [])));
+  return { compatibilityDate: config.compatibility_date ?? "2026-11-01", vars };
 }
 
 /**
@@ -63,7 +61,7 @@ const worker :Workerd.Worker = (
 let bundled: { dir: string; file: string } | undefined;
 
 /**
- * How to run `workerd serve` on `port` with wrangler.toml's [vars] and `env` as bindings: the
+ * How to run `workerd serve` on `port` with wrangler.jsonc's vars and `env` as bindings: the
  * arguments (the config is written next to the bundle, built once per process) and the
  * environment workerd must get.
  */

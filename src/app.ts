@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { dead } from "../routes/dead.ts";
 import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
+import { openapi } from "../routes/openapi.ts";
 import { publicRoutes } from "../routes/public.ts";
 import { verification } from "../routes/verification.ts";
 import { schedules } from "../routes/schedules.ts";
@@ -17,6 +18,7 @@ import { ApiError, messageOf } from "./errors.ts";
 import { platformFetch, type OutboundFetch } from "./outbound.ts";
 import { Registry, type AnyTask } from "./registry.ts";
 import { relay, type AppEnv, type Wiring } from "./relay.ts";
+import { scheduledSync } from "./scheduled.ts";
 import type { Services } from "./services.ts";
 
 export interface AppOptions {
@@ -31,7 +33,11 @@ export interface AppOptions {
   outbound?: OutboundFetch;
 }
 
-/** The composition root: the one place that wires routes/ and tasks/ into the machinery. */
+/**
+ * The composition root: the one place that wires routes/ and tasks/ into the machinery. The
+ * result is a Worker as it stands (`export default createApp({ tasks })`): Hono's `fetch`, and a
+ * `scheduled` handler whose Cron Triggers keep QStash's schedules equal to the code.
+ */
 export function createApp(options: AppOptions = {}) {
   // The callback task is machinery: every app serves it (also one given its own task list), so
   // every task may carry a `callback`.
@@ -53,8 +59,9 @@ export function createApp(options: AppOptions = {}) {
     return c.json({ error: { code: "internal", message: `[celeriac] internal error: ${messageOf(err)}` } }, 500);
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
-  return app
+  const routes = app
     .route("/", health(wiring))
+    .route("/", openapi(wiring))
     // Browsers' routes take no API key (exact-origin CORS, limits and receipts guard them). Mounted
     // before the key check, they answer every /v1/public request themselves, so it never runs.
     .use("/v1/public/*", relay(wiring))
@@ -75,6 +82,7 @@ export function createApp(options: AppOptions = {}) {
     .route("/ui", ui)
     .route("/", deliver)
     .route("/", webhooks);
+  return Object.assign(routes, { scheduled: scheduledSync(wiring) });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -63,6 +63,9 @@ const EnvSchema = v.object({
   ),
 });
 
+/** The variables the core reads (a task's own are declared by the task). */
+export const CORE_VARIABLES = Object.keys(EnvSchema.entries);
+
 /** The core's configuration, parsed from the env; a task's own variables are declared by the task. */
 export interface Config {
   /** Origin QStash delivers to; the `sub` claim of every delivery is checked against it. */

@@ -1,4 +1,4 @@
-// Stands in for `postal-mime` in the Worker bundle (wrangler.toml [alias]). The `resend` SDK
+// Stands in for `postal-mime` in the Worker bundle (the `alias` of wrangler.jsonc). The `resend` SDK
 // imports it only to parse inbound (received) mail, which celeriac never reads; aliasing it away
 // keeps about a sixth of the bundle out. Anything that does call it gets a clear error.
 export default class PostalMime {

@@ -7,7 +7,7 @@ import { refuseTarget } from "./ssrf.ts";
  * `CELERIAC_WEBHOOK_ALLOW_HOSTS`). The URL's spelling is checked first; then, where the
  * connection is made, every address actually dialled, so a public name that resolves (or
  * rebinds) to a private address is refused too.
- * - Workers: the global fetch; `global_fetch_strictly_public` (wrangler.toml) routes it as a
+ * - Workers: the global fetch; `global_fetch_strictly_public` (wrangler.jsonc) routes it as a
  *   request from the internet, and Cloudflare does not connect to private addresses.
  * - Node: `src/node.ts` checks each address its resolver returns, inside the connection's lookup.
  * - Deno: `src/deno.ts` resolves and checks every address before the call.

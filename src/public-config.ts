@@ -32,6 +32,9 @@ const PublicEnv = v.object({
   TURNSTILE_VERIFY_URL: v.optional(v.pipe(v.string(), v.url("TURNSTILE_VERIFY_URL must be an absolute URL")), "https://challenges.cloudflare.com/turnstile/v0/siteverify"),
 });
 
+/** The variables the browser-facing routes read. */
+export const PUBLIC_VARIABLES = Object.keys(PublicEnv.entries);
+
 /** What the browser-facing routes need beyond the core configuration. */
 export interface PublicConfig {
   /** Origins allowed for public tasks that name none of their own. */

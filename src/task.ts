@@ -180,9 +180,9 @@ export interface ScheduleDeclaration {
   payload?: unknown;
 }
 
-export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSchema | undefined = undefined> {
-  /** Kebab-case, equal to the file name in tasks/. */
-  name: string;
+export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSchema | undefined = undefined, N extends string = string> {
+  /** Kebab-case, equal to the file name in tasks/; kept as a literal type, so clients are typed by it. */
+  name: N;
   /** valibot schema of the payload; a payload that fails it is a 422 at enqueue time. */
   input: S;
   /**
@@ -245,8 +245,8 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
 }
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
-export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any>
-  extends Required<Omit<TaskDefinitionInput<S, E>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact" | "batch" | "runBatch">> {
+export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any, N extends string = string>
+  extends Required<Omit<TaskDefinitionInput<S, E, N>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact" | "batch" | "runBatch">> {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
@@ -262,9 +262,9 @@ export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSc
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 /** Declares a task type: one file in tasks/, `export default defineTask({...})`. */
-export function defineTask<S extends v.GenericSchema, E extends EnvSchema | undefined = undefined>(
-  def: TaskDefinitionInput<S, E>,
-): TaskDefinition<S, E> {
+export function defineTask<S extends v.GenericSchema, E extends EnvSchema | undefined = undefined, const N extends string = string>(
+  def: TaskDefinitionInput<S, E, N>,
+): TaskDefinition<S, E, N> {
   const where = `[celeriac] task "${def.name}"`;
   if (!NAME.test(def.name)) throw new TypeError(`${where}: name must be kebab-case`);
   const whole = (n: number | undefined, min: number, what: string) => {

@@ -1,4 +1,7 @@
 import { createApp } from "./app.ts";
 
-/** Cloudflare Workers entry: bindings arrive per request as the fetch handler's env. */
-export default createApp();
+/**
+ * Cloudflare Workers entry: bindings arrive per request (and per cron event) as the handler's env.
+ * `Env` is generated from wrangler.jsonc by `npm run types` (worker-configuration.d.ts).
+ */
+export default createApp() satisfies ExportedHandler<Env>;
