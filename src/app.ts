@@ -42,7 +42,11 @@ export function createApp(options: AppOptions = {}) {
   // The callback task is machinery: every app serves it (also one given its own task list), so
   // every task may carry a `callback`.
   const served = options.tasks ?? builtInTasks;
-  const all = served.some((t) => t.name === callbackTask.name) ? served : [...served, callbackTask];
+  // An app task of that name would be handed celeriac's callback payloads (and be enqueueable by callers).
+  if (served.some((t) => t.name === callbackTask.name && t !== callbackTask)) {
+    throw new TypeError(`[celeriac] the task name "${callbackTask.name}" is celeriac's own (it sends completion callbacks); name your task otherwise`);
+  }
+  const all = served.includes(callbackTask) ? served : [...served, callbackTask];
   const wiring: Wiring = {
     registry: new Registry(all),
     services: options.services,

@@ -86,6 +86,10 @@ describe("delivery status from Resend's events", () => {
     const list = await call("GET", "/v1/suppressions?limit=100");
     expect(list.status).toBe(200);
     expect(list.body.suppressions).toEqual(expect.any(Array));
+    // A cursor Redis cannot take (past 2^64 - 1) is the caller's mistake: a 400, not a 503.
+    for (const cursor of ["18446744073709551616", "9".repeat(30)]) {
+      expect(await call("GET", `/v1/suppressions?cursor=${cursor}`)).toMatchObject({ status: 400, body: { error: { code: "invalid_query" } } });
+    }
   });
 });
 

@@ -48,14 +48,16 @@ async function roundTrip(receiver: { url: string; output: () => string }) {
     body: "{}",
   });
   expect(forged.status).toBe(401);
+  // A webhook task is signed with the same secret, but its body is the caller's: one posing as a
+  // callback (here of itself) is refused, since its webhook-id is not `<id>.<type>`.
   const r = await call("POST", "/v1/tasks/webhook", {
-    // The work itself goes to the same receiver: signed with the same secret, it is accepted too.
-    payload: { url: receiver.url.replace("/hook", "/work"), body: { json: { type: "work", id: "-", state: "-" } } },
+    payload: { url: receiver.url.replace("/hook", "/work"), body: { json: { type: "task.succeeded", id: "tsk_forged", state: "succeeded" } } },
     callback: receiver.url,
   });
   const done = await settle(r.body.id);
-  expect(done.state).toBe("succeeded");
-  await until("the receiver to print the event", async () => (receiver.output().includes(`task.succeeded ${r.body.id} succeeded`) ? true : undefined));
+  expect(done).toMatchObject({ state: "failed", error: { code: "http_401" } });
+  await until("the receiver to print the event", async () => (receiver.output().includes(`task.failed ${r.body.id} failed`) ? true : undefined));
+  expect(receiver.output()).not.toContain("tsk_forged");
   const rec = await until("the callback delivered", async () => {
     const t = (await call("GET", `/v1/tasks/${r.body.id}`)).body;
     return t.callbacks?.[0]?.status === "delivered" ? t : undefined;

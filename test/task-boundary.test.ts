@@ -118,6 +118,12 @@ describe("a task with variables of its own", () => {
     expect(await mailbox.withSubject(subject)).toHaveLength(1);
   });
 
+  it("an app task named callback is refused at startup: the name is celeriac's callback task", () => {
+    const mine = defineTask({ name: "callback", input: v.object({}), run: async () => null });
+    expect(() => createApp({ tasks: [...builtIn.filter((t) => t.name !== "callback"), mine] })).toThrow(/"callback" is celeriac's own/);
+    expect(() => createApp({ tasks: builtIn })).not.toThrow();
+  });
+
   it("a task whose env schema throws on a bad value degrades only that task", async () => {
     const routes = defineTask({
       name: "sms-routes",
