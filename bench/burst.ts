@@ -11,8 +11,32 @@ import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { DEV_API_KEY, type Stack } from "../dev/stack.ts";
 import {
-  BENCH_DB, QUICK, benchStack, cpuSince, cpuTimes, type CpuTimes, REDIS_HOST, REDIS_PORT, benchRedis, benchRedisUrl, checkBenchDb, deleteKeys, emit, exactlyOnce, int, median, ms,
-  note, pool, ratio, sleep, startProvider, summary, table, type Provider, type SectionResult,
+  BENCH_DB,
+  benchRedis,
+  benchRedisUrl,
+  benchStack,
+  type CpuTimes,
+  checkBenchDb,
+  cpuSince,
+  cpuTimes,
+  deleteKeys,
+  emit,
+  exactlyOnce,
+  int,
+  median,
+  ms,
+  note,
+  type Provider,
+  pool,
+  QUICK,
+  REDIS_HOST,
+  REDIS_PORT,
+  ratio,
+  type SectionResult,
+  sleep,
+  startProvider,
+  summary,
+  table,
 } from "./lib.ts";
 import { chart } from "./svg.ts";
 
@@ -51,11 +75,13 @@ export interface BurstRun {
   measured?: number;
 }
 
-const bullVersion = () => (JSON.parse(readFileSync(new URL("../node_modules/bullmq/package.json", import.meta.url), "utf8")) as { version: string }).version;
+const bullVersion = () =>
+  (JSON.parse(readFileSync(new URL("../node_modules/bullmq/package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 const headers = { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" };
 const webhook = (p: Provider, id: string) => ({ url: `${p.url}/n/${id}`, method: "POST", body: { json: { order: id } } });
-const chunks = <T>(xs: T[], size: number) => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+const chunks = <T>(xs: T[], size: number) =>
+  Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 const waitBudget = (n: number, latency: number) => Math.max(60_000, 4 * (n / BULL_CONCURRENCY + 1) * latency + n * 30);
 
 async function finish(
@@ -174,7 +200,11 @@ async function inline(p: Provider, n: number, k: number, tag: string, round: num
     const id = (req.url ?? "").split("/").pop() ?? "";
     req.resume();
     const sent = chain.then(async () => {
-      const r = await fetch(`${p.url}/n/${id}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ order: id }) });
+      const r = await fetch(`${p.url}/n/${id}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ order: id }),
+      });
       await r.arrayBuffer();
       return r.status;
     });
@@ -257,7 +287,9 @@ function report(runs: BurstRun[]): string {
           CONCURRENCY[way],
           m ? `${ms(last)} (extrapolated from ${m} measured)` : ms(last),
           way === "inline" ? "–" : ms(median(rs.map((r) => r.enqueuedMs))),
-          way.endsWith("batch") ? `${enq("p50")} / ${enq("p99")} per batch of ${BATCH}` : `${enq("p50")} / ${enq("p99")}${m ? " (extrapolated)" : ""}`,
+          way.endsWith("batch")
+            ? `${enq("p50")} / ${enq("p99")} per batch of ${BATCH}`
+            : `${enq("p50")} / ${enq("p99")}${m ? " (extrapolated)" : ""}`,
           `${rs.reduce((a, r) => a + r.duplicates, 0)} / ${rs.reduce((a, r) => a + r.misses, 0)}${rs.some((r) => r.errors) ? ` (${rs.reduce((a, r) => a + r.errors, 0)} errors)` : ""}`,
           Math.max(...rs.map((r) => r.maxInFlight)),
           m ? `${cpuCell(rs)} (${K_NOTE})` : cpuCell(rs),
@@ -268,7 +300,19 @@ function report(runs: BurstRun[]): string {
     }
     out.push(
       table(
-        ["N", "way", "concurrency", "time to last notification", "all enqueued after", "caller's enqueue p50 / p99", "duplicates / misses", "max in flight at provider", "CPU s: bench / wrangler / workerd / Redis", "workerd CPU per task (enqueue + delivery)", "÷ (b)"],
+        [
+          "N",
+          "way",
+          "concurrency",
+          "time to last notification",
+          "all enqueued after",
+          "caller's enqueue p50 / p99",
+          "duplicates / misses",
+          "max in flight at provider",
+          "CPU s: bench / wrangler / workerd / Redis",
+          "workerd CPU per task (enqueue + delivery)",
+          "÷ (b)",
+        ],
         rows,
       ),
     );
@@ -296,7 +340,10 @@ export async function runBurst(): Promise<SectionResult> {
           for (const n of SIZES) {
             const tag = `L${latency}-N${n}-r${round}`;
             // Alternate which system goes first from round to round.
-            const order = round % 2 ? ["celeriac", "bullmq", "celeriac-batch", "bullmq-batch"] : ["bullmq", "celeriac", "bullmq-batch", "celeriac-batch"];
+            const order =
+              round % 2
+                ? ["celeriac", "bullmq", "celeriac-batch", "bullmq-batch"]
+                : ["bullmq", "celeriac", "bullmq-batch", "celeriac-batch"];
             for (const way of order) {
               note(`burst: ${way} N=${n} L=${latency} ms, round ${round}`);
               runs.push(
@@ -375,7 +422,12 @@ ${report(runs)}
 ![time to last notification](webhook-burst.svg)
 
 Section wall time: ${seconds.toFixed(0)} s.`;
-  return { id: "burst", title: "The webhook burst", markdown, data: { runs, svg, svgFile: "webhook-burst.svg", sizes: SIZES, latencies: LATENCIES } };
+  return {
+    id: "burst",
+    title: "The webhook burst",
+    markdown,
+    data: { runs, svg, svgFile: "webhook-burst.svg", sizes: SIZES, latencies: LATENCIES },
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -8,11 +8,27 @@ import { Redis } from "@upstash/redis/cloudflare";
 import { startRedisBridge } from "../dev/redis-bridge.ts";
 import { newTaskId } from "../src/ids.ts";
 import { dayReport } from "../src/stats.ts";
-import { TaskStore, utcDay, type NewRecord } from "../src/store/index.ts";
+import { type NewRecord, TaskStore, utcDay } from "../src/store/index.ts";
 import type { TaskState } from "../src/store/record.ts";
 import {
-  BENCH_DB, QUICK, benchRedis, median, benchRedisUrl, bytes, checkBenchDb, deleteKeys, emit, int, ms, note, pool, ratio, sleep, summary, table,
+  BENCH_DB,
+  benchRedis,
+  benchRedisUrl,
+  bytes,
+  checkBenchDb,
+  deleteKeys,
+  emit,
+  int,
+  median,
+  ms,
+  note,
+  pool,
+  QUICK,
+  ratio,
   type SectionResult,
+  sleep,
+  summary,
+  table,
 } from "./lib.ts";
 
 const SIZES = QUICK ? [2_000, 20_000] : [10_000, 100_000];
@@ -22,7 +38,11 @@ const LIFECYCLE = QUICK ? 500 : 2_000;
 const EXPIRING = QUICK ? 500 : 2_000;
 const EXPIRE_TTL_S = 2;
 const options = { retries: 5, timeout: 30, resultTtl: 604_800 };
-const payload = (i: number) => ({ url: `https://hooks.example.com/orders/${i}`, method: "POST", body: { json: { order: i, status: "placed" } } });
+const payload = (i: number) => ({
+  url: `https://hooks.example.com/orders/${i}`,
+  method: "POST",
+  body: { json: { order: i, status: "placed" } },
+});
 const result = { status: 200, headers: { "content-type": "text/plain" }, body: "sent" };
 
 /** The same client options as src/services.ts. */
@@ -45,9 +65,20 @@ async function seed(store: TaskStore, from: number, to: number, base: number): P
       const createdAt = base + i * 10;
       const id = newTaskId(createdAt);
       ids.push(id);
-      recs.push({ id, task: i % 2 ? "webhook" : "send-email", state: stateOf(i), payload: payload(i), options, createdAt, runAt: createdAt });
+      recs.push({
+        id,
+        task: i % 2 ? "webhook" : "send-email",
+        state: stateOf(i),
+        payload: payload(i),
+        options,
+        createdAt,
+        runAt: createdAt,
+      });
     }
-    await store.createMany(recs, recs.map(() => ""));
+    await store.createMany(
+      recs,
+      recs.map(() => ""),
+    );
   });
   return ids;
 }
@@ -88,7 +119,8 @@ async function reads(stores: { store: TaskStore; ids: string[] }[], day: string)
         const r = await runs[which]![op]();
         lat[which]![op].push(performance.now() - s);
         if (op === "get" && !r) throw new Error("[celeriac] bench: a seeded record was not found");
-        if (op.startsWith("list") && (r as { tasks: unknown[] }).tasks.length !== 20) throw new Error(`[celeriac] bench: ${op} returned a short page`);
+        if (op.startsWith("list") && (r as { tasks: unknown[] }).tasks.length !== 20)
+          throw new Error(`[celeriac] bench: ${op} returned a short page`);
       }
     }
   }
@@ -107,15 +139,33 @@ async function lifecycle(store: TaskStore, count: number, ttl: number, skipClaim
   const recs: NewRecord[] = Array.from({ length: count }, (_, i) => {
     const id = newTaskId(now + i);
     ids.push(id);
-    return { id, task: "webhook", state: "queued", payload: payload(i), options: { ...options, resultTtl: ttl }, createdAt: now + i, runAt: now + i };
+    return {
+      id,
+      task: "webhook",
+      state: "queued",
+      payload: payload(i),
+      options: { ...options, resultTtl: ttl },
+      createdAt: now + i,
+      runAt: now + i,
+    };
   });
-  for (let c = 0; c < count; c += SEED_CHUNK) await store.createMany(recs.slice(c, c + SEED_CHUNK), recs.slice(c, c + SEED_CHUNK).map(() => ""));
+  for (let c = 0; c < count; c += SEED_CHUNK)
+    await store.createMany(
+      recs.slice(c, c + SEED_CHUNK),
+      recs.slice(c, c + SEED_CHUNK).map(() => ""),
+    );
   await pool(count, 20, async (i) => {
     const r = recs[i]!;
     if (!skipClaim) await store.claim(r, `msg_${i}`, Date.now(), 45_000);
     const t = await store.transition(
       r.id,
-      { from: skipClaim ? ["queued"] : ["running"], to: "succeeded", at: Date.now(), ...(skipClaim ? {} : { attempt: 1 }), fields: { result: JSON.stringify(result) } },
+      {
+        from: skipClaim ? ["queued"] : ["running"],
+        to: "succeeded",
+        at: Date.now(),
+        ...(skipClaim ? {} : { attempt: 1 }),
+        fields: { result: JSON.stringify(result) },
+      },
       ttl,
     );
     if (t.kind !== "ok") throw new Error(`[celeriac] bench: transition ${t.kind}`);
@@ -130,7 +180,7 @@ export async function runGrowth(): Promise<SectionResult> {
   const bridge = await startRedisBridge({ port: 0, backend: "redis", redisUrl: benchRedisUrl() });
   const prefix = `celeriac:bench-${process.pid}-${Date.now().toString(36)}:`;
   const redis = upstash(bridge.url, bridge.token);
-  const store = new TaskStore(redis, prefix);
+  const _store = new TaskStore(redis, prefix);
   try {
     // --- Latency at two sizes --------------------------------------------------------------
     const base = Date.now() - SIZES.at(-1)! * 10;
@@ -287,7 +337,10 @@ ${table(
   [
     ["record hash (`t:<id>`)", int(recBytes)],
     ["history list (`t:<id>:h`, 3 entries)", int(histBytes)],
-    [`index and expiry entries (5 sorted sets, ${int(indexEntries)} entries for ${int(LIFECYCLE)} tasks), per task`, int(indexBytes / LIFECYCLE)],
+    [
+      `index and expiry entries (5 sorted sets, ${int(indexEntries)} entries for ${int(LIFECYCLE)} tasks), per task`,
+      int(indexBytes / LIFECYCLE),
+    ],
     ["**per finished task** (sum of the above)", `**${int(perTask)}**`],
     ["`used_memory` delta ÷ tasks", int((after - before) / LIFECYCLE)],
     ["per day, whatever the volume: the statistics hash", int(statsBytes)],
@@ -310,9 +363,15 @@ ${table(
     ["record + history keys right after finishing", int(keysBefore)],
     [`of them still held by Redis after ${ms(waitedMs)}`, `${int(keysLeft)} (EXISTS on every id afterwards: ${int(stillThere)})`],
     ["`expired_keys` counted by Redis meanwhile (server-wide)", int(expiredDuring)],
-    ["index entries of the expired tasks still there (i:all, i:task, i:state, i:task:state)", `${lingering.map(int).join(", ")} (${bytes(lingeringBytes)})`],
+    [
+      "index entries of the expired tasks still there (i:all, i:task, i:state, i:task:state)",
+      `${lingering.map(int).join(", ")} (${bytes(lingeringBytes)})`,
+    ],
     ["…with their expiry entries, in all", int(indexedAtStart)],
-    ["new enqueues until none of them is indexed (each removes up to 20 expired records)", `${int(arriving.length)} (left: ${int(indexedAfterArrivals)})`],
+    [
+      "new enqueues until none of them is indexed (each removes up to 20 expired records)",
+      `${int(arriving.length)} (left: ${int(indexedAfterArrivals)})`,
+    ],
     ["latency of those enqueues' Redis call, p50 / max", `${ms(median(arriving))} / ${ms(Math.max(...arriving))}`],
     ["first `list` (no filter) afterwards: latency, page size", `${ms(pruneMs)}, ${page.tasks.length} tasks`],
     ["index entries after it (i:all holds the new tasks)", afterList.map(int).join(", ")],

@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { Redis as IORedis } from "ioredis";
-import { startStack, type Stack, type StackOptions } from "../dev/stack.ts";
+import { type Stack, type StackOptions, startStack } from "../dev/stack.ts";
 
 /** What a section hands back to bench/run.ts. */
 export interface SectionResult {
@@ -49,7 +49,8 @@ export function ms(v: number): string {
 
 export const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : "–");
 export const int = (n: number) => Math.round(n).toLocaleString("en-US");
-export const bytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${Math.round(n)} B`);
+export const bytes = (n: number) =>
+  n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${Math.round(n)} B`;
 
 export function table(head: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
@@ -186,7 +187,9 @@ export async function checkBenchDb(r: IORedis, ours: string[]): Promise<void> {
   const [, sample] = await r.scan("0", "COUNT", 200);
   const foreign = sample.filter((k) => !ours.some((p) => k.startsWith(p)));
   if (foreign.length) {
-    throw new Error(`[celeriac] bench: Redis db ${BENCH_DB} holds keys the benchmarks did not write (e.g. ${foreign[0]}); set BENCH_REDIS_DB to an empty one`);
+    throw new Error(
+      `[celeriac] bench: Redis db ${BENCH_DB} holds keys the benchmarks did not write (e.g. ${foreign[0]}); set BENCH_REDIS_DB to an empty one`,
+    );
   }
 }
 
@@ -241,7 +244,7 @@ export function cpuTimes(): ProcCpu {
     const mine = new Set([process.pid]);
     for (let grew = true; grew; ) {
       grew = false;
-      for (const [pid, p] of all) if (!mine.has(pid) && mine.has(p.ppid)) (mine.add(pid), (grew = true));
+      for (const [pid, p] of all) if (!mine.has(pid) && mine.has(p.ppid)) mine.add(pid), (grew = true);
     }
     for (const [pid, p] of all) {
       if (pid !== process.pid && mine.has(pid)) out.procs.set(pid, { ms: p.ms, comm: p.comm, group: "child" });

@@ -12,11 +12,30 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { Resend } from "resend";
-import { DEV_API_KEY, freePort, startApp, type AppProcess, type Stack } from "../dev/stack.ts";
 import type { CapturedEmail } from "../dev/mail-sink.ts";
+import { type AppProcess, DEV_API_KEY, freePort, type Stack, startApp } from "../dev/stack.ts";
 import {
-  BENCH_DB, QUICK, REDIS_HOST, REDIS_PORT, benchRedis, benchRedisUrl, benchStack, checkBenchDb, cpuSince, cpuTimes, deleteKeys, emit, int, median, ms, note,
-  pool, ratio, sleep, table, type SectionResult,
+  BENCH_DB,
+  benchRedis,
+  benchRedisUrl,
+  benchStack,
+  checkBenchDb,
+  cpuSince,
+  cpuTimes,
+  deleteKeys,
+  emit,
+  int,
+  median,
+  ms,
+  note,
+  pool,
+  QUICK,
+  REDIS_HOST,
+  REDIS_PORT,
+  ratio,
+  type SectionResult,
+  sleep,
+  table,
 } from "./lib.ts";
 import { chart } from "./svg.ts";
 
@@ -54,7 +73,11 @@ interface Run {
 }
 
 const headers = { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" };
-const email = (tag: string, i: number) => ({ to: `customer+${i}@celeriac.dev`, subject: `${tag} #${i}`, text: `Order ${i} placed. Thank you!` });
+const email = (tag: string, i: number) => ({
+  to: `customer+${i}@celeriac.dev`,
+  subject: `${tag} #${i}`,
+  text: `Order ${i} placed. Thank you!`,
+});
 
 /** The sink's emails of one run, and what they say about it. */
 function outcome(stack: Stack, tag: string, n: number, t0: number) {
@@ -81,7 +104,14 @@ async function waitForEmails(stack: Stack, tag: string, n: number, budgetMs: num
   }
 }
 
-async function viaCeleriac(stack: Stack, app: AppProcess, way: "batched" | "unbatched", n: number, tag: string, round: number): Promise<Run> {
+async function viaCeleriac(
+  stack: Stack,
+  app: AppProcess,
+  way: "batched" | "unbatched",
+  n: number,
+  tag: string,
+  round: number,
+): Promise<Run> {
   const answers: number[] = [];
   const c0 = cpuTimes();
   const t0 = Date.now();
@@ -150,7 +180,10 @@ async function inline(stack: Stack, k: number, tag: string): Promise<Run> {
       return 502;
     });
     chain = sent.catch(() => {});
-    sent.then((status) => res.writeHead(status).end(), () => res.writeHead(502).end());
+    sent.then(
+      (status) => res.writeHead(status).end(),
+      () => res.writeHead(502).end(),
+    );
   });
   await new Promise<void>((r) => orders.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(orders.address() as AddressInfo).port}`;
@@ -192,7 +225,11 @@ export async function runNoon(): Promise<SectionResult> {
   note(`noon: starting the stack (workerd serve; sink at ${RATE} requests/s, ${SINK_LATENCY_MS} ms per call; Redis db ${BENCH_DB})`);
   const stack = await benchStack("workerd-serve", { latencyMs: SINK_LATENCY_MS });
   const port = await freePort();
-  const unbatchedApp = await startApp("workerd-serve", port, { ...stack.env, CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}`, CELERIAC_UNBATCHED: "send-email" });
+  const unbatchedApp = await startApp("workerd-serve", port, {
+    ...stack.env,
+    CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    CELERIAC_UNBATCHED: "send-email",
+  });
   const runs: Run[] = [];
   const started = performance.now();
   try {
@@ -235,7 +272,9 @@ export async function runNoon(): Promise<SectionResult> {
       return [
         int(n),
         LABEL[way],
-        m ? `${ms(last)} (extrapolated from ${m} measured)` : `${ms(last)}${rs.length > 1 ? ` (${rs.map((r) => ms(r.lastMs)).join(", ")})` : ""}`,
+        m
+          ? `${ms(last)} (extrapolated from ${m} measured)`
+          : `${ms(last)}${rs.length > 1 ? ` (${rs.map((r) => ms(r.lastMs)).join(", ")})` : ""}`,
         m ? `${int(rs[0]!.calls)} (extrapolated)` : int(median(rs.map((r) => r.calls))),
         `${rs.reduce((s, r) => s + r.duplicates, 0)} / ${rs.reduce((s, r) => s + r.misses, 0)}`,
         ms(median(rs.map((r) => r.answerP50))),
@@ -249,7 +288,11 @@ export async function runNoon(): Promise<SectionResult> {
     (["inline", "unbatched", "batched", "bullmq"] as Way[]).map((way) => ({
       label: LABEL[way].replace(/ \(.*$/, "").replace(/, one .*$/, ""),
       color: COLOR[way],
-      points: SIZES.map((n) => ({ n, ms: at(way, n), extrapolated: runs.some((r) => r.way === way && r.n === n && r.measured !== undefined) })),
+      points: SIZES.map((n) => ({
+        n,
+        ms: at(way, n),
+        extrapolated: runs.some((r) => r.way === way && r.n === n && r.measured !== undefined),
+      })),
     })),
     "Noon burst at Resend's limit (5 calls/s, 100 per batch): time to the last email",
   );

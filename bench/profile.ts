@@ -6,19 +6,41 @@
  *   node bench/profile.ts [--quick] [--json out.json]
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, ROOT } from "../dev/stack.ts";
 import { WORKERD, workerdConfig, wranglerConfig } from "../dev/workerd-serve.ts";
-import { writeFileSync } from "node:fs";
-import { BENCH_DB, QUICK, benchRedis, benchRedisUrl, benchStack, checkBenchDb, deleteKeys, emit, ms, note, sleep, startProvider, table, type SectionResult } from "./lib.ts";
+import {
+  BENCH_DB,
+  benchRedis,
+  benchRedisUrl,
+  benchStack,
+  checkBenchDb,
+  deleteKeys,
+  emit,
+  ms,
+  note,
+  QUICK,
+  type SectionResult,
+  sleep,
+  startProvider,
+  table,
+} from "./lib.ts";
 
 const TASKS = QUICK ? 100 : 300;
 const headers = { authorization: "Bearer celeriac-dev-key-change-me", "content-type": "application/json" };
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 /** A DevTools-protocol session over the inspector's WebSocket. */
 async function inspect(addr: string) {
@@ -48,7 +70,9 @@ function moduleOfLine(code: string): (line: number) => string {
     if (m) marks.push([i, m[1]!]);
   });
   return (line) => {
-    let lo = 0, hi = marks.length - 1, found = "(bundle prelude)";
+    let lo = 0,
+      hi = marks.length - 1,
+      found = "(bundle prelude)";
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       if (marks[mid]![0] <= line) (found = marks[mid]![1]), (lo = mid + 1);
@@ -75,9 +99,15 @@ export async function runProfile(): Promise<SectionResult> {
   let child: ReturnType<typeof spawn> | undefined;
   try {
     note("profile: an unminified deploy bundle in workerd serve, with --inspector-addr");
-    const r = spawnSync(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", dir, "--minify=false"], {
-      cwd: ROOT, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", dir, "--minify=false"],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      },
+    );
     if (r.status !== 0) throw new Error(`[celeriac] bench: bundle failed: ${r.stderr}`);
     const file = readdirSync(dir).find((f) => f.endsWith(".js"))!;
     const port = await freePort();
@@ -96,7 +126,11 @@ export async function runProfile(): Promise<SectionResult> {
       }
     }
     const one = async (i: number) => {
-      const res = await fetch(`${url}/v1/tasks/webhook`, { method: "POST", headers, body: JSON.stringify({ payload: { url: `${provider.url}/n/p${i}`, body: { json: { i } } } }) });
+      const res = await fetch(`${url}/v1/tasks/webhook`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ payload: { url: `${provider.url}/n/p${i}`, body: { json: { i } } } }),
+      });
       await res.arrayBuffer();
       await provider.waitFor([`p${i}`], 10_000);
     };
@@ -113,7 +147,7 @@ export async function runProfile(): Promise<SectionResult> {
     const line = moduleOfLine(readFileSync(join(dir, file), "utf8"));
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const self = new Map<number, number>();
-    profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000));
+    for (const [i, id] of profile.samples.entries()) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
     const fns = new Map<string, number>();
     const groups = new Map<string, number>();
     let busy = 0;
@@ -130,7 +164,10 @@ export async function runProfile(): Promise<SectionResult> {
     }
     const per = (t: number) => ms(t / TASKS);
     const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 15);
-    const own = [...fns].filter(([k]) => / (src|routes|tasks)\//.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    const own = [...fns]
+      .filter(([k]) => / (src|routes|tasks)\//.test(k))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10);
     const markdown = `## 7. Where a task's CPU goes in workerd
 
 A V8 CPU profile (sampling every 100 µs) of workerd serving an unminified build of the deploy bundle,
@@ -139,15 +176,24 @@ enqueued and delivered one at a time (after 30 warm-up tasks): enqueue, the brok
 call to a provider that answers at once, the outcome. Self time per task, idle excluded:
 ${per(busy)} in all. The profiler's own overhead inflates these figures; the shares are what count.
 
-${table(["where", "self time per task", "share"], [...groups].sort((a, b) => b[1] - a[1]).map(([g, t]) => [g, per(t), `${((t / busy) * 100).toFixed(1)} %`]))}
+${table(
+  ["where", "self time per task", "share"],
+  [...groups].sort((a, b) => b[1] - a[1]).map(([g, t]) => [g, per(t), `${((t / busy) * 100).toFixed(1)} %`]),
+)}
 
 The top functions (self time):
 
-${table(["function, module", "self time per task", "share"], top.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]))}
+${table(
+  ["function, module", "self time per task", "share"],
+  top.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]),
+)}
 
 celeriac's own functions (self time):
 
-${table(["function, module", "self time per task", "share"], own.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]))}
+${table(
+  ["function, module", "self time per task", "share"],
+  own.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]),
+)}
 `;
     return { id: "profile", title: "Where a task's CPU goes", markdown, data: { groups: [...groups], top, own } };
   } finally {

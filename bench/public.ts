@@ -10,7 +10,21 @@
  */
 import { DEV_API_KEY } from "../dev/stack.ts";
 import { DEFAULT_LIMITS } from "../src/rate-limit.ts";
-import { QUICK, benchRedis, benchRedisUrl, benchStack, checkBenchDb, deleteKeys, emit, ms, note, quietly, ratio, summary, table } from "./lib.ts";
+import {
+  benchRedis,
+  benchRedisUrl,
+  benchStack,
+  checkBenchDb,
+  deleteKeys,
+  emit,
+  ms,
+  note,
+  QUICK,
+  quietly,
+  ratio,
+  summary,
+  table,
+} from "./lib.ts";
 
 /** Under the verification task's overall limit per window (the limit would refuse the rest). */
 const ITERATIONS = Math.min(QUICK ? 100 : 250, DEFAULT_LIMITS.task.requests - 40);

@@ -9,18 +9,36 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client } from "@upstash/qstash";
+import { type Broker, startBroker } from "../dev/broker/index.ts";
 import { signDelivery } from "../dev/broker/signing.ts";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
-import { startMailSink, type MailSink } from "../dev/mail-sink.ts";
-import { startRedisBridge, type RedisBridge } from "../dev/redis-bridge.ts";
+import { type MailSink, startMailSink } from "../dev/mail-sink.ts";
+import { type RedisBridge, startRedisBridge } from "../dev/redis-bridge.ts";
 import { DEV_API_KEY, stackEnv } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { newTaskId } from "../src/ids.ts";
 import { serveNode } from "../src/node.ts";
 import { CLAIM, CREATE, LIST, TRANSITION } from "../src/store/scripts.ts";
 import {
-  BENCH_DB, QUICK, benchStack, benchRedis, cpuSince, cpuTimes, benchRedisUrl, checkBenchDb, deleteKeys, emit, int, ms, note, quietly, ratio, sleep, startProvider,
-  summary, table, type SectionResult,
+  BENCH_DB,
+  benchRedis,
+  benchRedisUrl,
+  benchStack,
+  checkBenchDb,
+  cpuSince,
+  cpuTimes,
+  deleteKeys,
+  emit,
+  int,
+  ms,
+  note,
+  QUICK,
+  quietly,
+  ratio,
+  type SectionResult,
+  sleep,
+  startProvider,
+  summary,
+  table,
 } from "./lib.ts";
 
 const LATENCY_ITERATIONS = QUICK ? 100 : 400;
@@ -48,7 +66,11 @@ async function latency(runtime: "workerd-serve" | "workerd") {
     const env = { ...stack.env };
     const payload = { url: "http://127.0.0.1:9/n/bench", method: "POST", body: { json: { order: 1 } } };
     const viaWorker = async () => {
-      const r = await fetch(`${stack.worker.url}/v1/tasks/webhook`, { method: "POST", headers, body: JSON.stringify({ payload, delay: LATER_S }) });
+      const r = await fetch(`${stack.worker.url}/v1/tasks/webhook`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ payload, delay: LATER_S }),
+      });
       await r.arrayBuffer();
       if (r.status !== 202) throw new Error(`[celeriac] bench: worker answered ${r.status}`);
     };
@@ -63,7 +85,15 @@ async function latency(runtime: "workerd-serve" | "workerd") {
       const runAt = now + LATER_S * 1000;
       await client.publishJSON({
         url: `${stack.env.CELERIAC_PUBLIC_URL}/qstash/deliver`,
-        body: { v: 1, id: newTaskId(now), task: "webhook", payload, options: { retries: 5, timeout: 30, resultTtl: 604800 }, createdAt: now, runAt },
+        body: {
+          v: 1,
+          id: newTaskId(now),
+          task: "webhook",
+          payload,
+          options: { retries: 5, timeout: 30, resultTtl: 604800 },
+          createdAt: now,
+          runAt,
+        },
         retries: 5,
         timeout: 40,
         failureCallback: `${stack.env.CELERIAC_PUBLIC_URL}/qstash/failure`,
@@ -176,7 +206,11 @@ async function countingProxy(target: string, kind: "redis" | "qstash" | "app"): 
 type Snap = ReturnType<Counter["snapshot"]>;
 const diff = (a: Snap, b: Snap) => {
   const d = (x: Record<string, number>, y: Record<string, number>) =>
-    Object.fromEntries(Object.entries(y).map(([k, v]) => [k, v - (x[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+    Object.fromEntries(
+      Object.entries(y)
+        .map(([k, v]) => [k, v - (x[k] ?? 0)])
+        .filter(([, v]) => (v as number) > 0),
+    );
   return { requests: d(a.requests, b.requests), commands: d(a.commands, b.commands) };
 };
 const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -209,7 +243,11 @@ async function roundTrips() {
   const enqueue = async (ids: string[], delay: number, batch: boolean) => {
     const item = (id: string) => ({ payload: { url: `${provider.url}/n/${id}`, method: "POST", body: { json: { id } } }, delay });
     if (batch) {
-      const r = await fetch(`${appProxy.url}/v1/tasks`, { method: "POST", headers, body: JSON.stringify({ tasks: ids.map((id) => ({ task: "webhook", ...item(id) })) }) });
+      const r = await fetch(`${appProxy.url}/v1/tasks`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ tasks: ids.map((id) => ({ task: "webhook", ...item(id) })) }),
+      });
       if (r.status !== 202) throw new Error(`[celeriac] bench: batch answered ${r.status}: ${await r.text()}`);
       await r.arrayBuffer();
       return;
@@ -339,7 +377,13 @@ async function cpu() {
   const close = async () => {};
   const bridge: RedisBridge = { url: "http://redis.stub", token: "stub-token", backend: "memory", close };
   const sink = { url: "http://mail.stub", close } as unknown as MailSink;
-  const broker: Broker = { url: "http://qstash.stub", token: "stub-token", currentSigningKey: "sig_current_bench", nextSigningKey: "sig_next_bench", close };
+  const broker: Broker = {
+    url: "http://qstash.stub",
+    token: "stub-token",
+    currentSigningKey: "sig_current_bench",
+    nextSigningKey: "sig_next_bench",
+    close,
+  };
   const env = stackEnv({ bridge, sink, broker }, "http://app.stub");
   const app = createApp();
   const realFetch = globalThis.fetch;
@@ -351,7 +395,15 @@ async function cpu() {
   const deliveries = (count: number) =>
     Array.from({ length: count }, () => {
       const now = Date.now();
-      const body = JSON.stringify({ v: 1, id: newTaskId(now), task: "webhook", payload, options: { retries: 5, timeout: 30, resultTtl: 604800 }, createdAt: now, runAt: now });
+      const body = JSON.stringify({
+        v: 1,
+        id: newTaskId(now),
+        task: "webhook",
+        payload,
+        options: { retries: 5, timeout: 30, resultTtl: 604800 },
+        createdAt: now,
+        runAt: now,
+      });
       return { body, signature: signDelivery(env.QSTASH_CURRENT_SIGNING_KEY, deliverUrl, Buffer.from(body)) };
     });
   const enqueueOnce = async () => {
@@ -367,7 +419,16 @@ async function cpu() {
   const deliverOnce = async (d: { body: string; signature: string }, i: number) => {
     const r = await app.request(
       deliverUrl,
-      { method: "POST", headers: { "content-type": "application/json", "upstash-signature": d.signature, "upstash-message-id": `msg_${i}`, "upstash-retried": "0" }, body: d.body },
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "upstash-signature": d.signature,
+          "upstash-message-id": `msg_${i}`,
+          "upstash-retried": "0",
+        },
+        body: d.body,
+      },
       env,
     );
     if (r.status !== 200) throw new Error(`[celeriac] bench: stubbed delivery answered ${r.status}: ${await r.text()}`);
@@ -444,11 +505,39 @@ parallel with its publish).
 ${table(
   ["way", "p50", "p99", "max", "p50 ÷ direct", "p99 ÷ direct"],
   [
-    ["A. celeriac in workerd (`workerd serve`, the deploy bundle), `POST /v1/tasks/webhook`", ms(lat.worker.p50), ms(lat.worker.p99), ms(lat.worker.max), ratio(lat.worker.p50, lat.direct.p50), ratio(lat.worker.p99, lat.direct.p99)],
-    ["A′. celeriac in-process on Node (`app.request`)", ms(lat.inProcess.p50), ms(lat.inProcess.p99), ms(lat.inProcess.max), ratio(lat.inProcess.p50, lat.direct.p50), ratio(lat.inProcess.p99, lat.direct.p99)],
+    [
+      "A. celeriac in workerd (`workerd serve`, the deploy bundle), `POST /v1/tasks/webhook`",
+      ms(lat.worker.p50),
+      ms(lat.worker.p99),
+      ms(lat.worker.max),
+      ratio(lat.worker.p50, lat.direct.p50),
+      ratio(lat.worker.p99, lat.direct.p99),
+    ],
+    [
+      "A′. celeriac in-process on Node (`app.request`)",
+      ms(lat.inProcess.p50),
+      ms(lat.inProcess.p99),
+      ms(lat.inProcess.max),
+      ratio(lat.inProcess.p50, lat.direct.p50),
+      ratio(lat.inProcess.p99, lat.direct.p99),
+    ],
     ["B. `Client.publishJSON` straight to the broker", ms(lat.direct.p50), ms(lat.direct.p99), ms(lat.direct.max), "1×", "1×"],
-    ["A (dev runtime). celeriac under `wrangler dev`, measured the same way in its own run", ms(dev.worker.p50), ms(dev.worker.p99), ms(dev.worker.max), ratio(dev.worker.p50, dev.direct.p50), ratio(dev.worker.p99, dev.direct.p99)],
-    ["B (in that run). `Client.publishJSON` straight to the broker", ms(dev.direct.p50), ms(dev.direct.p99), ms(dev.direct.max), "1×", "1×"],
+    [
+      "A (dev runtime). celeriac under `wrangler dev`, measured the same way in its own run",
+      ms(dev.worker.p50),
+      ms(dev.worker.p99),
+      ms(dev.worker.max),
+      ratio(dev.worker.p50, dev.direct.p50),
+      ratio(dev.worker.p99, dev.direct.p99),
+    ],
+    [
+      "B (in that run). `Client.publishJSON` straight to the broker",
+      ms(dev.direct.p50),
+      ms(dev.direct.p99),
+      ms(dev.direct.max),
+      "1×",
+      "1×",
+    ],
   ],
 )}
 
@@ -472,14 +561,62 @@ inside them.
 ${table(
   ["phase", "Redis round trips", "Redis commands", "QStash round trips", "deliveries to the app"],
   [
-    ["first enqueue of a fresh process (1 task)", per(rt.coldEnqueue.redis.requests, 1), show(rt.coldEnqueue.redis.commands), per(rt.coldEnqueue.qstash.requests, 1), "–"],
-    ["its delivery", per(rt.coldDelivery.redis.requests, 1), show(rt.coldDelivery.redis.commands), per(rt.coldDelivery.qstash.requests, 1), per(rt.coldDelivery.app.requests, 1)],
-    [`steady state: per enqueue (${N} single \`POST /v1/tasks/webhook\`)`, per(rt.single.redis.requests, N), show(rt.single.redis.commands), per(rt.single.qstash.requests, N), "–"],
-    [`steady state: per delivery (${N})`, per(rt.deliveries.redis.requests, N), show(rt.deliveries.redis.commands), per(rt.deliveries.qstash.requests, N), per(rt.deliveries.app.requests, N)],
-    ["first enqueue against a Redis without the scripts (fresh embedded bridge)", per(rt.noscript.enqueue.requests, 1), show(rt.noscript.enqueue.commands), String(rt.noscript.qstash[0]), "–"],
-    ["its delivery", per(rt.noscript.delivery.requests, 1), show(rt.noscript.delivery.commands), String(rt.noscript.qstash[1]), String(rt.noscript.app - 1)],
-    [`one batch of ${N} (\`POST /v1/tasks\`)`, per(rt.batch.redis.requests, 1), show(rt.batch.redis.commands), per(rt.batch.qstash.requests, 1), "–"],
-    [`per delivery of the batch's tasks (${N})`, per(rt.batchDeliveries.redis.requests, N), show(rt.batchDeliveries.redis.commands), per(rt.batchDeliveries.qstash.requests, N), per(rt.batchDeliveries.app.requests, N)],
+    [
+      "first enqueue of a fresh process (1 task)",
+      per(rt.coldEnqueue.redis.requests, 1),
+      show(rt.coldEnqueue.redis.commands),
+      per(rt.coldEnqueue.qstash.requests, 1),
+      "–",
+    ],
+    [
+      "its delivery",
+      per(rt.coldDelivery.redis.requests, 1),
+      show(rt.coldDelivery.redis.commands),
+      per(rt.coldDelivery.qstash.requests, 1),
+      per(rt.coldDelivery.app.requests, 1),
+    ],
+    [
+      `steady state: per enqueue (${N} single \`POST /v1/tasks/webhook\`)`,
+      per(rt.single.redis.requests, N),
+      show(rt.single.redis.commands),
+      per(rt.single.qstash.requests, N),
+      "–",
+    ],
+    [
+      `steady state: per delivery (${N})`,
+      per(rt.deliveries.redis.requests, N),
+      show(rt.deliveries.redis.commands),
+      per(rt.deliveries.qstash.requests, N),
+      per(rt.deliveries.app.requests, N),
+    ],
+    [
+      "first enqueue against a Redis without the scripts (fresh embedded bridge)",
+      per(rt.noscript.enqueue.requests, 1),
+      show(rt.noscript.enqueue.commands),
+      String(rt.noscript.qstash[0]),
+      "–",
+    ],
+    [
+      "its delivery",
+      per(rt.noscript.delivery.requests, 1),
+      show(rt.noscript.delivery.commands),
+      String(rt.noscript.qstash[1]),
+      String(rt.noscript.app - 1),
+    ],
+    [
+      `one batch of ${N} (\`POST /v1/tasks\`)`,
+      per(rt.batch.redis.requests, 1),
+      show(rt.batch.redis.commands),
+      per(rt.batch.qstash.requests, 1),
+      "–",
+    ],
+    [
+      `per delivery of the batch's tasks (${N})`,
+      per(rt.batchDeliveries.redis.requests, N),
+      show(rt.batchDeliveries.redis.commands),
+      per(rt.batchDeliveries.qstash.requests, N),
+      per(rt.batchDeliveries.app.requests, N),
+    ],
   ],
 )}
 
@@ -504,9 +641,27 @@ per request (paid: 30 s by default).
 ${table(
   ["request", "CPU per request", "per task", "wall per request", "share of the free plan's 10 ms"],
   [
-    ["enqueue, `POST /v1/tasks/webhook`", ms(c.enqueue.cpu), ms(c.enqueue.cpu), ms(c.enqueue.wall), `${((c.enqueue.cpu / 10) * 100).toFixed(0)} %`],
-    ["batch of 100, `POST /v1/tasks`", ms(c.batch.cpu), ms(c.batch.cpu / 100), ms(c.batch.wall), `${((c.batch.cpu / 10) * 100).toFixed(0)} %`],
-    ["delivery, `POST /qstash/deliver` (webhook task)", ms(c.deliver.cpu), ms(c.deliver.cpu), ms(c.deliver.wall), `${((c.deliver.cpu / 10) * 100).toFixed(0)} %`],
+    [
+      "enqueue, `POST /v1/tasks/webhook`",
+      ms(c.enqueue.cpu),
+      ms(c.enqueue.cpu),
+      ms(c.enqueue.wall),
+      `${((c.enqueue.cpu / 10) * 100).toFixed(0)} %`,
+    ],
+    [
+      "batch of 100, `POST /v1/tasks`",
+      ms(c.batch.cpu),
+      ms(c.batch.cpu / 100),
+      ms(c.batch.wall),
+      `${((c.batch.cpu / 10) * 100).toFixed(0)} %`,
+    ],
+    [
+      "delivery, `POST /qstash/deliver` (webhook task)",
+      ms(c.deliver.cpu),
+      ms(c.deliver.cpu),
+      ms(c.deliver.wall),
+      `${((c.deliver.cpu / 10) * 100).toFixed(0)} %`,
+    ],
   ],
 )}
 

@@ -41,7 +41,9 @@ const tmp = mkdtempSync(join(tmpdir(), "celeriac-bench-"));
 
 function runSection(file: string, out: string): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(bench, file), ...(QUICK ? ["--quick"] : []), "--json", out], { stdio: ["ignore", "inherit", "inherit"] });
+    const child = spawn(process.execPath, [join(bench, file), ...(QUICK ? ["--quick"] : []), "--json", out], {
+      stdio: ["ignore", "inherit", "inherit"],
+    });
     const timer = setTimeout(() => {
       note(`${file} ran past ${SECTION_LIMIT_MS / 60_000} min; stopping it`);
       child.kill("SIGTERM");

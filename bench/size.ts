@@ -11,7 +11,7 @@ import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { freePort, ROOT } from "../dev/stack.ts";
 import { WORKERD, workerdConfig } from "../dev/workerd-serve.ts";
-import { QUICK, bytes, emit, ms, note, ratio, summary, table, type SectionResult } from "./lib.ts";
+import { bytes, emit, ms, note, QUICK, ratio, type SectionResult, summary, table } from "./lib.ts";
 
 const RUNS = QUICK ? 15 : 40;
 const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -117,11 +117,18 @@ export async function runSize(): Promise<SectionResult> {
   const celeriac = dryRun("celeriac", [], ROOT);
   // The bare app is bundled from a folder without a wrangler config, so only these flags apply.
   const cwd = mkdtempSync(join(tmpdir(), "celeriac-size-cwd-"));
-  const bare = dryRun("bare-hono", ["--name", "bare-hono", "--compatibility-date", "2026-11-01", join(ROOT, "bench/fixtures/bare-hono.ts")], cwd);
+  const bare = dryRun(
+    "bare-hono",
+    ["--name", "bare-hono", "--compatibility-date", "2026-11-01", join(ROOT, "bench/fixtures/bare-hono.ts")],
+    cwd,
+  );
   // Before issue 13: postal-mime bundled, not minified, keepNames on (a config without those lines).
   const beforeDir = mkdtempSync(join(tmpdir(), "celeriac-size-before-"));
   const beforeToml = join(beforeDir, "wrangler.toml");
-  writeFileSync(beforeToml, `name = "celeriac"\nmain = ${JSON.stringify(join(ROOT, "src/worker.ts"))}\ncompatibility_date = "2026-11-01"\n`);
+  writeFileSync(
+    beforeToml,
+    `name = "celeriac"\nmain = ${JSON.stringify(join(ROOT, "src/worker.ts"))}\ncompatibility_date = "2026-11-01"\n`,
+  );
   const before = dryRun("celeriac-before", ["--config", beforeToml], ROOT);
   const bundles = [celeriac, bare];
   note("size: start-up in workerd serve (spawn to first answer), alternating");
@@ -145,7 +152,10 @@ export async function runSize(): Promise<SectionResult> {
   }
   const s = (xs: number[]) => summary(xs);
   const seconds = (performance.now() - started) / 1000;
-  const ci = s(imp.celeriac!), bi = s(imp["bare-hono"]!), cp = s(proc.celeriac!), bp = s(proc["bare-hono"]!);
+  const ci = s(imp.celeriac!),
+    bi = s(imp["bare-hono"]!),
+    cp = s(proc.celeriac!),
+    bp = s(proc["bare-hono"]!);
   const markdown = `## 4. Size and start-up
 
 The Worker bundle as \`npx wrangler deploy --dry-run --outdir <tmp>\` writes it (esbuild inside
@@ -158,8 +168,20 @@ compatibility date. Workers' limits: 3 MB gzipped on the free plan, 10 MB paid.
 ${table(
   ["bundle", "size", "gzip", "wrangler reports", "× bare Hono (gzip)"],
   [
-    ["celeriac (`src/worker.ts`), as deployed: minified, postal-mime aliased away", bytes(celeriac.raw), bytes(celeriac.gzip), celeriac.reported, ratio(celeriac.gzip, bare.gzip)],
-    ["celeriac before: not minified, postal-mime bundled", bytes(before.raw), bytes(before.gzip), before.reported, ratio(before.gzip, bare.gzip)],
+    [
+      "celeriac (`src/worker.ts`), as deployed: minified, postal-mime aliased away",
+      bytes(celeriac.raw),
+      bytes(celeriac.gzip),
+      celeriac.reported,
+      ratio(celeriac.gzip, bare.gzip),
+    ],
+    [
+      "celeriac before: not minified, postal-mime bundled",
+      bytes(before.raw),
+      bytes(before.gzip),
+      before.reported,
+      ratio(before.gzip, bare.gzip),
+    ],
     ["bare Hono app", bytes(bare.raw), bytes(bare.gzip), bare.reported, "1×"],
   ],
 )}
@@ -193,7 +215,17 @@ ${table(
 )}
 
 Section wall time: ${seconds.toFixed(0)} s.`;
-  return { id: "size", title: "Size and start-up", markdown, data: { celeriac, bare, before, startup: { celeriac: ci, bare: bi, workerd: { celeriac: summary(wd.celeriac!), bare: summary(wd["bare-hono"]!) } } } };
+  return {
+    id: "size",
+    title: "Size and start-up",
+    markdown,
+    data: {
+      celeriac,
+      bare,
+      before,
+      startup: { celeriac: ci, bare: bi, workerd: { celeriac: summary(wd.celeriac!), bare: summary(wd["bare-hono"]!) } },
+    },
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await emit(await runSize());

@@ -18,7 +18,7 @@ import type { AddressInfo } from "node:net";
 import { startBroker } from "../dev/broker/index.ts";
 import { startMailSink } from "../dev/mail-sink.ts";
 import { startRedisBridge } from "../dev/redis-bridge.ts";
-import { DEV_API_KEY, freePort, stackEnv, startApp, type AppProcess } from "../dev/stack.ts";
+import { type AppProcess, DEV_API_KEY, freePort, stackEnv, startApp } from "../dev/stack.ts";
 import { args, int, machine, note, pool, sleep } from "./lib.ts";
 
 const opt = (name: string, fallback: number) => {
@@ -46,7 +46,10 @@ async function pausableProxy(target: () => string) {
     try {
       const r = await fetch(target() + (req.url ?? "/"), {
         method: req.method!,
-        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== "host" && k !== "content-length")) as Record<string, string>,
+        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== "host" && k !== "content-length")) as Record<
+          string,
+          string
+        >,
         ...(req.method === "GET" || req.method === "HEAD" ? {} : { body: Buffer.concat(chunks) }),
       });
       res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" });
@@ -172,7 +175,10 @@ await pool(N, CALLERS, async (i) => {
     duplicatesAsked++;
     const n = 2 + Math.floor(Math.random() * 2);
     copies.push(
-      fetch(`${broker.url}/_broker/messages/${messages[i]}/deliver?copies=${n}`, { method: "POST", headers: { authorization: `Bearer ${broker.token}` } }).catch(() => undefined),
+      fetch(`${broker.url}/_broker/messages/${messages[i]}/deliver?copies=${n}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${broker.token}` },
+      }).catch(() => undefined),
     );
   }
 });
@@ -207,7 +213,13 @@ for (const e of sink.emails()) {
   const s = String(e.subject ?? "");
   if (s.startsWith(`soak ${RUN} #`)) sent.set(s, (sent.get(s) ?? 0) + 1);
 }
-let succeeded = 0, failed = 0, stuck = 0, lost = 0, duplicated = 0, failedButSent = 0, unknown = 0;
+let succeeded = 0,
+  failed = 0,
+  stuck = 0,
+  lost = 0,
+  duplicated = 0,
+  failedButSent = 0,
+  _unknown = 0;
 for (let i = 0; i < N; i++) {
   const id = ids[i];
   const emails = sent.get(subjectOf(i)) ?? 0;
@@ -220,7 +232,7 @@ for (let i = 0; i < N; i++) {
     failed++;
     if (emails > 0) failedButSent++;
   } else if (state === "unknown" || !id) {
-    unknown++;
+    _unknown++;
     lost++;
   } else stuck++;
 }
@@ -230,7 +242,9 @@ const notOk = ids.filter((id) => id && states.get(id) !== "succeeded").slice(0, 
 for (const id of notOk) {
   const r = await api("GET", `/v1/tasks/${id}`).catch(() => undefined);
   const b = r?.body;
-  note(`${id}: ${b?.state} after ${b?.attempts} attempt(s); ${b?.error ? `${b.error.code}: ${b.error.message}` : "no error"}; history ${JSON.stringify((b?.history ?? []).map((h: any) => h.state + (h.error ? `(${h.error.code})` : "")).reverse())}`);
+  note(
+    `${id}: ${b?.state} after ${b?.attempts} attempt(s); ${b?.error ? `${b.error.code}: ${b.error.message}` : "no error"}; history ${JSON.stringify((b?.history ?? []).map((h: any) => h.state + (h.error ? `(${h.error.code})` : "")).reverse())}`,
+  );
 }
 
 const ok = lost === 0 && duplicated === 0 && stuck === 0 && failedButSent === 0;
@@ -253,7 +267,9 @@ const report = [
   "| --- | --- |",
   ...rows.map(([k, v]) => `| ${k} | ${v} |`),
   "",
-  ok ? "Verdict: no task lost, none sent twice, none stuck, none failed after its email went out." : "Verdict: FAILED (see the rows above).",
+  ok
+    ? "Verdict: no task lost, none sent twice, none stuck, none failed after its email went out."
+    : "Verdict: FAILED (see the rows above).",
 ].join("\n");
 console.log(report);
 

@@ -9,17 +9,27 @@ export interface Series {
 }
 
 export function chart(series: Series[], title = "The noon burst: time until the last notification lands"): string {
-  const W = 720, H = 440, left = 70, right = 200, top = 40, bottom = 60;
-  const pw = W - left - right, ph = H - top - bottom;
+  const W = 720,
+    H = 440,
+    left = 70,
+    right = 200,
+    top = 40,
+    bottom = 60;
+  const pw = W - left - right,
+    ph = H - top - bottom;
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.ms) && p.ms > 0);
   const ns = [...new Set(all.map((p) => p.n))].sort((a, b) => a - b);
-  const xmin = Math.log10((ns[0] ?? 100) / 2), xmax = Math.log10((ns.at(-1) ?? 1000) * 2);
-  const ymin = Math.floor(Math.log10(Math.min(...all.map((p) => p.ms / 1000), 1))), ymax = Math.floor(Math.log10(Math.max(...all.map((p) => p.ms / 1000), 10))) + 1;
+  const xmin = Math.log10((ns[0] ?? 100) / 2),
+    xmax = Math.log10((ns.at(-1) ?? 1000) * 2);
+  const ymin = Math.floor(Math.log10(Math.min(...all.map((p) => p.ms / 1000), 1))),
+    ymax = Math.floor(Math.log10(Math.max(...all.map((p) => p.ms / 1000), 10))) + 1;
   const x = (n: number) => left + ((Math.log10(n) - xmin) / (xmax - xmin)) * pw;
   const y = (s: number) => top + ph - ((Math.log10(s) - ymin) / (ymax - ymin || 1)) * ph;
   const f = (v: number) => v.toFixed(1);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">${title}</text>`);
   out.push(`<text x="${W - 12}" y="${H - 14}" text-anchor="end" fill="#555">lower is better; figures in RESULTS.md</text>`);
@@ -39,11 +49,15 @@ export function chart(series: Series[], title = "The noon burst: time until the 
     const pts = s.points.filter((p) => Number.isFinite(p.ms) && p.ms > 0);
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
     if (pts.length > 1) {
-      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${f(x(p.n))},${f(y(p.ms / 1000))}`).join(" ")}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${f(x(p.n))},${f(y(p.ms / 1000))}`).join(" ")}"/>`,
+      );
     }
     for (const p of pts) {
       const fill = p.extrapolated ? "#fff" : s.color;
-      out.push(`<circle cx="${f(x(p.n))}" cy="${f(y(p.ms / 1000))}" r="4.5" fill="${fill}" stroke="${s.color}" stroke-width="2"><title>${s.label}, N = ${p.n}: ${(p.ms / 1000).toFixed(2)} s${p.extrapolated ? " (extrapolated)" : ""}</title></circle>`);
+      out.push(
+        `<circle cx="${f(x(p.n))}" cy="${f(y(p.ms / 1000))}" r="4.5" fill="${fill}" stroke="${s.color}" stroke-width="2"><title>${s.label}, N = ${p.n}: ${(p.ms / 1000).toFixed(2)} s${p.extrapolated ? " (extrapolated)" : ""}</title></circle>`,
+      );
     }
     const ly = top + 10 + i * 22;
     out.push(`<line x1="${left + pw + 16}" x2="${left + pw + 46}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${dash}/>`);
@@ -55,5 +69,5 @@ export function chart(series: Series[], title = "The noon burst: time until the 
   out.push(`<circle cx="${left + pw + 31}" cy="${ly + 20}" r="4.5" fill="#555"/>`);
   out.push(`<text x="${left + pw + 52}" y="${ly + 24}">measured</text>`);
   out.push(`</svg>`);
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }

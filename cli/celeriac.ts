@@ -2,7 +2,15 @@
 // `npx celeriac …`: celeriac's API from a shell, on the typed client. Run `celeriac --help`.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { CeleriacError, ConnectionError, createClient, UnavailableError, WaitTimeoutError, type EnqueueOptions, type TaskRecord } from "../src/client.ts";
+import {
+  CeleriacError,
+  ConnectionError,
+  createClient,
+  type EnqueueOptions,
+  type TaskRecord,
+  UnavailableError,
+  WaitTimeoutError,
+} from "../src/client.ts";
 import { toSeconds } from "../src/durations.ts";
 import * as fmt from "./format.ts";
 
@@ -77,7 +85,11 @@ async function main(argv: string[]): Promise<number> {
     return s * 1000;
   };
   const wait = async (id: string) => {
-    const done = await client.wait(id, { timeout: ms("timeout", 60_000), interval: ms("interval", 1_000), onProgress: progressLine(o.json) });
+    const done = await client.wait(id, {
+      timeout: ms("timeout", 60_000),
+      interval: ms("interval", 1_000),
+      onProgress: progressLine(o.json),
+    });
     out(fmt.record(done), done);
     return done.state === "succeeded" ? 0 : EXIT.failed;
   };
@@ -93,13 +105,13 @@ async function main(argv: string[]): Promise<number> {
         ...(o["idempotency-key"] !== undefined ? { idempotencyKey: o["idempotency-key"] } : {}),
       };
       const e = await client.enqueue(task, payloadOf(args[1]), options);
-      if (!o.wait) return out(fmt.enqueued(e), e), 0;
+      if (!o.wait) return (out(fmt.enqueued(e), e), 0);
       if (!o.json) console.error(fmt.enqueued(e));
       return wait(e.id);
     }
     case "get": {
       const r = await client.get(arg("id"));
-      return out(fmt.record(r), r), 0;
+      return (out(fmt.record(r), r), 0);
     }
     case "wait":
       return wait(arg("id"));
@@ -110,39 +122,45 @@ async function main(argv: string[]): Promise<number> {
         ...(o.limit ? { limit: integer("--limit", o.limit) } : {}),
         ...(o.cursor ? { cursor: o.cursor } : {}),
       });
-      return out(fmt.list(page.tasks, page.cursor), page), 0;
+      return (out(fmt.list(page.tasks, page.cursor), page), 0);
     }
     case "cancel": {
       const r = await client.cancel(arg("id"));
-      return out(fmt.record(r), r), 0;
+      return (out(fmt.record(r), r), 0);
     }
     case "retry": {
       const r = await client.retry(arg("id"));
-      return out(fmt.record(r), r), 0;
+      return (out(fmt.record(r), r), 0);
     }
     case "schedules": {
       if (args[0] === "list") {
         const s = await client.schedules.list();
-        return out(fmt.schedules(s), s), 0;
+        return (out(fmt.schedules(s), s), 0);
       }
       if (args[0] === "sync") {
         const r = await client.schedules.sync();
-        return out(fmt.sync(r), r), 0;
+        return (out(fmt.sync(r), r), 0);
       }
       throw new UsageError("schedules needs list or sync");
     }
     case "dead": {
       if (args[0] === "list") {
-        const page = await client.dead.list({ ...(o.task ? { task: o.task } : {}), ...(o.limit ? { limit: integer("--limit", o.limit) } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) });
-        return out(fmt.list(page.tasks, page.cursor), page), 0;
+        const page = await client.dead.list({
+          ...(o.task ? { task: o.task } : {}),
+          ...(o.limit ? { limit: integer("--limit", o.limit) } : {}),
+          ...(o.cursor ? { cursor: o.cursor } : {}),
+        });
+        return (out(fmt.list(page.tasks, page.cursor), page), 0);
       }
       if (args[0] === "replay" && args[1]) {
         const r = await client.dead.replay(args[1]);
-        return out(fmt.record(r), r), 0;
+        return (out(fmt.record(r), r), 0);
       }
       if (args[0] === "replay" && o.all) {
         const r = await client.dead.replayMatching(o.task ? { task: o.task } : {}, o["dry-run"]);
-        return out(`${o["dry-run"] ? "would replay" : "replayed"} ${r.replayed ?? r.matched} of ${r.matched}: ${r.ids.join(", ") || "-"}`, r), 0;
+        return (
+          out(`${o["dry-run"] ? "would replay" : "replayed"} ${r.replayed ?? r.matched} of ${r.matched}: ${r.ids.join(", ") || "-"}`, r), 0
+        );
       }
       throw new UsageError("dead needs list, replay <id> or replay --all");
     }

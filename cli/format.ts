@@ -28,16 +28,25 @@ export function list(tasks: TaskRecord[], cursor?: string): string {
   const rows = tasks.map((t) => [t.id, t.task, t.state, String(t.attempts), t.createdAt]);
   const head = ["ID", "TASK", "STATE", "ATTEMPTS", "CREATED"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(head), ...rows.map(line), ...(cursor ? [`(more: --cursor ${cursor})`] : [])].join("\n");
 }
 
 export function schedules(s: ScheduleStatus): string {
-  const rows = s.schedules.map((d) => `${d.id}  ${d.cron} ${d.timezone}  ${d.live ? (d.live.paused ? "paused" : `next ${d.live.nextRun ?? "?"}`) : "not in QStash"}${d.drift.length ? `  drift: ${d.drift.join("; ")}` : ""}`);
+  const rows = s.schedules.map(
+    (d) =>
+      `${d.id}  ${d.cron} ${d.timezone}  ${d.live ? (d.live.paused ? "paused" : `next ${d.live.nextRun ?? "?"}`) : "not in QStash"}${d.drift.length ? `  drift: ${d.drift.join("; ")}` : ""}`,
+  );
   const orphans = s.orphans.map((o) => `${o.id}  ${o.cron}  orphan: ${o.drift.join("; ")}`);
   return [...rows, ...orphans].join("\n") || "no schedules declared";
 }
 
 export function sync(r: SyncReport): string {
-  return (["created", "updated", "deleted", "unchanged", "foreign"] as const).map((k) => `${k}: ${r[k].length ? r[k].join(", ") : "-"}`).join("\n");
+  return (["created", "updated", "deleted", "unchanged", "foreign"] as const)
+    .map((k) => `${k}: ${r[k].length ? r[k].join(", ") : "-"}`)
+    .join("\n");
 }

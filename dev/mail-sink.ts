@@ -7,18 +7,18 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseForced, ResendEvents, type EventTarget, type Outcome, type SentEvent } from "./mail-sink/events.ts";
-import { FaultQueue, parseFault, RateLimiter, type Fault, type FaultSpec } from "./mail-sink/faults.ts";
+import { type EventTarget, type Outcome, parseForced, ResendEvents, type SentEvent } from "./mail-sink/events.ts";
+import { type Fault, FaultQueue, type FaultSpec, parseFault, RateLimiter } from "./mail-sink/faults.ts";
+import { error, page, parseJson, readText, reply } from "./mail-sink/http.ts";
 import { checkIdempotencyKey, fingerprint, IdempotencyStore } from "./mail-sink/idempotency.ts";
 import { renderEmail, renderMailbox } from "./mail-sink/page.ts";
-import { emailObject, sendBatch, sendOne, type BatchValidation } from "./mail-sink/send.ts";
-import { error, page, parseJson, readText, reply } from "./mail-sink/http.ts";
+import { type BatchValidation, emailObject, sendBatch, sendOne } from "./mail-sink/send.ts";
 import type { CapturedEmail, Reply } from "./mail-sink/types.ts";
 import { apiError } from "./mail-sink/validation.ts";
 
-export type { CapturedEmail } from "./mail-sink/types.ts";
-export type { FaultMode, FaultSpec } from "./mail-sink/faults.ts";
 export type { EventTarget, Outcome, SentEvent } from "./mail-sink/events.ts";
+export type { FaultMode, FaultSpec } from "./mail-sink/faults.ts";
+export type { CapturedEmail } from "./mail-sink/types.ts";
 
 export interface MailSinkOptions {
   /** TCP port; 0 picks a free one. @default 8025 */
@@ -83,11 +83,18 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
   const newestFirst = () => mailbox.slice().reverse();
   const find = (id: string) => mailbox.find((e) => e.id === id);
 
-  async function send(req: IncomingMessage, res: ServerResponse, path: "/emails" | "/emails/batch", token: string, rl: Record<string, string>) {
+  async function send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: "/emails" | "/emails/batch",
+    token: string,
+    rl: Record<string, string>,
+  ) {
     const text = await readText(req);
     const fault: Fault | null = faults.take();
     if (fault?.mode === "drop") return void req.socket.destroy();
-    if (fault?.mode === "500") return error(res, apiError(500, "internal_server_error", "[celeriac mail sink] injected fault: internal server error."), rl);
+    if (fault?.mode === "500")
+      return error(res, apiError(500, "internal_server_error", "[celeriac mail sink] injected fault: internal server error."), rl);
     if (fault?.mode === "429") {
       const e = apiError(429, "rate_limit_exceeded", "Too many requests. Please limit the number of requests per second. (injected fault)");
       return error(res, e, { ...rl, "ratelimit-remaining": "0", "retry-after": String(fault.retryAfter) });
@@ -108,7 +115,11 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
     if (key !== null) {
       const claim = idempotency.claim(token, key, fingerprint([path, path === "/emails" ? "" : mode, parsed.value]));
       if (claim.kind === "in_flight") {
-        return error(res, apiError(409, "concurrent_idempotent_requests", "Same idempotency key used while original request is still in progress."), rl);
+        return error(
+          res,
+          apiError(409, "concurrent_idempotent_requests", "Same idempotency key used while original request is still in progress."),
+          rl,
+        );
       }
       if (claim.kind === "mismatch") {
         return error(res, apiError(409, "invalid_idempotent_request", "Same idempotency key used with a different request payload."), rl);
@@ -135,7 +146,8 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
     if (opts.apiKey !== undefined ? token !== opts.apiKey : !token.startsWith("re_")) {
       return error(res, apiError(403, "invalid_api_key", "API key is invalid."), rl);
     }
-    if (limited) return error(res, apiError(429, "rate_limit_exceeded", "Too many requests. Please limit the number of requests per second."), rl);
+    if (limited)
+      return error(res, apiError(429, "rate_limit_exceeded", "Too many requests. Please limit the number of requests per second."), rl);
     if (path === "/emails" || path === "/emails/batch") {
       if (method === "POST") return send(req, res, path, token, rl);
       if (method === "GET" && path === "/emails") {
@@ -158,7 +170,10 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
     const view = /^\/_sink\/emails\/([^/]+)(\/html)?$/.exec(path);
     if (view && method === "GET") {
       const found = find(decodeURIComponent(view[1] ?? ""));
-      if (!found) return view[2] ? page(res, 404, "<!doctype html><p>No such email.</p>") : error(res, apiError(404, "not_found", "Email not found."));
+      if (!found)
+        return view[2]
+          ? page(res, 404, "<!doctype html><p>No such email.</p>")
+          : error(res, apiError(404, "not_found", "Email not found."));
       return view[2] ? page(res, 200, renderEmail(found)) : reply(res, 200, found);
     }
     if (path === "/_sink/faults") {
@@ -189,9 +204,12 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
   const server = createServer((req, res) => {
     const method = req.method ?? "GET";
     const path = new URL(req.url ?? "/", "http://sink").pathname;
-    const handled = path === "/" && method === "GET" ? Promise.resolve(page(res, 200, renderMailbox(newestFirst())))
-      : path.startsWith("/_sink/") ? control(req, res, method, path)
-      : api(req, res, method, path);
+    const handled =
+      path === "/" && method === "GET"
+        ? Promise.resolve(page(res, 200, renderMailbox(newestFirst())))
+        : path.startsWith("/_sink/")
+          ? control(req, res, method, path)
+          : api(req, res, method, path);
     handled.catch((e: unknown) => {
       console.error("[celeriac] mail sink:", e);
       if (!res.headersSent) error(res, apiError(500, "application_error", "The mail sink failed to handle the request."));
@@ -209,11 +227,12 @@ export async function startMailSink(opts: MailSinkOptions = {}): Promise<MailSin
 
   const sink: MailSink = {
     url: `http://${shown}:${port}`,
-    close: () => new Promise<void>((done, failed) => {
-      events.close();
-      server.close((e) => (e ? failed(e) : done()));
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((done, failed) => {
+        events.close();
+        server.close((e) => (e ? failed(e) : done()));
+        server.closeAllConnections();
+      }),
     emails: newestFirst,
     clear: () => {
       mailbox.length = 0;
@@ -249,7 +268,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     ...(rateLimit !== undefined ? { rateLimit } : {}),
     ...(latencyMs !== undefined ? { latencyMs } : {}),
   });
-  console.log(`[celeriac] mail sink (Resend API) listening on ${sink.url} (rate limit ${rateLimit ?? RESEND_RATE_LIMIT}/s per key, 0 = off; env SINK_RATE_LIMIT, SINK_LATENCY_MS)`);
+  console.log(
+    `[celeriac] mail sink (Resend API) listening on ${sink.url} (rate limit ${rateLimit ?? RESEND_RATE_LIMIT}/s per key, 0 = off; env SINK_RATE_LIMIT, SINK_LATENCY_MS)`,
+  );
   console.log(`[celeriac] mailbox page: ${sink.url}/`);
   const stop = () => void sink.close().then(() => process.exit(0));
   process.once("SIGINT", stop);

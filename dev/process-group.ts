@@ -1,7 +1,7 @@
 // Child processes the stack starts, each in a process group of its own: wrangler starts workerd
 // and esbuild, and signalling only the direct child would orphan them. Closing signals the whole
 // group and waits until no member is left, so the ports are free when close() resolves.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 
 export interface GroupOptions {

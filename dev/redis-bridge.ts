@@ -80,8 +80,7 @@ export async function startRedisBridge(opts: RedisBridgeOptions = {}): Promise<R
 }
 
 const isMain =
-  (import.meta as { main?: boolean }).main ??
-  (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href);
+  (import.meta as { main?: boolean }).main ?? (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href);
 
 if (isMain) {
   const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -94,9 +93,7 @@ if (isMain) {
     process.exit(1);
   });
   const over =
-    bridge.backend === "redis"
-      ? `over real Redis at ${redisUrl}`
-      : `embedded in-memory Redis (no Redis answered at ${redisUrl})`;
+    bridge.backend === "redis" ? `over real Redis at ${redisUrl}` : `embedded in-memory Redis (no Redis answered at ${redisUrl})`;
   console.log(`[celeriac] redis-bridge: ${bridge.url} (token ${bridge.token}), ${over}`);
   const stop = () => void bridge.close().then(() => process.exit(0));
   process.once("SIGINT", stop);

@@ -2,15 +2,15 @@
 // `wrangler dev` (or the Node / Deno entry). `npm run dev` and the tests both start it from here.
 import { join, resolve } from "node:path";
 import { RESEND_WEBHOOK_PATH } from "../src/email-events.ts";
-import { startBroker, type Broker } from "./broker/index.ts";
+import { type Broker, startBroker } from "./broker/index.ts";
 import { denoBinary } from "./deno-bin.ts";
-import { startMailSink, type MailSink, type MailSinkOptions } from "./mail-sink.ts";
+import { type MailSink, type MailSinkOptions, startMailSink } from "./mail-sink.ts";
 import { assertPortFree, freePort, listening, type Part } from "./ports.ts";
 import { spawnGroup } from "./process-group.ts";
-import { startRedisBridge, type RedisBridge } from "./redis-bridge.ts";
-import { WORKERD, workerdServe } from "./workerd-serve.ts";
-import { startStaticSite, type StaticSite } from "./static-site.ts";
+import { type RedisBridge, startRedisBridge } from "./redis-bridge.ts";
+import { type StaticSite, startStaticSite } from "./static-site.ts";
 import { startTurnstile, type TurnstileStandIn } from "./turnstile.ts";
+import { WORKERD, workerdServe } from "./workerd-serve.ts";
 
 export { freePort, PortInUseError } from "./ports.ts";
 
@@ -133,17 +133,27 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await closeAll();
     throw failed.reason;
   }
-  const [bridge, sink, broker, turnstile] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [RedisBridge, MailSink, Broker, TurnstileStandIn];
+  const [bridge, sink, broker, turnstile] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    RedisBridge,
+    MailSink,
+    Broker,
+    TurnstileStandIn,
+  ];
   let worker: AppProcess;
   let env: Record<string, string>;
   try {
     const port = p.worker === 0 ? await freePort() : p.worker;
     // The demo pages learn the Worker's URL from the site; the Worker allows the site's origin.
-    site = await listening("site", p.site, () => startStaticSite({ dir: join(ROOT, "examples"), port: p.site, workerUrl: `http://127.0.0.1:${port}` }));
+    site = await listening("site", p.site, () =>
+      startStaticSite({ dir: join(ROOT, "examples"), port: p.site, workerUrl: `http://127.0.0.1:${port}` }),
+    );
     env = stackEnv({ bridge, sink, broker, turnstile, site }, `http://127.0.0.1:${port}`, opts.vars);
     // The sink reports delivery events to the Worker, as Resend does to a configured endpoint.
     sink.sendEventsTo({ url: `http://127.0.0.1:${port}${RESEND_WEBHOOK_PATH}`, secret: env.RESEND_WEBHOOK_SECRET! });
-    worker = await startApp(opts.runtime ?? "workerd", port, env, { verbose: opts.verbose ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
+    worker = await startApp(opts.runtime ?? "workerd", port, env, {
+      verbose: opts.verbose ?? false,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (err) {
     await closeAll();
     throw err;
@@ -165,7 +175,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
 // The environment children get: what runtimes need to run, never this process's other
 // variables (vitest's, the developer's shell secrets), plus the app's bindings.
-const PASSED_ON = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TERM", "NO_COLOR", "FORCE_COLOR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "DENO_DIR", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"];
+const PASSED_ON = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  "LANG",
+  "LC_ALL",
+  "TERM",
+  "NO_COLOR",
+  "FORCE_COLOR",
+  "XDG_CONFIG_HOME",
+  "XDG_CACHE_HOME",
+  "DENO_DIR",
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+];
 
 function childEnv(env: Record<string, string>, port: number): Record<string, string> {
   const base = Object.fromEntries(PASSED_ON.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])));
@@ -182,12 +206,17 @@ const COMMANDS: Record<Runtime, (port: number, env: Record<string, string>) => [
     [
       join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
       "dev",
-      "--port", String(port),
-      "--ip", "127.0.0.1",
-      "--env-file", "/dev/null",
-      "--inspector-port", "0",
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--env-file",
+      "/dev/null",
+      "--inspector-port",
+      "0",
       "--show-interactive-dev-session=false",
-      "--log-level", "log",
+      "--log-level",
+      "log",
     ],
     { CLOUDFLARE_INCLUDE_PROCESS_ENV: "true", WRANGLER_SEND_METRICS: "false", CI: "true" },
   ],
@@ -224,7 +253,12 @@ export interface StartAppOptions {
  * within seconds, with `/healthz`'s reasons, when it answers 503, and with the app's output when
  * it exits.
  */
-export async function startApp(runtime: Runtime, port: number, env: Record<string, string>, opts: StartAppOptions | boolean = {}): Promise<AppProcess> {
+export async function startApp(
+  runtime: Runtime,
+  port: number,
+  env: Record<string, string>,
+  opts: StartAppOptions | boolean = {},
+): Promise<AppProcess> {
   const { verbose = false, signal } = typeof opts === "boolean" ? { verbose: opts } : opts;
   await assertPortFree("worker", port);
   const [command, args, extra] = COMMANDS[runtime](port, env);
@@ -241,7 +275,9 @@ export async function startApp(runtime: Runtime, port: number, env: Record<strin
   while (Date.now() < deadline) {
     if (signal?.aborted) throw await fail(`[celeriac] start-up of ${LABELS[runtime]} stopped`);
     if (group.child.exitCode !== null || group.child.signalCode !== null) {
-      throw await fail(`[celeriac] ${LABELS[runtime]} exited (${group.child.exitCode ?? group.child.signalCode}) before it was healthy${verbose ? "; its output is above" : "; its output:"}`);
+      throw await fail(
+        `[celeriac] ${LABELS[runtime]} exited (${group.child.exitCode ?? group.child.signalCode}) before it was healthy${verbose ? "; its output is above" : "; its output:"}`,
+      );
     }
     const health = await probe(url);
     if (health?.ok) return { url, runtime, pid: group.pid, close };
@@ -265,7 +301,11 @@ async function probe(url: string): Promise<{ ok: boolean; config: boolean; probl
     if (r.status === 200) return { ok: true, config: false, problems: [] };
     const checks = Object.entries(body.checks ?? {}).filter(([, c]) => c.ok === false);
     const problems = checks.flatMap(([name, c]) => c.problems ?? [`${name}: ${c.problem ?? "not ok"}`]);
-    return { ok: false, config: checks.some(([name]) => name === "config"), problems: problems.length ? problems : [`GET /healthz answered ${r.status}`] };
+    return {
+      ok: false,
+      config: checks.some(([name]) => name === "config"),
+      problems: problems.length ? problems : [`GET /healthz answered ${r.status}`],
+    };
   } catch {
     return undefined; // not listening yet
   }

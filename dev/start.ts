@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { ConfigError, loadConfig } from "../src/env.ts";
 import { DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY, DEV_TOKEN } from "./broker/index.ts";
-import { PART_NAMES, PortInUseError, type Part } from "./ports.ts";
+import { PART_NAMES, type Part, PortInUseError } from "./ports.ts";
 import { DEFAULT_REDIS_BRIDGE_TOKEN } from "./redis-bridge.ts";
-import { DEFAULT_PORTS, ROOT, stackEnv, startStack, type Stack } from "./stack.ts";
+import { DEFAULT_PORTS, ROOT, type Stack, stackEnv, startStack } from "./stack.ts";
 
 const USAGE = `usage: ./dev/run dev [--port N] [--broker-port N] [--bridge-port N] [--sink-port N] [--site-port N] [--turnstile-port N]
   (or PORT, BROKER_PORT, BRIDGE_PORT, SINK_PORT, SITE_PORT, TURNSTILE_PORT; defaults 8787, 8080, 8079, 8025, 5500, 8090;
@@ -27,8 +27,15 @@ const PORT_SOURCES: Record<Part, [flag: string, variable: string]> = {
 
 /** The stand-ins' URLs and credentials come from the stack (its ports may change), never from .dev.vars. */
 const WIRING = [
-  "CELERIAC_PUBLIC_URL", "QSTASH_URL", "QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY",
-  "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "RESEND_BASE_URL", "TURNSTILE_VERIFY_URL",
+  "CELERIAC_PUBLIC_URL",
+  "QSTASH_URL",
+  "QSTASH_TOKEN",
+  "QSTASH_CURRENT_SIGNING_KEY",
+  "QSTASH_NEXT_SIGNING_KEY",
+  "UPSTASH_REDIS_REST_URL",
+  "UPSTASH_REDIS_REST_TOKEN",
+  "RESEND_BASE_URL",
+  "TURNSTILE_VERIFY_URL",
 ];
 
 function die(message: string): never {
@@ -53,7 +60,8 @@ function ports(): Record<Part, number> {
     const raw = (flags[flag] as string | undefined) ?? process.env[variable];
     if (raw === undefined || raw === "") continue;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) die(`[celeriac] --${flag} / ${variable} must be a port number (0 to 65535), got "${raw}"`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      die(`[celeriac] --${flag} / ${variable} must be a port number (0 to 65535), got "${raw}"`);
     out[part] = n;
   }
   return out;
@@ -151,7 +159,8 @@ ${row("turnstile", new URL(stack.turnstile.url).origin, "siteverify (/turnstile/
 
 // A task whose own variables are missing does not stop the relay, but is said at once.
 const health = (await (await fetch(`${w}/healthz`)).json()) as { checks?: { tasks?: { problems?: string[] } } };
-for (const problem of health.checks?.tasks?.problems ?? []) console.warn(`[celeriac] warning: ${problem} (that task answers 503 until .dev.vars is fixed)`);
+for (const problem of health.checks?.tasks?.problems ?? [])
+  console.warn(`[celeriac] warning: ${problem} (that task answers 503 until .dev.vars is fixed)`);
 
 // Cron tasks fire locally too: make the local broker's schedules match the code.
 const sync = await fetch(`${w}/v1/schedules/sync`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });

@@ -1,8 +1,9 @@
 // Serves a folder of static files on an origin of its own (the demo pages under examples/), so a
 // browser calls the Worker cross-origin as a real frontend would. GET and HEAD only, no listing.
+
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readFile } from "node:fs/promises";
 import { extname, join, normalize, sep } from "node:path";
 
 const TYPES: Record<string, string> = {

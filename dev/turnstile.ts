@@ -61,8 +61,7 @@ export async function startTurnstile(opts: { port?: number; host?: string } = {}
   const host = opts.host ?? "127.0.0.1";
   let calls = 0;
   const server = createServer(async (req, res) => {
-    const json = (status: number, body: unknown) =>
-      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     if (req.method !== "POST" || req.url !== "/turnstile/v0/siteverify") return json(404, { success: false, "error-codes": ["not-found"] });
     const raw = await readBody(req, 64 * 1024);
     if (raw === null) return json(413, { success: false, "error-codes": ["bad-request"] });

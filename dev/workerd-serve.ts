@@ -3,7 +3,7 @@
 // wrangler.jsonc's vars and the given env as bindings. No wrangler proxy, no Node process in the
 // request path: the benches' primary runtime (`wrangler dev` adds both, see bench/RESULTS.md).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unstable_readConfig } from "wrangler";

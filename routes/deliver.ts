@@ -1,10 +1,10 @@
 import { Hono } from "hono";
+import { failGivenUpFlush, runFlush } from "../src/batch.ts";
 import { ApiError, messageOf } from "../src/errors.ts";
 import { giveUp } from "../src/lifecycle.ts";
-import { failGivenUpFlush, runFlush } from "../src/batch.ts";
-import { failureOf, flushFailureOf, flushOf, taskOf, type FlushMessage, type TaskMessage } from "../src/messages.ts";
+import { type FlushMessage, failureOf, flushFailureOf, flushOf, type TaskMessage, taskOf } from "../src/messages.ts";
 import { DELIVER_PATH, FAILURE_PATH, FLUSH_PATH } from "../src/queue.ts";
-import { relayOf, type AppEnv } from "../src/relay.ts";
+import { type AppEnv, relayOf } from "../src/relay.ts";
 import { runDelivery } from "../src/runner.ts";
 
 /** The routes only QStash can call (its signature is checked by the app): deliveries, batch flushes and the failure callback. */

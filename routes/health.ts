@@ -1,8 +1,8 @@
 import { Hono } from "hono";
-import { ConfigError, type Config, type Env } from "../src/env.ts";
+import { type Config, ConfigError, type Env } from "../src/env.ts";
 import { messageOf } from "../src/errors.ts";
 import { publicProblems } from "../src/public-config.ts";
-import { relayFor, taskProblems, type Relay, type Wiring } from "../src/relay.ts";
+import { type Relay, relayFor, taskProblems, type Wiring } from "../src/relay.ts";
 
 /** Each dependency must answer within this long for the relay to count as healthy (ms). */
 const CHECK_TIMEOUT_MS = 2_000;

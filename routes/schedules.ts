@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { relayOf, type AppEnv } from "../src/relay.ts";
+import { type AppEnv, relayOf } from "../src/relay.ts";
 import { scheduleStatus, setPaused, syncSchedules, viaQstash } from "../src/schedules.ts";
 
 /** Cron schedules: declared vs. live, sync, pause and resume. */

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { ApiError } from "../src/errors.ts";
-import { relayOf, type AppEnv } from "../src/relay.ts";
+import { type AppEnv, relayOf } from "../src/relay.ts";
 import { dayReport, storedReport } from "../src/stats.ts";
 import { utcDay } from "../src/store/index.ts";
 
@@ -14,7 +14,10 @@ export const stats = new Hono<AppEnv>()
     }
     const report = await storedReport(relayOf(c).store, date);
     if (!report) {
-      throw new ApiError(404, { code: "no_report", message: `no daily report for ${date} (the daily-stats task stores one after 00:05 UTC the next day)` });
+      throw new ApiError(404, {
+        code: "no_report",
+        message: `no daily report for ${date} (the daily-stats task stores one after 00:05 UTC the next day)`,
+      });
     }
     return c.json(report);
   });

@@ -1,12 +1,12 @@
 import { Hono } from "hono";
+import { withCallbacks } from "../src/callbacks.ts";
 import { enqueueBatch, enqueueOne } from "../src/enqueue.ts";
 import { ApiError, unknownId } from "../src/errors.ts";
 import { readJson } from "../src/http.ts";
-import { listTasks } from "../src/list.ts";
-import { relayOf, type AppEnv } from "../src/relay.ts";
 import { TASK_ID } from "../src/ids.ts";
-import { withCallbacks } from "../src/callbacks.ts";
 import { cancelTask, retryTask } from "../src/lifecycle.ts";
+import { listTasks } from "../src/list.ts";
+import { type AppEnv, relayOf } from "../src/relay.ts";
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 

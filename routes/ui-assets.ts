@@ -88,4 +88,6 @@ const JS = `(() => {
 /** `/ui/assets/*`: served without a session (they hold no data), cached for an hour. */
 export const uiAssets = new Hono()
   .get("/assets/ui.css", (c) => c.body(CSS, 200, { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=3600" }))
-  .get("/assets/ui.js", (c) => c.body(JS, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=3600" }));
+  .get("/assets/ui.js", (c) =>
+    c.body(JS, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=3600" }),
+  );

@@ -1,6 +1,6 @@
 // Dead letters: failed tasks not yet replayed or discarded (src/dead-letters.ts, as the API's
 // /v1/dead), replayed one at a time or by filter after a dry-run count, or discarded.
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { deadLetters, discardDeadLetter, MAX_REPLAY, replayDead, replayMatching } from "../src/dead-letters.ts";
 import { ApiError } from "../src/errors.ts";
@@ -42,9 +42,15 @@ ${q("discarded") ? notice("Discarded: the task stays failed, out of the dead let
 <div>${taskSelect(c, task)}</div>
 <div class="actions"><button type="submit" formaction="/ui/dead" class="secondary">Show</button><button type="submit" class="secondary">Replay by filter…</button></div>
 </form>
-${list.tasks.length
-  ? rows(list.tasks, (t) => html`<div class="actions">${t.redacted?.length ? html`<a href="/ui/tasks/${t.id}">redacted: enqueue again</a>` : action(c, `/ui/dead/${t.id}/replay`, "Replay")}${action(c, `/ui/dead/${t.id}/discard`, "Discard", {}, "secondary")}</div>`)
-  : html`<p class="muted">No dead letters${task ? ` of type ${task}` : ""}.</p>`}
+${
+  list.tasks.length
+    ? rows(
+        list.tasks,
+        (t) =>
+          html`<div class="actions">${t.redacted?.length ? html`<a href="/ui/tasks/${t.id}">redacted: enqueue again</a>` : action(c, `/ui/dead/${t.id}/replay`, "Replay")}${action(c, `/ui/dead/${t.id}/discard`, "Discard", {}, "secondary")}</div>`,
+      )
+    : html`<p class="muted">No dead letters${task ? ` of type ${task}` : ""}.</p>`
+}
 ${list.cursor ? html`<p><a rel="next" href="/ui/dead?${new URLSearchParams({ ...(task ? { task } : {}), cursor: list.cursor })}">Next page</a></p>` : ""}`,
     );
   })
@@ -57,13 +63,15 @@ ${list.cursor ? html`<p><a rel="next" href="/ui/dead?${new URLSearchParams({ ...
       c,
       "Replay by filter",
       html`<p role="status"><strong>${dry.more ? `At least ${n}` : n}</strong> dead letter(s)${task ? html` of type <code>${task}</code>` : ""} match now.</p>
-${n
-  ? html`<form method="post" action="/ui/dead/replay">
+${
+  n
+    ? html`<form method="post" action="/ui/dead/replay">
 ${token(c)}<input type="hidden" name="task" value="${task}">
 <p class="hint">Those that still match when you click are replayed (up to ${MAX_REPLAY}); a task whose record holds redacted values is left alone.</p>
 <button type="submit">Replay ${n} task(s)</button> <a href="/ui/dead">Cancel</a>
 </form>`
-  : html`<p><a href="/ui/dead">Back to dead letters</a></p>`}`,
+    : html`<p><a href="/ui/dead">Back to dead letters</a></p>`
+}`,
     );
   })
   .post("/dead/replay", async (c) => {

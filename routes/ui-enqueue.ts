@@ -1,10 +1,10 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { enqueueOne } from "../src/enqueue.ts";
 import { ApiError } from "../src/errors.ts";
 import type { AnyTask } from "../src/registry.ts";
 import { fieldsOf, payloadOf, renderField } from "./ui-form.ts";
-import { notice, page, token, uiScope, type UiEnv } from "./ui-layout.ts";
+import { notice, page, token, type UiEnv, uiScope } from "./ui-layout.ts";
 
 type Values = Record<string, string>;
 
@@ -51,7 +51,16 @@ function byField(def: AnyTask, issues: { path: string; message: string }[]): Val
   const out: Values = {};
   for (const i of issues) {
     const [head, second] = i.path.split(".");
-    const key = head === "payload" ? (second && names.has(second) ? `p.${second}` : names.has("") ? "p." : "") : ["delay", "idempotencyKey", "redact"].includes(head!) ? head! : "";
+    const key =
+      head === "payload"
+        ? second && names.has(second)
+          ? `p.${second}`
+          : names.has("")
+            ? "p."
+            : ""
+        : ["delay", "idempotencyKey", "redact"].includes(head!)
+          ? head!
+          : "";
     out[key] = out[key] ? `${out[key]}; ${i.message}` : i.message;
   }
   return out;
@@ -70,7 +79,9 @@ export const uiEnqueue = new Hono<UiEnv>()
   .post("/enqueue/:name", async (c) => {
     const def = task(c);
     const body = await c.req.parseBody();
-    const values: Values = Object.fromEntries(Object.entries(body).filter(([k, v]) => k !== "_csrf" && typeof v === "string") as [string, string][]);
+    const values: Values = Object.fromEntries(
+      Object.entries(body).filter(([k, v]) => k !== "_csrf" && typeof v === "string") as [string, string][],
+    );
     const fields = fieldsOf(def);
     const { payload, problems } = payloadOf(fields, body);
     if (Object.keys(problems).length) {
@@ -80,7 +91,14 @@ export const uiEnqueue = new Hono<UiEnv>()
       payload,
       ...(values.delay?.trim() ? { delay: /^\d+(\.\d+)?$/.test(values.delay.trim()) ? Number(values.delay) : values.delay.trim() } : {}),
       ...(values.idempotencyKey?.trim() ? { idempotencyKey: values.idempotencyKey.trim() } : {}),
-      ...(values.redact?.trim() ? { redact: values.redact.split(",").map((p) => p.trim()).filter(Boolean) } : {}),
+      ...(values.redact?.trim()
+        ? {
+            redact: values.redact
+              .split(",")
+              .map((p) => p.trim())
+              .filter(Boolean),
+          }
+        : {}),
     };
     try {
       const e = await enqueueOne(c.var.relay, uiScope(c.var.session), def.name, options);

@@ -44,13 +44,27 @@ function field(name: string, schema: Schema): Field {
   const format = actions.map((a) => FORMATS[a.type]).find(Boolean);
   const description = actions.find((a) => a.type === "description")?.description;
   const kind: Kind =
-    s.type === "picklist" || s.type === "enum" ? "select"
-    : s.type === "boolean" ? "boolean"
-    : s.type === "number" ? "number"
-    : s.type === "string" ? (PROSE.test(name) && !(typeof max === "number" && max <= 1000) ? "long" : "text")
-    : "json";
+    s.type === "picklist" || s.type === "enum"
+      ? "select"
+      : s.type === "boolean"
+        ? "boolean"
+        : s.type === "number"
+          ? "number"
+          : s.type === "string"
+            ? PROSE.test(name) && !(typeof max === "number" && max <= 1000)
+              ? "long"
+              : "text"
+            : "json";
   const text = s.type === "string" || (s.type === "union" && (s.options as Schema[]).some((o) => o.type === "string"));
-  return { name, kind, required, options: kind === "select" ? (s.options ?? []).map(String) : [], text, ...(format ? { format } : {}), ...(description ? { description } : {}) };
+  return {
+    name,
+    kind,
+    required,
+    options: kind === "select" ? (s.options ?? []).map(String) : [],
+    text,
+    ...(format ? { format } : {}),
+    ...(description ? { description } : {}),
+  };
 }
 
 const fields = new WeakMap<AnyTask, Field[]>();
@@ -65,13 +79,15 @@ export function fieldsOf(def: AnyTask): Field[] {
   return f;
 }
 
-
 /** One field's label, control, hint and error, tied together for screen readers; `focus` puts the cursor there. */
 export function renderField(f: Field, value: string, error: string | undefined, focus = false): Html {
   const id = `p-${f.name || "payload"}`;
   const name = `p.${f.name}`;
-  const hintId = `${id}-hint`, errId = `${id}-err`;
-  const hint = [f.description ?? "", f.kind === "json" ? (f.text ? "Text, or JSON for a list or object." : "JSON.") : ""].filter(Boolean).join(" ");
+  const hintId = `${id}-hint`,
+    errId = `${id}-err`;
+  const hint = [f.description ?? "", f.kind === "json" ? (f.text ? "Text, or JSON for a list or object." : "JSON.") : ""]
+    .filter(Boolean)
+    .join(" ");
   const described = [hint ? hintId : "", error ? errId : ""].filter(Boolean).join(" ");
   const common = html` id="${id}" name="${name}"${f.required ? html` required` : ""}${described ? html` aria-describedby="${described}"` : ""}${error ? html` aria-invalid="true"` : ""}${focus ? html` autofocus` : ""}`;
   const control =

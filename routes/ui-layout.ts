@@ -32,7 +32,7 @@ export interface PageOptions {
 export function page(c: Context, title: string, body: Html, opts: PageOptions = {}) {
   const session = c.get("session") as Session | undefined;
   const path = c.req.path.replace(/\/$/, "") || "/ui";
-  const current = NAV.filter(([href]) => path === href || (href !== "/ui" && path.startsWith(href + "/"))).at(-1)?.[0];
+  const current = NAV.filter(([href]) => path === href || (href !== "/ui" && path.startsWith(`${href}/`))).at(-1)?.[0];
   return c.html(
     html`<!doctype html>
 <html lang="en">
@@ -47,12 +47,14 @@ export function page(c: Context, title: string, body: Html, opts: PageOptions = 
 <a class="skip" href="#main">Skip to content</a>
 <header>
 <span class="brand">celeriac</span>
-${session
-  ? html`<nav aria-label="Dashboard"><ul>${NAV.map(
-      ([href, label]) => html`<li><a href="${href}"${href === current ? html` aria-current="page"` : ""}>${label}</a></li>`,
-    )}</ul></nav>
+${
+  session
+    ? html`<nav aria-label="Dashboard"><ul>${NAV.map(
+        ([href, label]) => html`<li><a href="${href}"${href === current ? html` aria-current="page"` : ""}>${label}</a></li>`,
+      )}</ul></nav>
 <form method="post" action="/ui/sign-out" class="signout">${token(c)}<button type="submit">Sign out <span class="muted">(${session.keyName})</span></button></form>`
-  : ""}
+    : ""
+}
 </header>
 <main id="main" tabindex="-1"${opts.live ? html` data-live="${opts.live}"` : ""}>
 <h1>${title}</h1>

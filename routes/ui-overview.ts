@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { dayReport } from "../src/stats.ts";
-import { utcDay, type MinuteCount } from "../src/store/index.ts";
+import { type MinuteCount, utcDay } from "../src/store/index.ts";
 import { TASK_STATES } from "../src/store/record.ts";
 import { badge, page, time, type UiEnv } from "./ui-layout.ts";
 
@@ -11,7 +11,11 @@ const ms = (n: number | null) => (n === null ? "—" : n >= 1000 ? `≤ ${n / 10
 
 /** Finished tasks per minute as stacked bars (failed on top), with a text summary for screen readers. */
 function chart(minutes: MinuteCount[]) {
-  const W = 600, H = 150, top = 24, bottom = 22, bw = W / minutes.length;
+  const W = 600,
+    H = 150,
+    top = 24,
+    bottom = 22,
+    bw = W / minutes.length;
   const peak = Math.max(1, ...minutes.map((m) => m.succeeded + m.failed));
   const y = (n: number) => ((H - top - bottom) * n) / peak;
   const total = minutes.reduce((a, m) => a + m.succeeded + m.failed, 0);
@@ -22,7 +26,10 @@ function chart(minutes: MinuteCount[]) {
 <svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-caption">
 <line class="axis" x1="0" y1="${H - bottom}" x2="${W}" y2="${H - bottom}"/>
 ${minutes.map((m, i) => {
-  const hs = y(m.succeeded), hf = y(m.failed), x = (i * bw + 1).toFixed(1), w = Math.max(1, bw - 2).toFixed(1);
+  const hs = y(m.succeeded),
+    hf = y(m.failed),
+    x = (i * bw + 1).toFixed(1),
+    w = Math.max(1, bw - 2).toFixed(1);
   return html`<g><title>${hhmm(m.at)} UTC: ${m.succeeded} succeeded, ${m.failed} failed</title>${m.succeeded ? html`<rect class="bar-s" x="${x}" y="${(H - bottom - hs).toFixed(1)}" width="${w}" height="${hs.toFixed(1)}"/>` : ""}${m.failed ? html`<rect class="bar-f" x="${x}" y="${(H - bottom - hs - hf).toFixed(1)}" width="${w}" height="${hf.toFixed(1)}"/>` : ""}</g>`;
 })}
 <text x="0" y="${H - 4}">${hhmm(minutes[0]!.at)} UTC</text><text x="${W}" y="${H - 4}" text-anchor="end">${hhmm(minutes.at(-1)!.at)}</text>
@@ -49,21 +56,25 @@ export const uiOverview = new Hono<UiEnv>().get("/", async (c) => {
 <h2>Tasks now</h2>
 <ul class="cards">${TASK_STATES.map((s) => html`<li><a href="/ui/tasks?state=${s}"><strong>${counts[s]}</strong>${badge(s)}</a></li>`)}</ul>
 <h2>Today (${report.date}, UTC) per task type</h2>
-${types.length
-  ? html`<div class="scroll"><table>
+${
+  types.length
+    ? html`<div class="scroll"><table>
 <thead><tr><th scope="col">Task</th><th scope="col" class="n">Enqueued</th><th scope="col" class="n">Succeeded</th><th scope="col" class="n">Failed</th><th scope="col" class="n">Retries</th><th scope="col" class="n">p50 run</th><th scope="col" class="n">p95 run</th></tr></thead>
 <tbody>${types.map(([name, t]) => html`<tr><th scope="row"><a href="/ui/tasks?task=${name}">${name}</a></th><td class="n">${t.enqueued}</td><td class="n">${t.succeeded}</td><td class="n">${t.failed}</td><td class="n">${t.retries}</td><td class="n">${ms(t.p50Ms)}</td><td class="n">${ms(t.p95Ms)}</td></tr>`)}</tbody>
 </table></div>
 <p class="hint">Run times are the upper bounds of the duration buckets the counters keep.</p>`
-  : html`<p class="muted">Nothing was enqueued today yet.</p>`}
+    : html`<p class="muted">Nothing was enqueued today yet.</p>`
+}
 <h2>Throughput</h2>
 ${chart(minutes)}
 <h2>Latest failures</h2>
-${failures.tasks.length
-  ? html`<div class="scroll"><table><thead><tr><th scope="col">Task</th><th scope="col">Finished</th><th scope="col">Error</th></tr></thead><tbody>
+${
+  failures.tasks.length
+    ? html`<div class="scroll"><table><thead><tr><th scope="col">Task</th><th scope="col">Finished</th><th scope="col">Error</th></tr></thead><tbody>
 ${failures.tasks.map((t) => html`<tr><td><a class="id" href="/ui/tasks/${t.id}">${t.id}</a><br>${t.task}</td><td>${time(t.finishedAt)}</td><td>${t.error ? html`<code>${t.error.code}</code> ${t.error.message}` : ""}</td></tr>`)}
 </tbody></table></div><p><a href="/ui/dead">All failed tasks (dead letters)</a></p>`
-  : html`<p class="muted">No failed tasks.</p>`}`,
+    : html`<p class="muted">No failed tasks.</p>`
+}`,
     { live: LIVE_S },
   );
 });

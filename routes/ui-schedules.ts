@@ -3,7 +3,7 @@ import { html } from "hono/html";
 import { enqueueOne } from "../src/enqueue.ts";
 import { ApiError } from "../src/errors.ts";
 import { desiredSchedules, scheduleStatus, setPaused, syncSchedules, viaQstash } from "../src/schedules.ts";
-import { action, notice, page, time, uiScope, type UiEnv } from "./ui-layout.ts";
+import { action, notice, page, time, type UiEnv, uiScope } from "./ui-layout.ts";
 
 const DONE: Record<string, string> = { paused: "Paused", resumed: "Resumed", synced: "Synced with QStash" };
 
@@ -19,18 +19,22 @@ export const uiSchedules = new Hono<UiEnv>()
       html`${done ? notice(`${done}${which ? ` ${which}` : ""}.`, "ok") : ""}
 <div class="actions">${action(c, "/ui/schedules/sync", "Sync with QStash")}</div>
 <p class="hint">Sync creates or updates each declared schedule that is missing or drifted, and deletes celeriac's schedules no longer declared.</p>
-${schedules.length
-  ? html`<div class="scroll"><table>
+${
+  schedules.length
+    ? html`<div class="scroll"><table>
 <thead><tr><th scope="col">Schedule</th><th scope="col">Cron</th><th scope="col">Live</th><th scope="col">Next run</th><th scope="col">Last run</th><th scope="col">Drift</th><th scope="col">Actions</th></tr></thead>
-<tbody>${schedules.map((s) => html`<tr>
+<tbody>${schedules.map(
+        (s) => html`<tr>
 <th scope="row"><code>${s.id}</code><br><a href="/ui/tasks?task=${s.task}">${s.task}</a></th>
 <td><code>${s.cron}</code> ${s.timezone}</td>
 <td>${s.live ? (s.live.paused ? html`<span class="badge s-retrying">paused</span>` : html`<span class="badge s-succeeded">active</span>`) : html`<span class="badge s-failed">missing</span>`}</td>
 <td>${time(s.live?.nextRun)}</td><td>${time(s.live?.lastRun)}</td>
 <td>${s.drift.length ? html`<ul>${s.drift.map((d) => html`<li>${d}</li>`)}</ul>` : html`<span class="muted">none</span>`}</td>
 <td><div class="actions">${s.live ? (s.live.paused ? action(c, `/ui/schedules/${s.id}/resume`, "Resume") : action(c, `/ui/schedules/${s.id}/pause`, "Pause", {}, "secondary")) : ""}${action(c, `/ui/schedules/${s.id}/run`, "Run now", {}, "secondary")}</div></td>
-</tr>`)}</tbody></table></div>`
-  : html`<p class="muted">No task declares a schedule.</p>`}
+</tr>`,
+      )}</tbody></table></div>`
+    : html`<p class="muted">No task declares a schedule.</p>`
+}
 ${orphans.length ? html`<h2>No longer declared</h2><ul>${orphans.map((o) => html`<li><code>${o.id}</code> (${o.cron}): ${o.drift.join("; ")}</li>`)}</ul>` : ""}`,
     );
   })

@@ -1,9 +1,9 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { withCallbacks } from "../src/callbacks.ts";
 import { ApiError } from "../src/errors.ts";
 import { TASK_ID } from "../src/ids.ts";
-import { CANCELLABLE, RETRYABLE, cancelTask, retryTask } from "../src/lifecycle.ts";
+import { CANCELLABLE, cancelTask, RETRYABLE, retryTask } from "../src/lifecycle.ts";
 import { listTasks } from "../src/list.ts";
 import { FINAL_STATES, TASK_STATES, type TaskRecord } from "../src/store/record.ts";
 import { action, badge, json, notice, page, time, type UiEnv } from "./ui-layout.ts";
@@ -35,7 +35,10 @@ function curl(base: string, t: TaskRecord): string {
 }
 
 /** Filters of the list, kept in the paging links. */
-const filterForm = (c: Context<UiEnv>, q: Record<string, string>) => html`<form method="get" action="/ui/tasks" class="filters" role="search">
+const filterForm = (
+  c: Context<UiEnv>,
+  q: Record<string, string>,
+) => html`<form method="get" action="/ui/tasks" class="filters" role="search">
 <div><label for="f-state">State</label><select id="f-state" name="state"><option value="">any</option>${TASK_STATES.map((s) => html`<option${q.state === s ? html` selected` : ""}>${s}</option>`)}</select></div>
 <div><label for="f-task">Task type</label><select id="f-task" name="task"><option value="">any</option>${c.var.relay.registry.names.map((n) => html`<option${q.task === n ? html` selected` : ""}>${n}</option>`)}</select></div>
 <div><button type="submit">Filter</button></div>
@@ -72,7 +75,8 @@ ${list.tasks.length ? rows(list.tasks) : html`<p class="muted">No task matches.<
   })
   .get("/tasks/find", (c) => {
     const id = (c.req.query("id") ?? "").trim();
-    if (!TASK_ID.test(id)) throw new ApiError(400, { code: "invalid_query", message: `"${id}" is not a task id (tsk_ and 26 letters or digits).` });
+    if (!TASK_ID.test(id))
+      throw new ApiError(400, { code: "invalid_query", message: `"${id}" is not a task id (tsk_ and 26 letters or digits).` });
     return c.redirect(`/ui/tasks/${id}`, 303);
   })
   .get("/tasks/:id", async (c) => {
@@ -80,14 +84,26 @@ ${list.tasks.length ? rows(list.tasks) : html`<p class="muted">No task matches.<
     const def = c.var.relay.registry.get(t.task);
     const done = FINAL_STATES.includes(t.state);
     const facts: [string, unknown][] = [
-      ["Task", t.task], ["State", badge(t.state)], ["Created", time(t.createdAt)], ["Due", time(t.runAt)],
-      ["Started", time(t.startedAt)], ...(t.nextAttemptAt ? [["Next attempt", time(t.nextAttemptAt)] as [string, unknown]] : []),
-      ["Finished", time(t.finishedAt)], ["Attempts", `${t.attempts} of at most ${t.options.retries + 1}`],
+      ["Task", t.task],
+      ["State", badge(t.state)],
+      ["Created", time(t.createdAt)],
+      ["Due", time(t.runAt)],
+      ["Started", time(t.startedAt)],
+      ...(t.nextAttemptAt ? [["Next attempt", time(t.nextAttemptAt)] as [string, unknown]] : []),
+      ["Finished", time(t.finishedAt)],
+      ["Attempts", `${t.attempts} of at most ${t.options.retries + 1}`],
       ...(t.generation ? [["Retried by hand", `${t.generation} time(s)`] as [string, unknown]] : []),
       ...(t.idempotencyKey ? [["Idempotency key", html`<code>${t.idempotencyKey}</code>`] as [string, unknown]] : []),
       ...(t.scheduleId ? [["Schedule", html`<a href="/ui/schedules">${t.scheduleId}</a>`] as [string, unknown]] : []),
       ...(t.messageId ? [["QStash message", html`<code>${t.messageId}</code>`] as [string, unknown]] : []),
-      ...(t.redacted?.length ? [["Redacted", html`${t.redacted.map((p, i) => html`${i ? ", " : ""}<code>${p}</code>`)} <span class="muted">(kept out of the record)</span>`] as [string, unknown]] : []),
+      ...(t.redacted?.length
+        ? [
+            [
+              "Redacted",
+              html`${t.redacted.map((p, i) => html`${i ? ", " : ""}<code>${p}</code>`)} <span class="muted">(kept out of the record)</span>`,
+            ] as [string, unknown],
+          ]
+        : []),
     ];
     const history = [...t.history].reverse();
     return page(

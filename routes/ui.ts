@@ -33,7 +33,12 @@ const requireFormToken: MiddlewareHandler<UiEnv> = async (c, next) => {
   if (c.req.method === "POST") {
     const body = await c.req.parseBody();
     if (!csrfMatches(c.var.session, body._csrf)) {
-      return errorPage(c, 403, "Form refused", "This form did not carry this session's token (an old page, or a form from another site). Nothing was changed; reload the page and try again.");
+      return errorPage(
+        c,
+        403,
+        "Form refused",
+        "This form did not carry this session's token (an old page, or a form from another site). Nothing was changed; reload the page and try again.",
+      );
     }
   }
   await next();
@@ -62,7 +67,10 @@ export const ui = new Hono<UiEnv>()
     },
     // Form posts from another origin are refused before anything reads them.
     csrf(),
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => errorPage(c, 400, "Too large", `A form may send at most ${MAX_BODY_BYTES} bytes.`) }),
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => errorPage(c, 400, "Too large", `A form may send at most ${MAX_BODY_BYTES} bytes.`),
+    }),
   )
   .route("/", uiAssets)
   .route("/", signIn)
@@ -92,5 +100,11 @@ ui.onError((err, c) => {
 });
 
 const titles: Record<number, string> = {
-  400: "Bad request", 404: "Not found", 409: "Not possible now", 410: "Gone", 422: "Invalid input", 429: "Too many requests", 503: "Unavailable",
+  400: "Bad request",
+  404: "Not found",
+  409: "Not possible now",
+  410: "Gone",
+  422: "Invalid input",
+  429: "Too many requests",
+  503: "Unavailable",
 };

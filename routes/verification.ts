@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { ApiError } from "../src/errors.ts";
-import { relayOf, type AppEnv } from "../src/relay.ts";
-import { VERIFICATION_TASK, checkVerification } from "../src/verification.ts";
+import { type AppEnv, relayOf } from "../src/relay.ts";
+import { checkVerification, VERIFICATION_TASK } from "../src/verification.ts";
 
 /** `POST /v1/verification/check` (API key): for backends that check a code themselves. */
 export const verification = new Hono<AppEnv>().post("/check", (c) => {

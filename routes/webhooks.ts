@@ -3,7 +3,7 @@ import { CALLBACK_EVENTS, type CallbackEvent } from "../src/callback-option.ts";
 import { notifyCallerOf } from "../src/callbacks.ts";
 import { RESEND_WEBHOOK_PATH, receiveResendEvent } from "../src/email-events.ts";
 import { readText } from "../src/http.ts";
-import { relayOf, type AppEnv } from "../src/relay.ts";
+import { type AppEnv, relayOf } from "../src/relay.ts";
 
 /** Events from providers: Resend's delivery events (Svix-signed). */
 export const webhooks = new Hono<AppEnv>().post(RESEND_WEBHOOK_PATH, async (c) => {

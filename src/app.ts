@@ -4,20 +4,20 @@ import { deliver } from "../routes/deliver.ts";
 import { health } from "../routes/health.ts";
 import { openapi } from "../routes/openapi.ts";
 import { publicRoutes } from "../routes/public.ts";
-import { verification } from "../routes/verification.ts";
 import { schedules } from "../routes/schedules.ts";
 import { stats } from "../routes/stats.ts";
 import { suppressions } from "../routes/suppressions.ts";
 import { tasks as taskRoutes } from "../routes/tasks.ts";
+import { ui } from "../routes/ui.ts";
+import { verification } from "../routes/verification.ts";
 import { webhooks } from "../routes/webhooks.ts";
 import callbackTask from "../tasks/callback.ts";
-import { ui } from "../routes/ui.ts";
 import { tasks as builtInTasks } from "../tasks/index.ts";
 import { requireApiKey, requireQstashSignature } from "./auth.ts";
 import { ApiError, messageOf } from "./errors.ts";
-import { platformFetch, type OutboundFetch } from "./outbound.ts";
-import { Registry, type AnyTask } from "./registry.ts";
-import { relay, type AppEnv, type Wiring } from "./relay.ts";
+import { type OutboundFetch, platformFetch } from "./outbound.ts";
+import { type AnyTask, Registry } from "./registry.ts";
+import { type AppEnv, relay, type Wiring } from "./relay.ts";
 import { scheduledSync } from "./scheduled.ts";
 import type { Services } from "./services.ts";
 
@@ -44,7 +44,9 @@ export function createApp(options: AppOptions = {}) {
   const served = options.tasks ?? builtInTasks;
   // An app task of that name would be handed celeriac's callback payloads (and be enqueueable by callers).
   if (served.some((t) => t.name === callbackTask.name && t !== callbackTask)) {
-    throw new TypeError(`[celeriac] the task name "${callbackTask.name}" is celeriac's own (it sends completion callbacks); name your task otherwise`);
+    throw new TypeError(
+      `[celeriac] the task name "${callbackTask.name}" is celeriac's own (it sends completion callbacks); name your task otherwise`,
+    );
   }
   const all = served.includes(callbackTask) ? served : [...served, callbackTask];
   const wiring: Wiring = {

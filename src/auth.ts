@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError, messageOf } from "./errors.ts";
 import { MAX_BODY_BYTES, readBytes } from "./http.ts";
-import { bodyText } from "./signature.ts";
 import type { AppEnv } from "./relay.ts";
+import { bodyText } from "./signature.ts";
 
 const encoder = new TextEncoder();
 const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s)));

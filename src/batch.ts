@@ -32,20 +32,21 @@
 // A task stays on the per-task path (runDelivery's claim, side effects keyed by its id) when its
 // payload has redacted paths (the flush reads payloads from the records) or when it was already
 // attempted on its own (JOIN answers "solo"): moving it into a batch, with another key, could send twice.
-import { PermanentError, RateLimited, RetryLater, messageOf, unavailable } from "./errors.ts";
+
+import { notifyEnded } from "./callbacks.ts";
+import { messageOf, PermanentError, RateLimited, RetryLater, unavailable } from "./errors.ts";
 import { MAX_RECHECKS } from "./lifecycle.ts";
 import { batchMailerFor } from "./mail.ts";
-import { suppressionsOf } from "./store/delivery.ts";
 import type { FlushMessage } from "./messages.ts";
-import { FLUSH_PATH, deliveryOptions, qstashDelay } from "./queue.ts";
+import { deliveryOptions, FLUSH_PATH, qstashDelay } from "./queue.ts";
 import { mayWait, roomAfter } from "./rate-limit-wait.ts";
 import { checkPayload } from "./registry.ts";
-import { flowControlOf, taskEnv, type Relay } from "./relay.ts";
-import { LEASE_GRACE_MS, TimeoutError, describe, logger, storedResult, type Delivery, type Outcome } from "./runner.ts";
+import { flowControlOf, type Relay, taskEnv } from "./relay.ts";
+import { type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult, TimeoutError } from "./runner.ts";
+import { suppressionsOf } from "./store/delivery.ts";
+import type { Transition } from "./store/index.ts";
 import { Outbox, type TakenItem } from "./store/outbox.ts";
 import { FINAL_STATES, type TaskError } from "./store/record.ts";
-import { notifyEnded } from "./callbacks.ts";
-import type { Transition } from "./store/index.ts";
 import type { BatchContext, BatchOutcome, TaskDefinition } from "./task.ts";
 
 type Batched = TaskDefinition & Required<Pick<TaskDefinition, "batch" | "runBatch">>;
@@ -129,20 +130,31 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   const started = Date.now();
   const taken = await outbox.take(
     `${def.name}:${fm.flush.key}`,
-    { window: fm.flush.window, batchId, messageId: d.messageId, maxSize: def.batch.maxSize, itemLeaseMs: leaseMs(def), batchLeaseMs: leaseMs(def) },
+    {
+      window: fm.flush.window,
+      batchId,
+      messageId: d.messageId,
+      maxSize: def.batch.maxSize,
+      itemLeaseMs: leaseMs(def),
+      batchLeaseMs: leaseMs(def),
+    },
     started,
   );
   if (taken.kind === "busy") {
-    return { status: 503, headers: { "Retry-After": String(Math.max(1, Math.ceil(taken.retryInMs / 1000))) }, body: { batch: batchId, busy: true } };
+    return {
+      status: 503,
+      headers: { "Retry-After": String(Math.max(1, Math.ceil(taken.retryInMs / 1000))) },
+      body: { batch: batchId, busy: true },
+    };
   }
   const log = logger(batchId, def.name, taken.attempt);
   // Items still waiting: their flush now if a full batch waits, else when the oldest is due.
   const next = taken.next;
-  const scheduled = next
-    ? publishNext(deps, batched, fm.flush.key, next, started)
-    : Promise.resolve();
+  const scheduled = next ? publishNext(deps, batched, fm.flush.key, next, started) : Promise.resolve();
   const claimed = taken.items.filter((i) => i.attempt > 0);
-  const recorded = claimed.length ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, log) : ok({ batch: batchId, items: 0 });
+  const recorded = claimed.length
+    ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, log)
+    : ok({ batch: batchId, items: 0 });
   try {
     await scheduled;
   } catch (err) {
@@ -179,7 +191,9 @@ async function runAndRecord(
   // The payload is checked again where the work is, as `run` would: a bad one fails alone.
   const env = taskEnv(deps, def);
   const checked = await Promise.all(items.map((i) => checkPayload(def, i.payload, env)));
-  const valid = items.flatMap((it, i) => (checked[i]!.ok ? [{ id: it.id, attempt: it.attempt, payload: (checked[i] as { output: unknown }).output }] : []));
+  const valid = items.flatMap((it, i) =>
+    checked[i]!.ok ? [{ id: it.id, attempt: it.attempt, payload: (checked[i] as { output: unknown }).output }] : [],
+  );
   let outcomes: BatchOutcome[] | undefined;
   let failure: unknown;
   if (valid.length) {
@@ -200,7 +214,10 @@ async function runAndRecord(
         new Promise<never>((_, reject) => timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true })),
       ]);
       if (!Array.isArray(outcomes) || outcomes.length !== valid.length) {
-        throw new PermanentError(`runBatch returned ${Array.isArray(outcomes) ? outcomes.length : "no"} outcomes for ${valid.length} items`, "bad_batch_outcomes");
+        throw new PermanentError(
+          `runBatch returned ${Array.isArray(outcomes) ? outcomes.length : "no"} outcomes for ${valid.length} items`,
+          "bad_batch_outcomes",
+        );
       }
     } catch (err) {
       failure = err;
@@ -215,9 +232,23 @@ async function runAndRecord(
   const changes: { id: string; t: Transition; ttl?: number }[] = [];
   const rejoin: TakenItem[] = [];
   const final = (it: TakenItem, to: "succeeded" | "failed", fields: Record<string, string>, error?: TaskError) =>
-    changes.push({ id: it.id, t: { from: ["running", "failed"], to, at: now, attempt: it.attempt, fields, ...(error ? { error } : {}) }, ttl: it.options.resultTtl });
+    changes.push({
+      id: it.id,
+      t: { from: ["running", "failed"], to, at: now, attempt: it.attempt, fields, ...(error ? { error } : {}) },
+      ttl: it.options.resultTtl,
+    });
   const retrying = (it: TakenItem, error: TaskError, runAt?: number) =>
-    changes.push({ id: it.id, t: { from: ["running"], to: "retrying", at: now, attempt: it.attempt, error, fields: { error: JSON.stringify(error), ...(runAt ? { runAt } : {}) } } });
+    changes.push({
+      id: it.id,
+      t: {
+        from: ["running"],
+        to: "retrying",
+        at: now,
+        attempt: it.attempt,
+        error,
+        fields: { error: JSON.stringify(error), ...(runAt ? { runAt } : {}) },
+      },
+    });
 
   if (failure !== undefined) {
     // The whole call failed: every claimed item shares its fate.
@@ -225,7 +256,13 @@ async function runAndRecord(
     if (failure instanceof RateLimited && mayWait(fm.waited, failure.afterSeconds)) {
       const after = roomAfter(failure.afterSeconds, fm.waited);
       try {
-        await publishFlush(deps, def, { ...fm, spent: (fm.spent ?? 0) + retried, waited: (fm.waited ?? 0) + after }, after, `flush.${batchId}.wait.${attempt}`);
+        await publishFlush(
+          deps,
+          def,
+          { ...fm, spent: (fm.spent ?? 0) + retried, waited: (fm.waited ?? 0) + after },
+          after,
+          `flush.${batchId}.wait.${attempt}`,
+        );
         for (const it of claimed) retrying(it, error, now + Math.round(after * 1000));
         await deps.store.transitionMany(changes);
         await outboxOf(deps).release(batchId);
@@ -263,7 +300,12 @@ async function runAndRecord(
     if (it.attempt === 0) continue;
     const check = checked[i]!;
     if (!check.ok) {
-      const error = describe(new PermanentError(`payload no longer matches the schema: ${check.issues.map((x) => `${x.path}: ${x.message}`).join("; ")}`, "invalid_payload"));
+      const error = describe(
+        new PermanentError(
+          `payload no longer matches the schema: ${check.issues.map((x) => `${x.path}: ${x.message}`).join("; ")}`,
+          "invalid_payload",
+        ),
+      );
       final(it, "failed", { error: JSON.stringify(error) }, error);
       continue;
     }
@@ -296,7 +338,9 @@ async function runAndRecord(
 async function recordAndTell(deps: Relay, changes: { id: string; t: Transition; ttl?: number }[]) {
   const rs = await deps.store.transitionMany(changes);
   const ended = changes.flatMap((c, i) => (rs[i]?.kind === "ok" && FINAL_STATES.includes(c.t.to) ? [{ id: c.id, state: c.t.to }] : []));
-  await notifyEnded(deps, ended).catch((err) => console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`));
+  await notifyEnded(deps, ended).catch((err) =>
+    console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`),
+  );
   return rs;
 }
 
@@ -309,7 +353,8 @@ async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem) {
     { id: it.id, task: def.name, state: "retrying", payload: it.payload, options: it.options, createdAt: now, runAt: now },
     now,
   );
-  if (r.kind === "armed") await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+  if (r.kind === "armed")
+    await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
 }
 
 /**
@@ -360,7 +405,11 @@ export async function failGivenUpFlush(
   const ttl = def?.resultTtl;
   const rs = await recordAndTell(
     deps,
-    held.map((id) => ({ id, t: { from: ["running", "retrying"], to: "failed", at: now, error, fields: { error: JSON.stringify(error) } }, ...(ttl ? { ttl } : {}) })),
+    held.map((id) => ({
+      id,
+      t: { from: ["running", "retrying"], to: "failed", at: now, error, fields: { error: JSON.stringify(error) } },
+      ...(ttl ? { ttl } : {}),
+    })),
   );
   return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
 }

@@ -48,7 +48,10 @@ export const CallbackOption = v.pipe(
     ],
     "callback must be a URL or { url, events }",
   ),
-  v.transform((c): CallbackSpec => (typeof c === "string" ? { url: c, events: [...CALLBACK_EVENTS] } : { url: c.url, events: [...new Set(c.events ?? CALLBACK_EVENTS)] })),
+  v.transform(
+    (c): CallbackSpec =>
+      typeof c === "string" ? { url: c, events: [...CALLBACK_EVENTS] } : { url: c.url, events: [...new Set(c.events ?? CALLBACK_EVENTS)] },
+  ),
 );
 
 /** Why a callback URL is refused (scheme, length, credentials, the SSRF guard), as issues on `path`. */
@@ -57,4 +60,3 @@ export function callbackIssues(spec: CallbackSpec, allowHosts: readonly string[]
   const why = refuseTarget(spec.url, allowHosts);
   return why ? [{ path, message: why }] : [];
 }
-

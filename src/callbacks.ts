@@ -129,6 +129,8 @@ export async function notifyEnded(relay: Relay, ended: { id: string; state: Task
   for (const e of ended) p.hget(relay.store.recKey(e.id), "callback");
   const specs = await redisIo(() => p.exec<(string | null)[]>());
   await Promise.all(
-    ended.map((e, i) => (specs[i] ? notifyCallerOf(relay, e.id, `task.${e.state}` as CallbackEvent, JSON.parse(specs[i]!) as CallbackSpec) : undefined)),
+    ended.map((e, i) =>
+      specs[i] ? notifyCallerOf(relay, e.id, `task.${e.state}` as CallbackEvent, JSON.parse(specs[i]!) as CallbackSpec) : undefined,
+    ),
   );
 }

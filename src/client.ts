@@ -4,14 +4,14 @@
 //   const celeriac = createClient<typeof tasks>({ url, apiKey });
 //   await celeriac.enqueue("send-email", { to, subject, text });   // a wrong payload fails to compile
 import type { InferInput } from "valibot";
-import { ConnectionError, WaitTimeoutError, errorFor } from "./client-errors.ts";
+import { ConnectionError, errorFor, WaitTimeoutError } from "./client-errors.ts";
 import type { Enqueued } from "./enqueue-core.ts";
-import { retryAfterSeconds, type ErrorBody } from "./errors.ts";
-import type { AnyTask } from "./registry.ts";
-import type { scheduleStatus, SyncReport } from "./schedules.ts";
-import type { TaskRecord, TaskState } from "./store/record.ts";
+import { type ErrorBody, retryAfterSeconds } from "./errors.ts";
 import type { EnqueueBody } from "./options.ts";
+import type { AnyTask } from "./registry.ts";
 import type { RetryDelay } from "./retry-delay.ts";
+import type { SyncReport, scheduleStatus } from "./schedules.ts";
+import type { TaskRecord, TaskState } from "./store/record.ts";
 
 export * from "./client-errors.ts";
 export type { Enqueued, SyncReport, TaskRecord, TaskState };
@@ -26,9 +26,8 @@ export type EnqueueOptions = Omit<InferInput<typeof EnqueueBody>, "payload" | "r
 /** The task names of a list of task definitions. */
 export type TaskName<T extends readonly AnyTask[]> = T[number]["name"];
 /** The payload a task accepts (its schema's input type); `unknown` for an untyped client. */
-export type PayloadOf<T extends readonly AnyTask[], K extends TaskName<T>> = string extends TaskName<T>
-  ? unknown
-  : InferInput<Extract<T[number], { name: K }>["input"]>;
+export type PayloadOf<T extends readonly AnyTask[], K extends TaskName<T>> =
+  string extends TaskName<T> ? unknown : InferInput<Extract<T[number], { name: K }>["input"]>;
 /** One entry of {@link CeleriacClient.enqueueMany}: a task, its payload and its options. */
 export type BatchEntry<T extends readonly AnyTask[]> = {
   [K in TaskName<T>]: { task: K; payload: PayloadOf<T, K> } & EnqueueOptions;
@@ -115,7 +114,11 @@ export class CeleriacClient<T extends readonly AnyTask[] = readonly AnyTask[]> {
 
   /** Records, newest first; pass `cursor` back for the next page. */
   list(query: ListQuery = {}): Promise<{ tasks: TaskRecord[]; cursor?: string }> {
-    const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+    const q = new URLSearchParams(
+      Object.entries(query)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, String(v)]),
+    );
     return this.#call("GET", `/v1/tasks${q.size ? `?${q}` : ""}`);
   }
 
@@ -151,22 +154,35 @@ export class CeleriacClient<T extends readonly AnyTask[] = readonly AnyTask[]> {
    */
   readonly public = {
     enqueue: <K extends TaskName<T>>(task: K, payload: PayloadOf<T, K>, options: PublicCallOptions = {}): Promise<PublicEnqueued> =>
-      this.#call("POST", `/v1/public/${encodeURIComponent(task)}`, payload, { auth: false, ...(options.turnstileToken ? { headers: { "cf-turnstile-response": options.turnstileToken } } : {}) }),
-    receipt: (receipt: string): Promise<{ state: TaskState }> => this.#call("GET", `/v1/public/receipts/${encodeURIComponent(receipt)}`, undefined, { auth: false }),
-    checkCode: (check: CodeCheck): Promise<{ verified: true; token: string }> => this.#call("POST", "/v1/public/verification/check", check, { auth: false }),
+      this.#call("POST", `/v1/public/${encodeURIComponent(task)}`, payload, {
+        auth: false,
+        ...(options.turnstileToken ? { headers: { "cf-turnstile-response": options.turnstileToken } } : {}),
+      }),
+    receipt: (receipt: string): Promise<{ state: TaskState }> =>
+      this.#call("GET", `/v1/public/receipts/${encodeURIComponent(receipt)}`, undefined, { auth: false }),
+    checkCode: (check: CodeCheck): Promise<{ verified: true; token: string }> =>
+      this.#call("POST", "/v1/public/verification/check", check, { auth: false }),
   };
 
   /** Dead letters: failed tasks QStash gave up on. */
   readonly dead = {
-    list: (query: { task?: string; code?: string; since?: string | number; limit?: number; cursor?: string } = {}): Promise<{ tasks: TaskRecord[]; cursor?: string }> => {
-      const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+    list: (
+      query: { task?: string; code?: string; since?: string | number; limit?: number; cursor?: string } = {},
+    ): Promise<{ tasks: TaskRecord[]; cursor?: string }> => {
+      const q = new URLSearchParams(
+        Object.entries(query)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => [k, String(v)]),
+      );
       return this.#call("GET", `/v1/dead${q.size ? `?${q}` : ""}`);
     },
     /** Replays one dead letter under its id. */
     replay: (id: string): Promise<TaskRecord> => this.#call("POST", `/v1/dead/${encodeURIComponent(id)}/replay`),
     /** Replays every dead letter matching `filter` (or only counts them with `dryRun`). */
-    replayMatching: (filter: { task?: string; code?: string; since?: string | number } = {}, dryRun = false): Promise<{ matched: number; replayed?: number; ids: string[] }> =>
-      this.#call("POST", "/v1/dead/replay", { filter, dryRun }),
+    replayMatching: (
+      filter: { task?: string; code?: string; since?: string | number } = {},
+      dryRun = false,
+    ): Promise<{ matched: number; replayed?: number; ids: string[] }> => this.#call("POST", "/v1/dead/replay", { filter, dryRun }),
   };
 
   /** Declared schedules against QStash's, and syncing them. */
@@ -183,7 +199,10 @@ export class CeleriacClient<T extends readonly AnyTask[] = readonly AnyTask[]> {
     try {
       res = await this.#fetch(this.#url + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (err) {
-      const why = err instanceof Error ? `${err.message}${(err.cause as { code?: string } | undefined)?.code ? ` (${(err.cause as { code: string }).code})` : ""}` : String(err);
+      const why =
+        err instanceof Error
+          ? `${err.message}${(err.cause as { code?: string } | undefined)?.code ? ` (${(err.cause as { code: string }).code})` : ""}`
+          : String(err);
       throw new ConnectionError(`[celeriac] cannot reach ${this.#url}: ${why}`, { cause: err });
     }
     const text = await res.text();

@@ -1,7 +1,7 @@
 import { ApiError, messageOf } from "./errors.ts";
 import { deleteDlq, retryTask } from "./lifecycle.ts";
 import type { Relay } from "./relay.ts";
-import { discardDead, listDead, type DeadQuery } from "./store/dead.ts";
+import { type DeadQuery, discardDead, listDead } from "./store/dead.ts";
 import type { TaskRecord } from "./store/record.ts";
 
 /** What QStash kept of the message it gave up on. */

@@ -4,11 +4,14 @@
 import { lookup } from "node:dns/promises";
 import { createApp } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
-import { OutboundRefused, checkedUrl, followChecked, type OutboundFetch } from "./outbound.ts";
+import { checkedUrl, followChecked, type OutboundFetch, OutboundRefused } from "./outbound.ts";
 import { classifyAddress, isAllowed } from "./ssrf.ts";
 
 declare const Deno: {
-  serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>): unknown;
+  serve(
+    options: { port: number; hostname: string; onListen?: (a: { port: number }) => void },
+    handler: (r: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
+  ): unknown;
   env: { toObject(): Record<string, string>; get(name: string): string | undefined };
 };
 

@@ -26,20 +26,13 @@ const Event = v.object({
   data: v.object({
     email_id: v.string(),
     to: v.optional(v.union([v.string(), v.array(v.string())])),
-    tags: v.optional(
-      v.union([v.record(v.string(), v.string()), v.array(v.object({ name: v.string(), value: v.string() }))]),
-    ),
-    bounce: v.optional(
-      v.object({ type: v.optional(v.string()), subType: v.optional(v.string()), message: v.optional(v.string()) }),
-    ),
+    tags: v.optional(v.union([v.record(v.string(), v.string()), v.array(v.object({ name: v.string(), value: v.string() }))])),
+    bounce: v.optional(v.object({ type: v.optional(v.string()), subType: v.optional(v.string()), message: v.optional(v.string()) })),
   }),
 });
 
 /** What a Resend event did, as the webhook route answers it. */
-export type EventOutcome =
-  | { ignored: string }
-  | { duplicate: true; id: string }
-  | { id: string; status: DeliveryStatus; changed: boolean };
+export type EventOutcome = { ignored: string } | { duplicate: true; id: string } | { id: string; status: DeliveryStatus; changed: boolean };
 
 /**
  * Verifies a Resend (Svix) event over its raw body and records it on its task: 401 for a missing,
@@ -54,7 +47,12 @@ export async function receiveResendEvent(
   onChange: (taskId: string, status: DeliveryStatus) => Promise<void>,
 ): Promise<EventOutcome> {
   const secret = relay.config.resend.webhookSecret;
-  if (!secret) throw new ApiError(503, { code: "misconfigured", message: "[celeriac] RESEND_WEBHOOK_SECRET is not set: delivery events cannot be verified", retryAfter: 60 });
+  if (!secret)
+    throw new ApiError(503, {
+      code: "misconfigured",
+      message: "[celeriac] RESEND_WEBHOOK_SECRET is not set: delivery events cannot be verified",
+      retryAfter: 60,
+    });
   if (!headers.id || !headers.timestamp || !headers.signature) {
     throw new ApiError(401, { code: "invalid_signature", message: "missing svix-id, svix-timestamp or svix-signature" });
   }
@@ -66,7 +64,8 @@ export async function receiveResendEvent(
     );
   } catch (err) {
     const why = messageOf(err);
-    if (/timestamp/i.test(why)) throw new ApiError(401, { code: "stale_event", message: `the event's svix-timestamp is not within 5 minutes of now (${why})` });
+    if (/timestamp/i.test(why))
+      throw new ApiError(401, { code: "stale_event", message: `the event's svix-timestamp is not within 5 minutes of now (${why})` });
     throw new ApiError(401, { code: "invalid_signature", message: `the event is not signed with RESEND_WEBHOOK_SECRET (${why})` });
   }
   let event: v.InferOutput<typeof Event>;
@@ -83,7 +82,8 @@ export async function receiveResendEvent(
   const taskId = Array.isArray(tags) ? tags.find((t) => t.name === TASK_TAG)?.value : tags[TASK_TAG];
   if (!taskId || !TASK_ID.test(taskId)) return { ignored: "the email was not sent by a celeriac task" };
 
-  const at = event.created_at && !Number.isNaN(Date.parse(event.created_at)) ? new Date(event.created_at).toISOString() : new Date().toISOString();
+  const at =
+    event.created_at && !Number.isNaN(Date.parse(event.created_at)) ? new Date(event.created_at).toISOString() : new Date().toISOString();
   const emailId = event.data.email_id;
   const bounce = event.data.bounce;
   // A hard bounce or a complaint: never mail these recipients again (soft bounces may recover).

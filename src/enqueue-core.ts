@@ -1,15 +1,16 @@
 // The one way tasks are enqueued, after validation (src/enqueue.ts): record and publish together.
+
+import { QstashError } from "@upstash/qstash";
 import type { CallbackSpec } from "./callback-option.ts";
 import { ApiError, messageOf, unavailable } from "./errors.ts";
-import { conflictOf, dedupId, idemKeyFor, isStrayRepeat, taskIdFor, type Conflict } from "./idempotency.ts";
+import { type Conflict, conflictOf, dedupId, idemKeyFor, isStrayRepeat, taskIdFor } from "./idempotency.ts";
 import type { TaskMessage } from "./messages.ts";
-import { cancelMessage, publish, type Publish } from "./queue.ts";
+import { cancelMessage, type Publish, publish } from "./queue.ts";
+import type { AnyTask } from "./registry.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
 import type { Services } from "./services.ts";
 import type { CreateResult } from "./store/index.ts";
 import type { TaskState } from "./store/record.ts";
-import type { AnyTask } from "./registry.ts";
-import { QstashError } from "@upstash/qstash";
 
 /** One task to enqueue; its payload already passed the task's schema. */
 export interface EnqueueItem {
@@ -188,7 +189,13 @@ async function undo(
   const work: Promise<unknown>[] = [];
   if (created.status === "fulfilled") {
     const fresh = created.value.map((c, i) => (c.kind === "new" ? i : -1)).filter((i) => i >= 0);
-    work.push(deps.store.discard(fresh.map((i) => messages[i]!.id), fresh.map((i) => idemKeys[i]!), now));
+    work.push(
+      deps.store.discard(
+        fresh.map((i) => messages[i]!.id),
+        fresh.map((i) => idemKeys[i]!),
+        now,
+      ),
+    );
   }
   if (published.status === "fulfilled") {
     // Only messages this request made: a deduplicated one belongs to an earlier, live enqueue.

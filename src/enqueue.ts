@@ -1,15 +1,15 @@
 // The one enqueue path: the single and batch routes, ctx.enqueue (and, through the same
 // publishing, schedules and API retries) validate here and enqueue through enqueue-core.
 import * as v from "valibot";
-import { enqueue, type EnqueueItem, type Enqueued } from "./enqueue-core.ts";
-import { ApiError, PermanentError, type Issue } from "./errors.ts";
-import { payloadProblem } from "./http.ts";
-import { BatchBody, BatchItem, EnqueueBody, joinIssues, parseOptions, type Options } from "./options.ts";
 import { CALLBACK_TASK, callbackIssues } from "./callback-option.ts";
+import { type Enqueued, type EnqueueItem, enqueue } from "./enqueue-core.ts";
+import { ApiError, type Issue, PermanentError } from "./errors.ts";
+import { payloadProblem } from "./http.ts";
+import { BatchBody, BatchItem, EnqueueBody, joinIssues, type Options, parseOptions } from "./options.ts";
 import { checkPayload, toIssues } from "./registry.ts";
-import { taskEnv, type Relay } from "./relay.ts";
+import { type Relay, taskEnv } from "./relay.ts";
 
-export type { EnqueueItem, Enqueued } from "./enqueue-core.ts";
+export type { Enqueued, EnqueueItem } from "./enqueue-core.ts";
 
 /**
  * Validates one enqueue's options and payload into an {@link EnqueueItem}, or returns its issues
@@ -58,7 +58,11 @@ export async function validate(
 /** The hosts a callback may reach although private: the callback task's allow-list. */
 function callbackAllowHosts(relay: Relay): string[] {
   const def = relay.registry.get(CALLBACK_TASK);
-  if (!def) throw new ApiError(503, { code: "misconfigured", message: `[celeriac] this app does not serve the "${CALLBACK_TASK}" task, so callbacks cannot be sent` });
+  if (!def)
+    throw new ApiError(503, {
+      code: "misconfigured",
+      message: `[celeriac] this app does not serve the "${CALLBACK_TASK}" task, so callbacks cannot be sent`,
+    });
   return (taskEnv(relay, def) as { CELERIAC_WEBHOOK_ALLOW_HOSTS: string[] }).CELERIAC_WEBHOOK_ALLOW_HOSTS;
 }
 
@@ -71,7 +75,8 @@ export async function enqueueOne(relay: Relay, scope: string, name: string, body
     throw new ApiError(404, { code: "unknown_task", message: `no task named "${name}"; known: ${relay.registry.names.join(", ")}` });
   }
   const r = await validate(relay, name, parseOptions(EnqueueBody, body), "");
-  if ("issues" in r) throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
+  if ("issues" in r)
+    throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
   const [e] = await enqueue(relay, scope, [r.item]);
   if (e!.conflict) throw new ApiError(409, { ...e!.conflict, extra: { id: e!.id } });
   return e!;
@@ -104,9 +109,15 @@ export async function enqueueBatch(relay: Relay, scope: string, body: unknown): 
  * sees the parsed payload after validation and before anything is written (limits, bot check);
  * when it throws, nothing is enqueued. Public calls share one idempotency scope no key can meet.
  */
-export async function enqueuePublic(relay: Relay, name: string, payload: unknown, gate: (output: unknown) => Promise<void>): Promise<Enqueued> {
+export async function enqueuePublic(
+  relay: Relay,
+  name: string,
+  payload: unknown,
+  gate: (output: unknown) => Promise<void>,
+): Promise<Enqueued> {
   const r = await validate(relay, name, { payload }, "");
-  if ("issues" in r) throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
+  if ("issues" in r)
+    throw new ApiError(422, { code: "invalid_payload", message: `the payload does not fit task "${name}"`, issues: r.issues });
   await gate(r.output);
   const [e] = await enqueue(relay, ":public", [r.item]);
   return e!;
@@ -116,7 +127,13 @@ export async function enqueuePublic(relay: Relay, name: string, payload: unknown
  * Enqueues one of celeriac's own tasks (e.g. a callback) through the same path, keyed by
  * `idempotencyKey` in `scope`: a repeat returns the first task. Its payload is checked as any.
  */
-export async function enqueueInternal(relay: Relay, name: string, payload: unknown, scope: string, idempotencyKey: string): Promise<Enqueued> {
+export async function enqueueInternal(
+  relay: Relay,
+  name: string,
+  payload: unknown,
+  scope: string,
+  idempotencyKey: string,
+): Promise<Enqueued> {
   const def = relay.registry.get(name);
   if (!def) throw new Error(`[celeriac] this app does not serve the "${name}" task`);
   const checked = await checkPayload(def, payload, taskEnv(relay, def));

@@ -11,8 +11,7 @@ const url = (name: string) =>
     v.transform((s) => s.replace(/\/+$/, "")),
   );
 const secret = (name: string) => v.pipe(v.string(`${name} is missing`), v.nonEmpty(`${name} is missing`));
-const optional = (schema: v.GenericSchema<string, string>) =>
-  v.optional(v.union([v.literal(""), schema]), "");
+const optional = (schema: v.GenericSchema<string, string>) => v.optional(v.union([v.literal(""), schema]), "");
 
 /** `name:key,name:key`: named keys so that one can be revoked without touching the others. */
 const apiKeys = v.pipe(
@@ -43,10 +42,7 @@ const EnvSchema = v.object({
   UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL"),
   UPSTASH_REDIS_REST_TOKEN: secret("UPSTASH_REDIS_REST_TOKEN"),
   CELERIAC_REDIS_PREFIX: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^[A-Za-z0-9:_.-]{1,64}$/, "CELERIAC_REDIS_PREFIX must be 1 to 64 letters, digits, ':', '_', '.' or '-'"),
-    ),
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_.-]{1,64}$/, "CELERIAC_REDIS_PREFIX must be 1 to 64 letters, digits, ':', '_', '.' or '-'")),
     "celeriac:",
   ),
   RESEND_API_KEY: secret("RESEND_API_KEY"),
@@ -56,11 +52,14 @@ const EnvSchema = v.object({
   ),
   CELERIAC_UNBATCHED: v.pipe(
     v.optional(v.string(), ""),
-    v.transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+    v.transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
   ),
-  CELERIAC_DASHBOARD_KEY: optional(
-    v.pipe(v.string(), v.minLength(16, "CELERIAC_DASHBOARD_KEY must be at least 16 characters")),
-  ),
+  CELERIAC_DASHBOARD_KEY: optional(v.pipe(v.string(), v.minLength(16, "CELERIAC_DASHBOARD_KEY must be at least 16 characters"))),
 });
 
 /** The variables the core reads (a task's own are declared by the task). */

@@ -59,7 +59,11 @@ export class ApiError extends Error {
 
 /** An id never seen (or expired) is reported as such: 404 and state `unknown`, never "pending". */
 export function unknownId(id: string): ApiError {
-  return new ApiError(404, { code: "unknown", message: `no task with id ${id} (never enqueued, or expired)`, extra: { id, state: "unknown" } });
+  return new ApiError(404, {
+    code: "unknown",
+    message: `no task with id ${id} (never enqueued, or expired)`,
+    extra: { id, state: "unknown" },
+  });
 }
 
 /** A dependency (QStash, Redis) could not be reached or answered wrongly: 503, try again. */

@@ -2,8 +2,8 @@
 //   import { createApp, defineTask } from "celeriac";
 //   import { sendEmail } from "celeriac/tasks";
 //   export default createApp({ tasks: [myTask, sendEmail] });
-export { createApp, type App, type AppOptions } from "./app.ts";
-export * from "./task.ts";
-export type { Services } from "./services.ts";
+export { type App, type AppOptions, createApp } from "./app.ts";
 export type { ErrorBody } from "./errors.ts";
-export type { TaskRecord, TaskState, TaskError, HistoryEntry } from "./store/record.ts";
+export type { Services } from "./services.ts";
+export type { HistoryEntry, TaskError, TaskRecord, TaskState } from "./store/record.ts";
+export * from "./task.ts";

@@ -1,5 +1,5 @@
-import { redisIo } from "./store/lua.ts";
 import type { TaskStore } from "./store/index.ts";
+import { redisIo } from "./store/lua.ts";
 import type { TaskKv } from "./task.ts";
 
 /** How long a value is kept when `set` names no TTL (s): 7 days. */

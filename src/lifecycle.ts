@@ -1,10 +1,10 @@
 import { retryingIn } from "./batch.ts";
-import { ApiError, messageOf, unavailable } from "./errors.ts";
-import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
-import { cancelMessages, publish } from "./queue.ts";
-import type { FailureCallback, TaskMessage } from "./messages.ts";
-import { deliveryFlowControl, type Relay } from "./relay.ts";
 import { notifyCaller, notifyCallerOf } from "./callbacks.ts";
+import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
+import { ApiError, messageOf, unavailable } from "./errors.ts";
+import type { FailureCallback, TaskMessage } from "./messages.ts";
+import { cancelMessages, publish } from "./queue.ts";
+import { deliveryFlowControl, type Relay } from "./relay.ts";
 import { noteDlq } from "./store/dead.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
 
@@ -29,7 +29,10 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   }
   const batch = await retryingIn(relay, rec);
   if (batch) {
-    throw new ApiError(409, { code: "not_cancellable", message: `task ${id} is retrying in batch ${batch}, whose call may already have sent it, so it can no longer be cancelled` });
+    throw new ApiError(409, {
+      code: "not_cancellable",
+      message: `task ${id} is retrying in batch ${batch}, whose call may already have sent it, so it can no longer be cancelled`,
+    });
   }
   // The record must outlive the message it guards, even when it is due months from now.
   const dueIn = Math.ceil((Date.parse(rec.runAt) - Date.now()) / 1000);
@@ -38,7 +41,10 @@ export async function cancelTask(relay: Relay, id: string): Promise<TaskRecord |
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
     const state = t.state;
-    throw new ApiError(409, { code: "not_cancellable", message: `task ${id} is ${state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled` });
+    throw new ApiError(409, {
+      code: "not_cancellable",
+      message: `task ${id} is ${state}; only ${CANCELLABLE.join(", ")} tasks can be cancelled`,
+    });
   }
   // The record is what counts; a message QStash still holds only meets the cancelled record.
   await cancelMessages(relay.services.qstash, id).catch((err) =>
@@ -79,7 +85,10 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
   if (t.kind === "missing") return null;
   if (t.kind === "conflict") {
     const state = t.state;
-    throw new ApiError(409, { code: "not_retryable", message: `task ${id} is ${state}; only ${RETRYABLE.join(", ")} tasks can be retried` });
+    throw new ApiError(409, {
+      code: "not_retryable",
+      message: `task ${id} is ${state}; only ${RETRYABLE.join(", ")} tasks can be retried`,
+    });
   }
   const def = relay.registry.get(rec.task);
   // Read back before publishing: once published, the delivery may already be running.
@@ -106,7 +115,13 @@ export async function retryTask(relay: Relay, id: string): Promise<TaskRecord | 
     // Put the record back as it was (uncounted: it never really changed), so the caller can retry.
     await relay.store.transition(
       id,
-      { from: [to], to: t.from, at: Date.now(), uncounted: true, fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1, dlqId: rec.dlqId ?? "" } },
+      {
+        from: [to],
+        to: t.from,
+        at: Date.now(),
+        uncounted: true,
+        fields: { error: rec.error ? JSON.stringify(rec.error) : "", gen: gen - 1, dlqId: rec.dlqId ?? "" },
+      },
       rec.options.resultTtl,
     );
     throw unavailable("qstash", err);
@@ -157,7 +172,9 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
     } catch (err) {
       throw unavailable("qstash", err); // 503: QStash calls back again
     }
-    console.warn(`[celeriac] task ${m.id}: QStash gave up while attempt ${rec.attempts} held the task; re-checking it when its claim lapses`);
+    console.warn(
+      `[celeriac] task ${m.id}: QStash gave up while attempt ${rec.attempts} held the task; re-checking it when its claim lapses`,
+    );
     return "rechecking";
   }
   const stillHeld = rec.state === "running";
@@ -172,13 +189,21 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
   // an attempt still alive may yet record its real outcome over this failure.
   const t = await relay.store.transition(
     m.id,
-    { from: stillHeld ? ["running"] : CANCELLABLE, to: "failed", at: now, gen: m.gen ?? 0, error, fields: { error: JSON.stringify(error) } },
+    {
+      from: stillHeld ? ["running"] : CANCELLABLE,
+      to: "failed",
+      at: now,
+      gen: m.gen ?? 0,
+      error,
+      fields: { error: JSON.stringify(error) },
+    },
     m.options.resultTtl,
   );
   // Failed here or by the runner (a permanent failure): either way QStash holds a dead letter.
   if (cb.dlqId) await noteDlq(relay.store, m.id, m.gen ?? 0, cb.dlqId);
   // Told here, or again (a no-op) when the runner already did: a lost callback enqueue recovers.
-  if (m.callback && (t.kind === "ok" || (t.kind === "conflict" && t.state === "failed"))) await notifyCallerOf(relay, m.id, "task.failed", m.callback);
+  if (m.callback && (t.kind === "ok" || (t.kind === "conflict" && t.state === "failed")))
+    await notifyCallerOf(relay, m.id, "task.failed", m.callback);
   return t.kind === "ok" ? "failed" : "ignored";
 }
 

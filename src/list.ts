@@ -9,10 +9,7 @@ const ListQuery = v.object({
   state: v.optional(v.picklist(TASK_STATES, `state must be one of ${TASK_STATES.join(", ")}`)),
   task: v.optional(v.string()),
   cursor: v.optional(v.string()),
-  limit: v.optional(
-    v.pipe(v.string(), v.transform(Number), v.integer("limit must be an integer"), v.minValue(1), v.maxValue(100)),
-    "20",
-  ),
+  limit: v.optional(v.pipe(v.string(), v.transform(Number), v.integer("limit must be an integer"), v.minValue(1), v.maxValue(100)), "20"),
 });
 
 /**
@@ -26,7 +23,8 @@ export async function listTasks(relay: Relay, query: Record<string, string>) {
     throw new ApiError(400, { code: "invalid_query", message: joinIssues(issues), issues });
   }
   const { state, task, cursor, limit } = q.output;
-  if (task !== undefined && !relay.registry.get(task)) throw new ApiError(404, { code: "unknown_task", message: `no task named "${task}"` });
+  if (task !== undefined && !relay.registry.get(task))
+    throw new ApiError(404, { code: "unknown_task", message: `no task named "${task}"` });
   try {
     return await relay.store.list({ limit, ...(state ? { state } : {}), ...(task ? { task } : {}), ...(cursor ? { cursor } : {}) });
   } catch (err) {

@@ -81,11 +81,12 @@ export function batchMailerFor(resend: Resend, idempotencyKey: string, suppressi
     send.forEach(({ i }, j) => {
       const why = refused.get(j);
       const id = why === undefined ? ids.shift() : undefined;
-      outcomes[i] = why !== undefined
-        ? { error: new PermanentError(`Resend refused this email: ${why}`, "mail_rejected") }
-        : id
-          ? { id }
-          : { error: new PermanentError("Resend answered without an id for this email", "mail_rejected") };
+      outcomes[i] =
+        why !== undefined
+          ? { error: new PermanentError(`Resend refused this email: ${why}`, "mail_rejected") }
+          : id
+            ? { id }
+            : { error: new PermanentError("Resend answered without an id for this email", "mail_rejected") };
     });
     return outcomes as BatchSent[];
   };

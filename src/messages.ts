@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { CALLBACK_EVENTS } from "./callback-option.ts";
-import { TASK_ID, scheduledRunId } from "./ids.ts";
+import { scheduledRunId, TASK_ID } from "./ids.ts";
 import { MAX_DELAY_S } from "./options.ts";
 
 // What QStash hands the delivery routes: celeriac's own message bodies (a published task or a
@@ -13,38 +13,46 @@ const MAX_SPAN_MS = (MAX_DELAY_S + 7 * 86_400) * 1000;
 const time = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_TIME_MS));
 
 /** The QStash message body of a task: everything a delivery needs, so Redis is never the source of truth. */
-const Message = v.pipe(v.object({
-  v: v.literal(1),
-  id: v.pipe(v.string(), v.regex(TASK_ID)),
-  task: v.string(),
-  payload: v.unknown(),
-  // Ranges as enqueue allows them: a message QStash signed is still checked before it runs.
-  options: v.object({
-    retries: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(20)),
-    timeout: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(7_200)),
-    resultTtl: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10 * 365 * 86_400)),
-    retryDelay: v.optional(v.string()),
+const Message = v.pipe(
+  v.object({
+    v: v.literal(1),
+    id: v.pipe(v.string(), v.regex(TASK_ID)),
+    task: v.string(),
+    payload: v.unknown(),
+    // Ranges as enqueue allows them: a message QStash signed is still checked before it runs.
+    options: v.object({
+      retries: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(20)),
+      timeout: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(7_200)),
+      resultTtl: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10 * 365 * 86_400)),
+      retryDelay: v.optional(v.string()),
+    }),
+    createdAt: time,
+    runAt: time,
+    idempotencyKey: v.optional(v.string()),
+    scheduleId: v.optional(v.string()),
+    /** Payload paths the record must not keep (the task's `redact` and the enqueue's). */
+    redact: v.optional(v.pipe(v.array(v.string()), v.maxLength(50))),
+    /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
+    gen: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+    /**
+     * A re-check of a task QStash gave up on while an attempt held it (see `giveUp`): how many
+     * re-checks were spent before it, and the record's attempts when it was published.
+     */
+    /** Attempts earlier messages of this task spent on real errors (a rate-limit wait publishes a new message). */
+    spent: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+    /** Seconds this task already waited for rate limits. */
+    waited: v.optional(v.pipe(v.number(), v.minValue(0))),
+    recheck: v.optional(
+      v.object({
+        n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)),
+        attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
+      }),
+    ),
+    /** Where the caller wants to hear how it went (src/callbacks.ts). */
+    callback: v.optional(v.object({ url: v.string(), events: v.array(v.picklist(CALLBACK_EVENTS)) })),
   }),
-  createdAt: time,
-  runAt: time,
-  idempotencyKey: v.optional(v.string()),
-  scheduleId: v.optional(v.string()),
-  /** Payload paths the record must not keep (the task's `redact` and the enqueue's). */
-  redact: v.optional(v.pipe(v.array(v.string()), v.maxLength(50))),
-  /** The record's generation this message belongs to (see `POST /v1/tasks/:id/retry`). */
-  gen: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
-  /**
-   * A re-check of a task QStash gave up on while an attempt held it (see `giveUp`): how many
-   * re-checks were spent before it, and the record's attempts when it was published.
-   */
-  /** Attempts earlier messages of this task spent on real errors (a rate-limit wait publishes a new message). */
-  spent: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
-  /** Seconds this task already waited for rate limits. */
-  waited: v.optional(v.pipe(v.number(), v.minValue(0))),
-  recheck: v.optional(v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)), attempts: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
-  /** Where the caller wants to hear how it went (src/callbacks.ts). */
-  callback: v.optional(v.object({ url: v.string(), events: v.array(v.picklist(CALLBACK_EVENTS)) })),
-}), v.check((m) => Math.abs(m.runAt - m.createdAt) <= MAX_SPAN_MS, "runAt is further from createdAt than any enqueue allows"));
+  v.check((m) => Math.abs(m.runAt - m.createdAt) <= MAX_SPAN_MS, "runAt is further from createdAt than any enqueue allows"),
+);
 export type TaskMessage = v.InferOutput<typeof Message>;
 
 /** The QStash message body of a batch flush: which outbox, which window; see src/batch.ts. */
@@ -54,7 +62,12 @@ const Flush = v.object({
   spent: v.optional(v.number()),
   waited: v.optional(v.number()),
   /** A re-check of a flush QStash gave up on (see `failGivenUpFlush`): re-checks spent before it, the batch's runs when it was published. */
-  recheck: v.optional(v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)), attempt: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
+  recheck: v.optional(
+    v.object({
+      n: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)),
+      attempt: v.pipe(v.number(), v.integer(), v.minValue(0)),
+    }),
+  ),
 });
 export type FlushMessage = v.InferOutput<typeof Flush>;
 

@@ -2,20 +2,25 @@
 // bodies, several Set-Cookie headers, client aborts), bindings read from process.env per request.
 // Run: `npm run start:node` (Node >= 22.12, which runs TypeScript directly). PORT, default 8787;
 // `--env-file <path>` loads variables from a file first (the process env wins over it).
-import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { realpathSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
+import { type Http2Bindings, type HttpBindings, serve } from "@hono/node-server";
 import { Agent, buildConnector } from "undici";
-import { createApp, type AppOptions } from "./app.ts";
+import { type AppOptions, createApp } from "./app.ts";
 import { PEER_ADDRESS } from "./client-ip.ts";
 import { ConfigError, loadConfig } from "./env.ts";
-import { OutboundRefused, checkedUrl, type OutboundFetch } from "./outbound.ts";
+import { checkedUrl, type OutboundFetch, OutboundRefused } from "./outbound.ts";
 import { classifyAddress, classifyHost, isAllowed } from "./ssrf.ts";
 
 /** A resolver with `dns.lookup`'s shape (`all: true` form), replaceable to test rebinding. */
-export type Resolve = (host: string, options: LookupOptions & { all: true }, done: (err: Error | null, addresses: LookupAddress[]) => void) => void;
+export type Resolve = (
+  host: string,
+  options: LookupOptions & { all: true },
+  done: (err: Error | null, addresses: LookupAddress[]) => void,
+) => void;
 
 /**
  * Node's checked fetch for calls on a caller's behalf: every connection, the first and each
@@ -34,7 +39,9 @@ export function guardedFetch(resolve: Resolve = dnsLookup as unknown as Resolve)
       }
       if (options.all) return done(null, addresses);
       const first = addresses[0];
-      return first ? done(null, first.address, first.family) : done(Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" }));
+      return first
+        ? done(null, first.address, first.family)
+        : done(Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" }));
     });
   const checked = buildConnector({ lookup: lookup(true) } as object);
   const open = buildConnector({ lookup: lookup(false) } as object);

@@ -94,7 +94,13 @@ export interface OneTimeCodes {
    * Makes the code for `subject` (an address) and `purpose`, replacing an earlier one; within the
    * cooldown of another request for the same pair, makes none (`code: null`): send nothing then.
    */
-  issue(o: { subject: string; purpose: string; secret: string; ttl?: number; cooldown?: number }): Promise<{ code: string | null; expiresAt: number }>;
+  issue(o: {
+    subject: string;
+    purpose: string;
+    secret: string;
+    ttl?: number;
+    cooldown?: number;
+  }): Promise<{ code: string | null; expiresAt: number }>;
 }
 
 /** Where a task's codes live: inside its key-value namespace. */
@@ -130,7 +136,10 @@ export async function issueCode(redis: Redis, prefix: string, o: IssueOptions): 
   const code = await codeFor(o.secret, o.taskId);
   const hash = await keyedHash(o.secret, o.email, o.purpose, code);
   const [issued] = await ISSUE.run<number>(redis, [
-    { keys: [k.cooldown, k.record, k.tries], args: [o.taskId, (o.cooldown ?? COOLDOWN_S) * 1000, `${now + ttlMs}|${hash}`, ttlMs + TOMBSTONE_MS, hash] },
+    {
+      keys: [k.cooldown, k.record, k.tries],
+      args: [o.taskId, (o.cooldown ?? COOLDOWN_S) * 1000, `${now + ttlMs}|${hash}`, ttlMs + TOMBSTONE_MS, hash],
+    },
   ]);
   return { code: issued === 1 ? code : null, expiresAt: now + ttlMs };
 }
@@ -167,5 +176,9 @@ export async function checkCode(
  */
 export function signToken(secret: string, o: { email: string; purpose: string; ttl?: number; now?: number }): Promise<string> {
   const iat = Math.floor((o.now ?? Date.now()) / 1000);
-  return sign({ sub: normalizeEmail(o.email), purpose: o.purpose, iat, exp: iat + (o.ttl ?? TOKEN_TTL_S), iss: "celeriac" }, secret, "HS256");
+  return sign(
+    { sub: normalizeEmail(o.email), purpose: o.purpose, iat, exp: iat + (o.ttl ?? TOKEN_TTL_S), iss: "celeriac" },
+    secret,
+    "HS256",
+  );
 }

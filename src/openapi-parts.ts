@@ -5,7 +5,13 @@ export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 export const json = (schema: Schema, description: string) => ({ description, content: { "application/json": { schema } } });
 export const error = (description: string) => json(ref("Error"), description);
 export const path = (name: string, description: string) => ({ name, in: "path", required: true, description, schema: { type: "string" } });
-export const query = (name: string, description: string, schema: Schema = { type: "string" }) => ({ name, in: "query", required: false, description, schema });
+export const query = (name: string, description: string, schema: Schema = { type: "string" }) => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema,
+});
 
 export const common = {
   400: error("Malformed options, query or JSON (`invalid_options`, `invalid_query`, `invalid_json`)"),
@@ -14,7 +20,11 @@ export const common = {
   503: error("Misconfigured, or Redis or QStash unavailable; `Retry-After` says when to try again"),
 };
 export const byId = [path("id", "The task id (`tsk_…`)")];
-export const record = (description: string) => ({ 200: json(ref("TaskRecord"), description), 404: error("No task with this id (`unknown`)"), ...common });
+export const record = (description: string) => ({
+  200: json(ref("TaskRecord"), description),
+  404: error("No task with this id (`unknown`)"),
+  ...common,
+});
 
 export const CHECK = {
   type: "object",
@@ -22,7 +32,10 @@ export const CHECK = {
   properties: { email: { type: "string" }, purpose: { type: "string" }, code: { type: "string", pattern: "^[0-9]{6}$" } },
 };
 export const checked = (description: string) => ({
-  200: json({ type: "object", required: ["verified", "token"], properties: { verified: { const: true }, token: { type: "string" } } }, description),
+  200: json(
+    { type: "object", required: ["verified", "token"], properties: { verified: { const: true }, token: { type: "string" } } },
+    description,
+  ),
   400: error("The body is not `{email, purpose, code}` (`invalid_check`)"),
   409: error("This code was already used (`code_used`)"),
   410: error("No live code for this address and purpose (`code_expired`)"),

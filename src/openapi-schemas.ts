@@ -8,7 +8,11 @@ const time = { type: "string", format: "date-time" } as const;
 const int = { type: "integer", minimum: 0 } as const;
 
 const Issue = { type: "object", required: ["path", "message"], properties: { path: str, message: str } };
-const TaskError = { type: "object", required: ["code", "message", "retryable"], properties: { code: str, message: str, retryable: { type: "boolean" } } };
+const TaskError = {
+  type: "object",
+  required: ["code", "message", "retryable"],
+  properties: { code: str, message: str, retryable: { type: "boolean" } },
+};
 const state = { type: "string", enum: [...TASK_STATES] };
 
 export const SCHEMAS = {
@@ -16,7 +20,13 @@ export const SCHEMAS = {
     type: "object",
     description: "celeriac's error envelope; some answers add fields beside `error` (e.g. `id`, `state`).",
     required: ["error"],
-    properties: { error: { type: "object", required: ["code", "message"], properties: { code: str, message: str, issues: { type: "array", items: Issue } } } },
+    properties: {
+      error: {
+        type: "object",
+        required: ["code", "message"],
+        properties: { code: str, message: str, issues: { type: "array", items: Issue } },
+      },
+    },
   },
   EnqueueOptions: {
     type: "object",
@@ -25,17 +35,40 @@ export const SCHEMAS = {
       notBefore: { description: "Unix seconds or an ISO 8601 date; wins over `delay`.", oneOf: [{ type: "number" }, str] },
       retries: { type: "integer", minimum: 0, maximum: 20 },
       timeout: { description: "Seconds or a duration.", oneOf: [{ type: "number", minimum: 1 }, str] },
-      retryDelay: { description: "Seconds, an Upstash-Retry-Delay expression, or { base, factor, max }.", oneOf: [{ type: "number" }, str, { type: "object" }] },
+      retryDelay: {
+        description: "Seconds, an Upstash-Retry-Delay expression, or { base, factor, max }.",
+        oneOf: [{ type: "number" }, str, { type: "object" }],
+      },
       idempotencyKey: { type: "string", minLength: 1, maxLength: 256 },
-      resultTtl: { description: "How long the finished record is kept: seconds or a duration (at least 60 s).", oneOf: [{ type: "number", minimum: 60 }, str] },
-      callback: { description: "A URL (or `{ url, events? }`) that gets a signed event when the task ends.", oneOf: [str, { type: "object" }] },
-      redact: { description: "Payload paths (`headers.*`, `body.json.code`) kept out of the record and every answer.", type: "array", items: str, maxItems: 20 },
+      resultTtl: {
+        description: "How long the finished record is kept: seconds or a duration (at least 60 s).",
+        oneOf: [{ type: "number", minimum: 60 }, str],
+      },
+      callback: {
+        description: "A URL (or `{ url, events? }`) that gets a signed event when the task ends.",
+        oneOf: [str, { type: "object" }],
+      },
+      redact: {
+        description: "Payload paths (`headers.*`, `body.json.code`) kept out of the record and every answer.",
+        type: "array",
+        items: str,
+        maxItems: 20,
+      },
     },
   },
   Enqueued: {
     type: "object",
     required: ["id", "task", "state", "runAt", "createdAt", "duplicate", "messageId"],
-    properties: { id: str, task: str, state, runAt: time, createdAt: time, duplicate: { type: "boolean" }, messageId: str, idempotencyKey: str },
+    properties: {
+      id: str,
+      task: str,
+      state,
+      runAt: time,
+      createdAt: time,
+      duplicate: { type: "boolean" },
+      messageId: str,
+      idempotencyKey: str,
+    },
   },
   TaskRecord: {
     type: "object",

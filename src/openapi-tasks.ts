@@ -1,8 +1,8 @@
 // The operations each registered task adds to the OpenAPI document: its enqueue route, and for a
 // public task its browser route, with the payload schema derived from its valibot schema.
 import { toJsonSchema } from "@valibot/to-json-schema";
-import { SCHEMAS } from "./openapi-schemas.ts";
 import { browser, common, error, json, ref, type Schema } from "./openapi-parts.ts";
+import { SCHEMAS } from "./openapi-schemas.ts";
 import type { AnyTask } from "./registry.ts";
 
 /** The component name of a task's payload schema. */
@@ -30,7 +30,12 @@ export function enqueueOperation(def: AnyTask) {
         required: true,
         content: {
           "application/json": {
-            schema: { type: "object", additionalProperties: false, required: ["payload"], properties: { payload: ref(payloadSchemaName(def.name)), ...options } },
+            schema: {
+              type: "object",
+              additionalProperties: false,
+              required: ["payload"],
+              properties: { payload: ref(payloadSchemaName(def.name)), ...options },
+            },
           },
         },
       },
@@ -54,11 +59,15 @@ function publicOperation(def: AnyTask) {
       operationId: `public_${def.name.replaceAll("-", "_")}`,
       tags: ["browsers"],
       summary: `Call ${def.name} from a page (no key)`,
-      description: "CORS from the task's allow-list; limits per IP and recipient; the same answer whether or not the recipient exists. The receipt reads the task's state.",
+      description:
+        "CORS from the task's allow-list; limits per IP and recipient; the same answer whether or not the recipient exists. The receipt reads the task's state.",
       security: [],
       requestBody: { required: true, content: { "application/json": { schema: ref(payloadSchemaName(def.name)) } } },
       responses: {
-        202: json({ type: "object", required: ["receipt", "state"], properties: { receipt: { type: "string" }, state: { type: "string" } } }, "Enqueued"),
+        202: json(
+          { type: "object", required: ["receipt", "state"], properties: { receipt: { type: "string" }, state: { type: "string" } } },
+          "Enqueued",
+        ),
         413: error("The body is over 4 KiB"),
         415: error("The body is not sent as JSON"),
         422: error("The payload does not fit the task (`invalid_payload`)"),

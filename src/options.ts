@@ -2,9 +2,9 @@ import * as v from "valibot";
 import { CallbackOption } from "./callback-option.ts";
 import { toSeconds } from "./durations.ts";
 import { ApiError, type Issue } from "./errors.ts";
-import { toIssues } from "./registry.ts";
 import { REDACT_PATH } from "./redact.ts";
-import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
+import { toIssues } from "./registry.ts";
+import { type RetryDelay, retryDelayExpression, retryDelayProblem } from "./retry-delay.ts";
 
 /** Longest delay accepted, seconds: QStash's pay-as-you-go limit (the free plan allows 7 days). */
 export const MAX_DELAY_S = 365 * 86_400;
@@ -47,7 +47,10 @@ const optionEntries = {
   ),
   redact: v.optional(
     v.pipe(
-      v.array(v.pipe(v.string(), v.regex(REDACT_PATH, "redact paths are dot-separated keys or * (headers.*, body.json.code)")), "redact must be a list of payload paths"),
+      v.array(
+        v.pipe(v.string(), v.regex(REDACT_PATH, "redact paths are dot-separated keys or * (headers.*, body.json.code)")),
+        "redact must be a list of payload paths",
+      ),
       v.maxLength(20, "redact holds at most 20 paths"),
     ),
   ),

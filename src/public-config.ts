@@ -15,7 +15,12 @@ const origin = v.pipe(
 const PublicEnv = v.object({
   CELERIAC_PUBLIC_ORIGINS: v.pipe(
     v.optional(v.string(), ""),
-    v.transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+    v.transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
     v.array(origin),
   ),
   CELERIAC_RECEIPT_SECRET: v.pipe(
@@ -29,7 +34,10 @@ const PublicEnv = v.object({
     v.regex(/^$|^[a-z0-9-]+$/, "CELERIAC_TRUSTED_IP_HEADER must be a header name such as x-forwarded-for"),
   ),
   TURNSTILE_SECRET_KEY: v.optional(v.string(), ""),
-  TURNSTILE_VERIFY_URL: v.optional(v.pipe(v.string(), v.url("TURNSTILE_VERIFY_URL must be an absolute URL")), "https://challenges.cloudflare.com/turnstile/v0/siteverify"),
+  TURNSTILE_VERIFY_URL: v.optional(
+    v.pipe(v.string(), v.url("TURNSTILE_VERIFY_URL must be an absolute URL")),
+    "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+  ),
 });
 
 /** The variables the browser-facing routes read. */

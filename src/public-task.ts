@@ -49,7 +49,8 @@ const CLOSED = new Set(["picklist", "literal", "enum", "boolean", "number", "big
 const MAX_IDENTIFIER = 64;
 
 function unwrap(s: Schema): Schema {
-  while ((s.type === "optional" || s.type === "nullable" || s.type === "nullish" || s.type === "exact_optional") && s.wrapped) s = s.wrapped;
+  while ((s.type === "optional" || s.type === "nullable" || s.type === "nullish" || s.type === "exact_optional") && s.wrapped)
+    s = s.wrapped;
   return s;
 }
 
@@ -111,7 +112,9 @@ export function publicProblems(name: string, input: unknown, p: PublicOptions): 
   }
   const addresses = Object.keys(entries).filter((k) => k !== p.recipient && isAddress(k, entries[k]!));
   if (addresses.length) {
-    problems.push(`field(s) ${addresses.join(", ")} hold an address; name the one the task sends to as public.recipient (a public task has one)`);
+    problems.push(
+      `field(s) ${addresses.join(", ")} hold an address; name the one the task sends to as public.recipient (a public task has one)`,
+    );
   }
   const free = Object.keys(entries).filter((k) => k !== p.recipient && isFree(entries[k]!));
   if (p.recipient !== undefined && free.length && p.acknowledge !== OPEN_RELAY_ACK) {

@@ -1,9 +1,9 @@
 import type { Context } from "hono";
+import { clientIp } from "./client-ip.ts";
 import { enqueuePublic } from "./enqueue.ts";
 import { ConfigError } from "./env.ts";
 import { ApiError, messageOf } from "./errors.ts";
 import { readJson } from "./http.ts";
-import { clientIp } from "./client-ip.ts";
 import { loadPublicConfig, type PublicConfig } from "./public-config.ts";
 import { enforceLimits, type PublicLimits } from "./rate-limit.ts";
 import { makeReceipt } from "./receipt.ts";

@@ -25,7 +25,12 @@ export interface Publish {
  * How QStash delivers a task, the same for a published message and a schedule's runs: where to,
  * how often and how long to retry, where to report giving up, and the task's flow control.
  */
-export function deliveryOptions(config: Config, task: string, options: Omit<TaskMessage["options"], "resultTtl">, fc: FlowControl | undefined) {
+export function deliveryOptions(
+  config: Config,
+  task: string,
+  options: Omit<TaskMessage["options"], "resultTtl">,
+  fc: FlowControl | undefined,
+) {
   return {
     retries: options.retries,
     ...(options.retryDelay ? { retryDelay: options.retryDelay } : {}),
@@ -68,11 +73,7 @@ function qstashFlowControl(task: string, fc: FlowControl | undefined): { flowCon
 }
 
 /** Publishes one message, or many in one batch call; returns each QStash message id. */
-export async function publish(
-  qstash: Client,
-  config: Config,
-  items: Publish[],
-): Promise<{ messageId: string; deduplicated: boolean }[]> {
+export async function publish(qstash: Client, config: Config, items: Publish[]): Promise<{ messageId: string; deduplicated: boolean }[]> {
   if (items.length === 1) {
     const r = (await qstash.publishJSON(request(config, items[0]!))) as { messageId: string; deduplicated?: boolean };
     return [{ messageId: r.messageId, deduplicated: r.deduplicated === true }];

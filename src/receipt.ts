@@ -5,12 +5,20 @@
  */
 
 const enc = new TextEncoder();
-const b64url = (b: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const b64url = (b: ArrayBuffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(b)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 
 const keys = new Map<string, Promise<CryptoKey>>();
 function keyFor(secret: string): Promise<CryptoKey> {
   let k = keys.get(secret);
-  if (!k) keys.set(secret, (k = crypto.subtle.importKey("raw", enc.encode(`receipt\n${secret}`), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])));
+  if (!k)
+    keys.set(
+      secret,
+      (k = crypto.subtle.importKey("raw", enc.encode(`receipt\n${secret}`), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])),
+    );
   return k;
 }
 

@@ -1,10 +1,10 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { ConfigError, loadConfig, loadTaskEnv, type Config, type Env, type TaskEnv } from "./env.ts";
+import { type Config, ConfigError, type Env, loadConfig, loadTaskEnv, type TaskEnv } from "./env.ts";
 import { ApiError, messageOf } from "./errors.ts";
 import type { OutboundFetch } from "./outbound.ts";
 import type { AnyTask, Registry } from "./registry.ts";
+import { type Services, servicesFor } from "./services.ts";
 import type { SignedClaims } from "./signature.ts";
-import { servicesFor, type Services } from "./services.ts";
 import { TaskStore } from "./store/index.ts";
 import type { FlowControl } from "./task.ts";
 
@@ -91,7 +91,11 @@ export function relay(wiring: Wiring): MiddlewareHandler<AppEnv> {
       c.set("relay", relayFor(wiring, c.env ?? {}));
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [messageOf(err)];
-      throw new ApiError(503, { code: "misconfigured", message: `[celeriac] the relay is misconfigured: ${problems.join("; ")}`, cause: err });
+      throw new ApiError(503, {
+        code: "misconfigured",
+        message: `[celeriac] the relay is misconfigured: ${problems.join("; ")}`,
+        cause: err,
+      });
     }
     await next();
   };

@@ -33,7 +33,9 @@ const EXPRESSION = /^[\d\s.+\-*/%(),a-z]+$/;
 /** Why a retry delay is not usable, or undefined. */
 export function retryDelayProblem(r: unknown): string | undefined {
   if (typeof r === "string") {
-    return r.trim() && r.length <= 256 && EXPRESSION.test(r) ? undefined : "must be a QStash retry-delay expression such as \"1000 * pow(2, retried)\"";
+    return r.trim() && r.length <= 256 && EXPRESSION.test(r)
+      ? undefined
+      : 'must be a QStash retry-delay expression such as "1000 * pow(2, retried)"';
   }
   if (r === null || typeof r !== "object") return "must be a QStash expression or { base, factor, max } in seconds";
   const { base, factor = 2, max = DEFAULT_RETRY_DELAY.max, ...rest } = r as Backoff;

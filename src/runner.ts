@@ -1,20 +1,20 @@
 import * as v from "valibot";
-import { enqueueFollowUp } from "./enqueue.ts";
 import { isBatched, joinBatch } from "./batch.ts";
-import { ApiError, PermanentError, RateLimited, RetryLater, messageOf } from "./errors.ts";
+import type { CallbackEvent } from "./callback-option.ts";
+import { notifyCallerOf } from "./callbacks.ts";
+import { enqueueFollowUp } from "./enqueue.ts";
+import { ApiError, messageOf, PermanentError, RateLimited, RetryLater } from "./errors.ts";
 import { taskKv } from "./kv.ts";
-import { codesFor } from "./one-time-codes.ts";
 import { mailerFor } from "./mail.ts";
 import type { TaskMessage } from "./messages.ts";
-import { checkPayload, type AnyTask } from "./registry.ts";
-import { taskEnv, type Relay } from "./relay.ts";
+import { codesFor } from "./one-time-codes.ts";
 import { mayWait, waitForRoom } from "./rate-limit-wait.ts";
+import { type AnyTask, checkPayload } from "./registry.ts";
+import { type Relay, taskEnv } from "./relay.ts";
 import { retryWaitMs } from "./retry-delay.ts";
 import { dayReport } from "./stats.ts";
 import { suppressionsOf } from "./store/delivery.ts";
 import { FINAL_STATES, type TaskError, type TaskState } from "./store/record.ts";
-import type { CallbackEvent } from "./callback-option.ts";
-import { notifyCallerOf } from "./callbacks.ts";
 import type { Logger, TaskContext } from "./task.ts";
 
 /** A delivery as QStash made it. */
@@ -67,7 +67,8 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
   const redact = [...new Set([...(def?.redact ?? []), ...(m.redact ?? [])])];
   const claim = await store.claim({ ...m, state: "queued", redact }, d.messageId, started, m.options.timeout * 1000 + LEASE_GRACE_MS);
   // A finished task's redelivery makes sure its caller was told (a no-op when it was).
-  if (claim.kind === "skip") return (await tell(relay, m, claim.state)) ?? { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
+  if (claim.kind === "skip")
+    return (await tell(relay, m, claim.state)) ?? { status: 200, headers: {}, body: { id: m.id, skipped: claim.state } };
   if (claim.kind === "stale") return { status: 200, headers: {}, body: { id: m.id, skipped: "payload differs from the task's" } };
   if (claim.kind === "busy") {
     const after = Math.max(1, Math.ceil(claim.retryInMs / 1000));
@@ -91,17 +92,12 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
       );
     } else {
       const timeout = new AbortController();
-      const timer = setTimeout(
-        () => timeout.abort(new TimeoutError(`timed out after ${m.options.timeout} s`)),
-        m.options.timeout * 1000,
-      );
+      const timer = setTimeout(() => timeout.abort(new TimeoutError(`timed out after ${m.options.timeout} s`)), m.options.timeout * 1000);
       const ctx = context(relay, def, env, d, attempt, timeout.signal, log);
       try {
         result = await Promise.race([
           def.run(input.output, ctx),
-          new Promise<never>((_, reject) =>
-            timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true }),
-          ),
+          new Promise<never>((_, reject) => timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true })),
         ]);
       } catch (err) {
         failure = err;
@@ -214,7 +210,15 @@ export function describe(err: unknown): TaskError {
   return { code, message: messageOf(err), retryable: true, ...details };
 }
 
-function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt: number, signal: AbortSignal, log: Logger): TaskContext<any> {
+function context(
+  relay: Relay,
+  def: AnyTask,
+  env: unknown,
+  d: Delivery,
+  attempt: number,
+  signal: AbortSignal,
+  log: Logger,
+): TaskContext<any> {
   const m = d.message;
   let followUps = 0;
   return {
@@ -228,7 +232,8 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
     mail: mailerFor(relay.services.resend, m.id, (addresses) => suppressionsOf(relay.store, addresses)),
     // Checked where the connection is made: calls on a caller's behalf never reach a private
     // address, unless the task allows the host (`allowHosts`).
-    fetch: ((input: RequestInfo, init?: RequestInit) => relay.outbound(def.allowHosts?.(env) ?? [])(input, { signal, ...init })) as typeof fetch,
+    fetch: ((input: RequestInfo, init?: RequestInit) =>
+      relay.outbound(def.allowHosts?.(env) ?? [])(input, { signal, ...init })) as typeof fetch,
     // A follow-up is keyed by this task and its order within the run, so a retry of this task
     // finds the follow-ups its earlier attempt made instead of enqueueing them again.
     enqueue: async (task, payload, options = {}) => {
@@ -244,7 +249,7 @@ function context(relay: Relay, def: AnyTask, env: unknown, d: Delivery, attempt:
 
 export function logger(id: string, task: string, attempt: number): Logger {
   const line = (level: string, message: string, data?: Record<string, unknown>) =>
-    `[celeriac] ${level} ${task} ${id} attempt ${attempt}: ${message}${data ? " " + JSON.stringify(data) : ""}`;
+    `[celeriac] ${level} ${task} ${id} attempt ${attempt}: ${message}${data ? ` ${JSON.stringify(data)}` : ""}`;
   return {
     info: (msg, data) => console.log(line("info", msg, data)),
     warn: (msg, data) => console.warn(line("warn", msg, data)),

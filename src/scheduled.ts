@@ -1,7 +1,7 @@
 import { ConfigError, type Env } from "./env.ts";
 import { messageOf } from "./errors.ts";
 import { relayFor, type Wiring } from "./relay.ts";
-import { syncSchedules, type SyncReport } from "./schedules.ts";
+import { type SyncReport, syncSchedules } from "./schedules.ts";
 
 /** What celeriac reads of a Cron Trigger's event (Workers' `ScheduledController`). */
 export interface ScheduledEvent {
@@ -24,7 +24,7 @@ export function scheduledSync(wiring: Wiring) {
   // `env: object`: wrangler's generated Env is an interface, which has no index signature.
   return (event: ScheduledEvent, env: object, ctx: WaitUntil): Promise<void> => {
     const run = (async () => {
-      let relay;
+      let relay: ReturnType<typeof relayFor>;
       try {
         relay = relayFor(wiring, (env ?? {}) as Env);
       } catch (err) {
@@ -43,5 +43,4 @@ export function scheduledSync(wiring: Wiring) {
   };
 }
 
-const summary = (r: SyncReport) =>
-  (["created", "updated", "deleted", "unchanged"] as const).map((k) => `${r[k].length} ${k}`).join(", ");
+const summary = (r: SyncReport) => (["created", "updated", "deleted", "unchanged"] as const).map((k) => `${r[k].length} ${k}`).join(", ");

@@ -1,7 +1,7 @@
 import { QstashError, type Schedule } from "@upstash/qstash";
 import { ApiError, unavailable } from "./errors.ts";
-import { DELIVER_PATH, deliveryOptions } from "./queue.ts";
 import type { ScheduledMessage } from "./messages.ts";
+import { DELIVER_PATH, deliveryOptions } from "./queue.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
 
 /** Schedules celeriac owns carry this id prefix; any other schedule is left alone. */
@@ -149,7 +149,10 @@ export const viaQstash = <T>(work: Promise<T>): Promise<T> =>
 /** Pauses or resumes one of celeriac's schedules; 404 for any other id. Returns the live state. */
 export async function setPaused(relay: Relay, id: string, paused: boolean): Promise<{ id: string; paused: boolean }> {
   if (!id.startsWith(SCHEDULE_PREFIX)) {
-    throw new ApiError(404, { code: "unknown_schedule", message: `"${id}" is not a celeriac schedule (ids start with ${SCHEDULE_PREFIX})` });
+    throw new ApiError(404, {
+      code: "unknown_schedule",
+      message: `"${id}" is not a celeriac schedule (ids start with ${SCHEDULE_PREFIX})`,
+    });
   }
   const client = relay.services.qstash.schedules;
   await viaQstash(client.get(id));

@@ -41,13 +41,15 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
       // devMode pinned off: otherwise a stray QSTASH_DEV in the process env (read by the SDK
       // itself) silently swaps the configured URL, token and keys for the SDK's dev server's.
       // celeriac's local stack is configured like production, through QSTASH_URL and the keys.
-      return (qstash ??= injected.qstash ?? new Client({ baseUrl: config.qstash.url, token: config.qstash.token, retry: false, devMode: false }));
+      return (qstash ??=
+        injected.qstash ?? new Client({ baseUrl: config.qstash.url, token: config.qstash.token, retry: false, devMode: false }));
     },
     get receiver() {
       return (receiver ??= injected.receiver ?? new QStashVerifier(config.qstash.currentSigningKey, config.qstash.nextSigningKey));
     },
     get resend() {
-      return (resend ??= injected.resend ?? new Resend(config.resend.apiKey, config.resend.baseUrl ? { baseUrl: config.resend.baseUrl } : undefined));
+      return (resend ??=
+        injected.resend ?? new Resend(config.resend.apiKey, config.resend.baseUrl ? { baseUrl: config.resend.baseUrl } : undefined));
     },
   };
   if (shared) cache.set(config, s);

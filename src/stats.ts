@@ -1,8 +1,8 @@
+import { taskKv } from "./kv.ts";
+import type { TaskStore } from "./store/index.ts";
 import { redisIo } from "./store/lua.ts";
 import { pairs } from "./store/record.ts";
 import { DURATION_BOUNDS_MS } from "./store/scripts.ts";
-import type { TaskStore } from "./store/index.ts";
-import { taskKv } from "./kv.ts";
 
 /** One task type's figures for one day. */
 export interface TaskDayStats {

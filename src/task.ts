@@ -1,30 +1,29 @@
 // The one module a task imports: how to declare a task, what its `run` receives, and the errors
 // it may throw. Everything else a task needs reaches it through `ctx`.
 import * as v from "valibot";
+import type { CallbackEvent } from "./callback-option.ts";
 import { cronProblem, isTimeZone } from "./cron.ts";
 import type { Issue } from "./errors.ts";
-import type { CallbackEvent } from "./callback-option.ts";
 import type { BatchMailer, Mailer } from "./mail.ts";
 import type { OneTimeCodes } from "./one-time-codes.ts";
-import { publicProblems, type PublicOptions } from "./public-task.ts";
+import { type PublicOptions, publicProblems } from "./public-task.ts";
 import { REDACT_PATH } from "./redact.ts";
-import { retryDelayExpression, retryDelayProblem, type RetryDelay } from "./retry-delay.ts";
+import { type RetryDelay, retryDelayExpression, retryDelayProblem } from "./retry-delay.ts";
 import type { DayReport } from "./stats.ts";
 import type { TaskState } from "./store/record.ts";
 
+export type { CallbackEvent } from "./callback-option.ts";
+export { type Issue, messageOf, PermanentError, RateLimited, RetryLater, retryAfterSeconds } from "./errors.ts";
+export type { BatchEmail, BatchMailer, BatchSent, Mailer } from "./mail.ts";
+export type { OneTimeCodes } from "./one-time-codes.ts";
+export { refusalOf } from "./outbound.ts";
 export { OPEN_RELAY_ACK, type PublicOptions } from "./public-task.ts";
 export type { Limit, PublicLimits } from "./rate-limit.ts";
-export type { OneTimeCodes } from "./one-time-codes.ts";
-
-export { PermanentError, RateLimited, RetryLater, messageOf, retryAfterSeconds, type Issue } from "./errors.ts";
-export { parseTarget, refuseTarget } from "./ssrf.ts";
-export { refusalOf } from "./outbound.ts";
-export { utcDay } from "./store/index.ts";
-export type { DayReport, TaskDayStats } from "./stats.ts";
-export type { Backoff, RetryDelay } from "./retry-delay.ts";
-export type { BatchEmail, BatchMailer, BatchSent, Mailer } from "./mail.ts";
-export type { CallbackEvent } from "./callback-option.ts";
 export type { AnyTask } from "./registry.ts";
+export type { Backoff, RetryDelay } from "./retry-delay.ts";
+export { parseTarget, refuseTarget } from "./ssrf.ts";
+export type { DayReport, TaskDayStats } from "./stats.ts";
+export { utcDay } from "./store/index.ts";
 
 /** A task's env schema: a valibot object of the variables it needs. */
 export type EnvSchema = v.GenericSchema<unknown, Record<string, unknown>>;
@@ -246,7 +245,12 @@ export interface TaskDefinitionInput<S extends v.GenericSchema, E extends EnvSch
 
 /** A declared task type, defaults applied (`retryDelay` as QStash's expression). */
 export interface TaskDefinition<S extends v.GenericSchema = any, E extends EnvSchema | undefined = any, N extends string = string>
-  extends Required<Omit<TaskDefinitionInput<S, E, N>, "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact" | "batch" | "runBatch">> {
+  extends Required<
+    Omit<
+      TaskDefinitionInput<S, E, N>,
+      "flowControl" | "check" | "env" | "retryDelay" | "public" | "allowHosts" | "redact" | "batch" | "runBatch"
+    >
+  > {
   env?: E;
   /** The `Upstash-Retry-Delay` expression. */
   retryDelay: string;
@@ -277,7 +281,8 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
   if (def.resultTtl !== undefined && def.resultTtl > 10 * 365 * 86_400) throw new TypeError(`${where}: resultTtl must be at most 10 years`);
   // With the 20 an enqueue may add, a message stays within the 50 paths its delivery accepts.
   if ((def.redact?.length ?? 0) > 30) throw new TypeError(`${where}: redact holds at most 30 paths`);
-  for (const p of def.redact ?? []) if (!REDACT_PATH.test(p)) throw new TypeError(`${where}: redact path "${p}" must be dot-separated keys or *`);
+  for (const p of def.redact ?? [])
+    if (!REDACT_PATH.test(p)) throw new TypeError(`${where}: redact path "${p}" must be dot-separated keys or *`);
   const delayProblem = def.retryDelay === undefined ? undefined : retryDelayProblem(def.retryDelay);
   if (delayProblem) throw new TypeError(`${where}: retryDelay ${delayProblem}`);
   const names = new Set<string>();
@@ -291,7 +296,9 @@ export function defineTask<S extends v.GenericSchema, E extends EnvSchema | unde
     if (s.timezone !== undefined && !isTimeZone(s.timezone)) throw new TypeError(`${at}: unknown time zone "${s.timezone}"`);
     const checked = v.safeParse(def.input, s.payload);
     if (!checked.success) {
-      throw new TypeError(`${at}: payload does not fit the task: ${checked.issues.map((i) => `${v.getDotPath(i) ?? "payload"}: ${i.message}`).join("; ")}`);
+      throw new TypeError(
+        `${at}: payload does not fit the task: ${checked.issues.map((i) => `${v.getDotPath(i) ?? "payload"}: ${i.message}`).join("; ")}`,
+      );
     }
   }
   if (def.public) {

@@ -14,9 +14,13 @@ const TIMEOUT_MS = 5_000;
  */
 export async function verifyTurnstile(o: { secret: string; url: string; token: string | undefined; ip?: string }): Promise<void> {
   if (!o.token) {
-    throw new ApiError(403, { code: "turnstile_required", message: `[celeriac] this task needs a Turnstile token in the ${TURNSTILE_HEADER} header` });
+    throw new ApiError(403, {
+      code: "turnstile_required",
+      message: `[celeriac] this task needs a Turnstile token in the ${TURNSTILE_HEADER} header`,
+    });
   }
-  if (o.token.length > 2048) throw new ApiError(403, { code: "turnstile_failed", message: "[celeriac] the Turnstile token is not valid: invalid-input-response" });
+  if (o.token.length > 2048)
+    throw new ApiError(403, { code: "turnstile_failed", message: "[celeriac] the Turnstile token is not valid: invalid-input-response" });
   let answer: { success?: unknown; "error-codes"?: unknown };
   try {
     const r = await fetch(o.url, {
@@ -35,7 +39,10 @@ export async function verifyTurnstile(o: { secret: string; url: string; token: s
     // Our configuration or Cloudflare is at fault, not the browser.
     throw unavailable(codes.join(", "));
   }
-  throw new ApiError(403, { code: "turnstile_failed", message: `[celeriac] the Turnstile token is not valid: ${codes.join(", ") || "refused"}` });
+  throw new ApiError(403, {
+    code: "turnstile_failed",
+    message: `[celeriac] the Turnstile token is not valid: ${codes.join(", ") || "refused"}`,
+  });
 }
 
 const unavailable = (why: string, cause?: unknown) =>

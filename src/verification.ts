@@ -1,14 +1,14 @@
 import type { Context } from "hono";
 import * as v from "valibot";
-import { ApiError } from "./errors.ts";
 import { clientIp } from "./client-ip.ts";
+import { ApiError } from "./errors.ts";
 import { readJson } from "./http.ts";
 import { checkCode, codesPrefix, signToken } from "./one-time-codes.ts";
 import { joinIssues } from "./options.ts";
 import { MAX_PUBLIC_BODY_BYTES, publicConfig } from "./public.ts";
 import { DEFAULT_LIMITS, enforceLimits } from "./rate-limit.ts";
-import { toIssues, type AnyTask } from "./registry.ts";
-import { taskEnv, type AppEnv } from "./relay.ts";
+import { type AnyTask, toIssues } from "./registry.ts";
+import { type AppEnv, taskEnv } from "./relay.ts";
 
 /** The task whose codes the check routes read. */
 export const VERIFICATION_TASK = "verification";
@@ -25,7 +25,10 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
   const relay = c.get("relay");
   const secrets = taskEnv(relay, def) as { VERIFICATION_TOKEN_SECRET: string; VERIFICATION_CODE_SECRET: string };
   const entries = (def.input as unknown as { entries: Record<string, v.GenericSchema> }).entries;
-  const parsed = v.safeParse(v.strictObject({ ...entries, code }, "expected a JSON object { email, purpose, code }"), await readJson(c, MAX_PUBLIC_BODY_BYTES));
+  const parsed = v.safeParse(
+    v.strictObject({ ...entries, code }, "expected a JSON object { email, purpose, code }"),
+    await readJson(c, MAX_PUBLIC_BODY_BYTES),
+  );
   if (!parsed.success) {
     const issues = toIssues(parsed.issues);
     throw new ApiError(400, { code: "invalid_check", message: `the check is invalid: ${joinIssues(issues)}`, issues });
@@ -33,10 +36,19 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
   const body = parsed.output as { email: string; purpose: string; code: string };
   if (browser) {
     const ip = clientIp(c.req.raw, publicConfig(c).trustedIpHeader);
-    const limited = await enforceLimits(relay.services.redisBatched, relay.store.prefix, `${def.name}-check`, { ip: def.public?.limits?.ip ?? DEFAULT_LIMITS.ip, recipient: false, task: false }, { ip });
+    const limited = await enforceLimits(
+      relay.services.redisBatched,
+      relay.store.prefix,
+      `${def.name}-check`,
+      { ip: def.public?.limits?.ip ?? DEFAULT_LIMITS.ip, recipient: false, task: false },
+      { ip },
+    );
     for (const [k, val] of Object.entries(limited.headers)) c.header(k, val);
   }
-  const outcome = await checkCode(relay.services.redis, codesPrefix(relay.store.prefix, def.name), { secret: secrets.VERIFICATION_CODE_SECRET, ...body });
+  const outcome = await checkCode(relay.services.redis, codesPrefix(relay.store.prefix, def.name), {
+    secret: secrets.VERIFICATION_CODE_SECRET,
+    ...body,
+  });
   if (outcome.ok) return c.json({ verified: true, token: await signToken(secrets.VERIFICATION_TOKEN_SECRET, body) });
   if (outcome.reason === "wrong" && outcome.triesLeft > 0) {
     throw new ApiError(422, {
@@ -53,6 +65,9 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
       throw new ApiError(409, { code: "code_used", message: "this code has already been used; request a new one" });
     case "missing":
     case "expired":
-      throw new ApiError(410, { code: "code_expired", message: "the code has expired (or none was sent to this address for this purpose); request a new one" });
+      throw new ApiError(410, {
+        code: "code_expired",
+        message: "the code has expired (or none was sent to this address for this purpose); request a new one",
+      });
   }
 }

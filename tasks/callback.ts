@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { defineTask } from "../src/task.ts";
-import webhook, { WebhookEnv, checkTarget } from "./webhook.ts";
+import webhook, { checkTarget, WebhookEnv } from "./webhook.ts";
 
 /**
  * Tells a caller how its task went: POSTs one event (JSON) to the task's `callback` URL through

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { defineTask, utcDay, type DayReport } from "../src/task.ts";
+import { type DayReport, defineTask, utcDay } from "../src/task.ts";
 import sendEmail from "./send-email.ts";
 
 const DAY_MS = 86_400_000;
@@ -35,9 +35,13 @@ export default defineTask({
     let email: string | undefined;
     if (to) {
       // Keyed by day and address: a retry of this task, or a second run for the same day, mails once.
-      const sent = await ctx.enqueue(sendEmail, { to, subject: `celeriac: statistics for ${day}`, text: asText(report) }, {
-        idempotencyKey: `daily-stats:${day}:${to}`,
-      });
+      const sent = await ctx.enqueue(
+        sendEmail,
+        { to, subject: `celeriac: statistics for ${day}`, text: asText(report) },
+        {
+          idempotencyKey: `daily-stats:${day}:${to}`,
+        },
+      );
       email = sent.id;
     }
     return { date: day, totals: report.totals, ...(email ? { emailTask: email } : {}) };
@@ -46,8 +50,17 @@ export default defineTask({
 
 function asText(r: DayReport): string {
   const head = ["task", "enqueued", "succeeded", "failed", "cancelled", "retries", "p50 ms", "p95 ms"];
-  const rows = Object.entries(r.tasks).map(([name, t]) => [name, t.enqueued, t.succeeded, t.failed, t.cancelled, t.retries, t.p50Ms ?? "-", t.p95Ms ?? "-"].map(String));
+  const rows = Object.entries(r.tasks).map(([name, t]) =>
+    [name, t.enqueued, t.succeeded, t.failed, t.cancelled, t.retries, t.p50Ms ?? "-", t.p95Ms ?? "-"].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [`Tasks on ${r.date} (UTC)`, "", line(head), ...rows.map(line), "", `total enqueued ${r.totals.enqueued}, succeeded ${r.totals.succeeded}, failed ${r.totals.failed}`].join("\n");
+  return [
+    `Tasks on ${r.date} (UTC)`,
+    "",
+    line(head),
+    ...rows.map(line),
+    "",
+    `total enqueued ${r.totals.enqueued}, succeeded ${r.totals.succeeded}, failed ${r.totals.failed}`,
+  ].join("\n");
 }

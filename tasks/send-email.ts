@@ -13,7 +13,10 @@ const address = v.pipe(
 );
 const addresses = (max: number) =>
   v.union(
-    [address, v.pipe(v.array(address), v.minLength(1, "must name at least one address"), v.maxLength(max, `must name at most ${max} addresses`))],
+    [
+      address,
+      v.pipe(v.array(address), v.minLength(1, "must name at least one address"), v.maxLength(max, `must name at most ${max} addresses`)),
+    ],
     "must be an email address or a list of them",
   );
 const tagPart = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,256}$/, "may hold only ASCII letters, digits, _ and - (1 to 256)"));
@@ -54,10 +57,7 @@ export default defineTask({
   input: Email,
   env: v.object({
     /** Sender used when a task names none. */
-    CELERIAC_MAIL_FROM: v.optional(
-      v.pipe(v.string(), v.nonEmpty("CELERIAC_MAIL_FROM is missing")),
-      "celeriac <tasks@celeriac.dev>",
-    ),
+    CELERIAC_MAIL_FROM: v.optional(v.pipe(v.string(), v.nonEmpty("CELERIAC_MAIL_FROM is missing")), "celeriac <tasks@celeriac.dev>"),
     /** Requests per second Resend allows the account (its default: 5); every call to Resend is paced to it. */
     RESEND_RATE_LIMIT: v.optional(
       v.pipe(
@@ -82,7 +82,11 @@ export default defineTask({
   batch: { maxSize: 100, maxWaitMs: 200 },
   async runBatch(items, ctx) {
     const sent = await ctx.mailBatch(
-      items.map((it) => ({ email: toResend(it.payload, ctx.env.CELERIAC_MAIL_FROM), taskId: it.id, ignoreSuppression: it.payload.ignoreSuppression ?? false })),
+      items.map((it) => ({
+        email: toResend(it.payload, ctx.env.CELERIAC_MAIL_FROM),
+        taskId: it.id,
+        ignoreSuppression: it.payload.ignoreSuppression ?? false,
+      })),
     );
     return sent.map((s) => ("id" in s ? { result: { emailId: s.id } } : { error: s.error }));
   },

@@ -3,20 +3,26 @@ import { defineTask } from "../src/task.ts";
 
 const Env = v.object({
   /** Signs the tokens a correct code earns. Share it with the backend that verifies tokens. */
-  VERIFICATION_TOKEN_SECRET: v.pipe(v.string("VERIFICATION_TOKEN_SECRET is missing"), v.minLength(32, "VERIFICATION_TOKEN_SECRET must be at least 32 characters")),
+  VERIFICATION_TOKEN_SECRET: v.pipe(
+    v.string("VERIFICATION_TOKEN_SECRET is missing"),
+    v.minLength(32, "VERIFICATION_TOKEN_SECRET must be at least 32 characters"),
+  ),
   /**
    * Keys the codes (each derived from its task id, which the browser's receipt shows) and their
    * stored hashes. celeriac's alone: a backend that holds the token secret must not be able to
    * work out the codes.
    */
-  VERIFICATION_CODE_SECRET: v.pipe(v.string("VERIFICATION_CODE_SECRET is missing"), v.minLength(32, "VERIFICATION_CODE_SECRET must be at least 32 characters")),
+  VERIFICATION_CODE_SECRET: v.pipe(
+    v.string("VERIFICATION_CODE_SECRET is missing"),
+    v.minLength(32, "VERIFICATION_CODE_SECRET must be at least 32 characters"),
+  ),
   /** Named in the subject and the text. */
   VERIFICATION_PRODUCT_NAME: v.optional(v.pipe(v.string(), v.nonEmpty()), "celeriac"),
   /** The sender of the code emails. */
   VERIFICATION_MAIL_FROM: v.optional(v.pipe(v.string(), v.nonEmpty()), "celeriac <verify@celeriac.dev>"),
 });
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 /**
  * Mails a 6-digit code to prove the reader owns an address. Public: browsers call it at
@@ -47,7 +53,7 @@ export default defineTask({
       subject: `${code} is your ${product} code`,
       text: `Your ${product} code is ${code}.\n\nIt works once, for ${minutes} minutes. If you did not ask for it, ignore this email.\n`,
       html:
-        `<p>Your ${escape(product)} code is</p><p style="font-size:28px;letter-spacing:4px;font-weight:bold">${code}</p>` +
+        `<p>Your ${escapeHtml(product)} code is</p><p style="font-size:28px;letter-spacing:4px;font-weight:bold">${code}</p>` +
         `<p>It works once, for ${minutes} minutes. If you did not ask for it, ignore this email.</p>`,
     });
     return { sent: true, emailId: sent.id };

@@ -1,32 +1,71 @@
 import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
-import { PermanentError, RateLimited, RetryLater, defineTask, messageOf, parseTarget, refusalOf, refuseTarget, retryAfterSeconds } from "../src/task.ts";
+import {
+  defineTask,
+  messageOf,
+  PermanentError,
+  parseTarget,
+  RateLimited,
+  RetryLater,
+  refusalOf,
+  refuseTarget,
+  retryAfterSeconds,
+} from "../src/task.ts";
 
 /** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
-const RESERVED = new Set(["host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-  "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "webhook-id", "webhook-timestamp", "webhook-signature"]);
+const RESERVED = new Set([
+  "host",
+  "content-length",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "webhook-id",
+  "webhook-timestamp",
+  "webhook-signature",
+]);
 const EXCERPT = 2_000; // characters of a response body kept in the result
 const ERROR_EXCERPT = 300; // characters of a failed answer's body kept with the error
 
-const url = v.pipe(v.string("must be a URL"), v.maxLength(2_048, "must be at most 2048 characters"), v.rawCheck(({ dataset, addIssue }) => {
-  const why = dataset.typed ? parseTarget(dataset.value) : undefined;
-  if (typeof why === "string") addIssue({ message: `the URL ${why}` });
-}));
-const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be a header name"),
-  v.check((n) => !RESERVED.has(n.toLowerCase()), "is set by celeriac or by the connection, not by a task"));
+const url = v.pipe(
+  v.string("must be a URL"),
+  v.maxLength(2_048, "must be at most 2048 characters"),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const why = dataset.typed ? parseTarget(dataset.value) : undefined;
+    if (typeof why === "string") addIssue({ message: `the URL ${why}` });
+  }),
+);
+const headerName = v.pipe(
+  v.string(),
+  v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be a header name"),
+  v.check((n) => !RESERVED.has(n.toLowerCase()), "is set by celeriac or by the connection, not by a task"),
+);
 const headerValue = v.pipe(v.string("must be text"), v.maxLength(8_192), v.regex(/^[^\r\n\0]*$/, "must not contain CR, LF or NUL"));
 
 /** The variables of the webhook task (and of the callback task, which sends through it). */
 export const WebhookEnv = v.object({
   /** Signs every request (Standard Webhooks); without it requests go out unsigned. */
   CELERIAC_WEBHOOK_SECRET: v.optional(
-    v.union([v.literal(""), v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "CELERIAC_WEBHOOK_SECRET must look like whsec_<base64>"))]),
+    v.union([
+      v.literal(""),
+      v.pipe(v.string(), v.regex(/^whsec_[A-Za-z0-9+/=]+$/, "CELERIAC_WEBHOOK_SECRET must look like whsec_<base64>")),
+    ]),
     "",
   ),
   /** Hosts the task may call although private or loopback: `host` or `host:port`, comma-separated. */
   CELERIAC_WEBHOOK_ALLOW_HOSTS: v.pipe(
     v.optional(v.string(), ""),
-    v.transform((s) => s.split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)),
+    v.transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim().toLowerCase())
+        .filter(Boolean),
+    ),
   ),
 });
 
@@ -34,11 +73,23 @@ const WebhookRequest = v.pipe(
   v.strictObject({
     url,
     method: v.optional(v.picklist(["GET", "POST", "PUT", "PATCH", "DELETE"], "must be GET, POST, PUT, PATCH or DELETE"), "POST"),
-    headers: v.optional(v.pipe(v.record(headerName, headerValue), v.check((h) => Object.keys(h).length <= 50, "at most 50 headers"))),
-    body: v.optional(v.union([v.strictObject({ json: v.unknown() }), v.strictObject({ text: v.string() })],
-      'must be {"json": <any JSON>} or {"text": "<string>"}, exactly one of them')),
+    headers: v.optional(
+      v.pipe(
+        v.record(headerName, headerValue),
+        v.check((h) => Object.keys(h).length <= 50, "at most 50 headers"),
+      ),
+    ),
+    body: v.optional(
+      v.union(
+        [v.strictObject({ json: v.unknown() }), v.strictObject({ text: v.string() })],
+        'must be {"json": <any JSON>} or {"text": "<string>"}, exactly one of them',
+      ),
+    ),
   }),
-  v.forward(v.check((r) => r.body === undefined || (r.method !== "GET" && r.method !== "DELETE"), "GET and DELETE send no body"), ["body"]),
+  v.forward(
+    v.check((r) => r.body === undefined || (r.method !== "GET" && r.method !== "DELETE"), "GET and DELETE send no body"),
+    ["body"],
+  ),
 );
 
 /**
@@ -64,7 +115,8 @@ export default defineTask({
     // The target was checked by `check` at enqueue and again by the runner before this attempt.
     const body = req.body === undefined ? undefined : "json" in req.body ? JSON.stringify(req.body.json ?? null) : req.body.text;
     const headers = new Headers(req.headers);
-    if (req.body && !headers.has("content-type")) headers.set("content-type", "json" in req.body ? "application/json" : "text/plain; charset=utf-8");
+    if (req.body && !headers.has("content-type"))
+      headers.set("content-type", "json" in req.body ? "application/json" : "text/plain; charset=utf-8");
     if (!headers.has("user-agent")) headers.set("user-agent", "celeriac-webhook/1");
     const at = new Date(Math.floor(Date.now() / 1000) * 1000); // per attempt; the id is per task
     headers.set("webhook-id", ctx.id);
@@ -97,7 +149,9 @@ export default defineTask({
     const answered = `[celeriac] webhook ${req.method} ${details.url} answered ${status}${answer ? `: ${answer.slice(0, 120)}` : ""}`;
     const fail = <E extends Error>(e: E) => Object.assign(e, { details });
     if (status >= 300 && status < 400) {
-      throw fail(new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect"));
+      throw fail(
+        new PermanentError(`${answered} (redirect to ${res.headers.get("location") ?? "?"}); redirects are not followed`, "http_redirect"),
+      );
     }
     const after = retryAfterSeconds(res.headers.get("retry-after"));
     // "Later", never "no": waits for room without spending an attempt (src/rate-limit-wait.ts).

@@ -15,7 +15,8 @@ describe("batch mailer", () => {
     const resend = {
       batch: {
         send: async (emails: any[], o: { idempotencyKey: string }) => (
-          calls.push({ emails, key: o.idempotencyKey }), { data: { data: emails.map((_, i) => ({ id: `id-${i}` })) }, error: null, headers: {} }
+          calls.push({ emails, key: o.idempotencyKey }),
+          { data: { data: emails.map((_, i) => ({ id: `id-${i}` })) }, error: null, headers: {} }
         ),
       },
     } as never;

@@ -20,12 +20,16 @@ async function enqueueMany(task: string, payloads: unknown[]): Promise<string[]>
 const redis = () => new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL, token: stack().env.UPSTASH_REDIS_REST_TOKEN });
 /** Every task's record once none is left unfinished (polled in Redis, so the Worker is left to its work). */
 async function settleAll(ids: string[], ms = 60_000): Promise<any[]> {
-  await until(`${ids.length} tasks to finish`, async () => {
-    const p = redis().pipeline();
-    for (const id of ids) p.hget(`${keyPrefix()}t:${id}`, "state");
-    const states = await p.exec<string[]>();
-    return states.every((s) => ["succeeded", "failed", "cancelled"].includes(s)) ? true : undefined;
-  }, ms);
+  await until(
+    `${ids.length} tasks to finish`,
+    async () => {
+      const p = redis().pipeline();
+      for (const id of ids) p.hget(`${keyPrefix()}t:${id}`, "state");
+      const states = await p.exec<string[]>();
+      return states.every((s) => ["succeeded", "failed", "cancelled"].includes(s)) ? true : undefined;
+    },
+    ms,
+  );
   const recs: any[] = [];
   for (let i = 0; i < ids.length; i += 50) {
     recs.push(...(await Promise.all(ids.slice(i, i + 50).map(async (id) => (await call("GET", `/v1/tasks/${id}`)).body))));
@@ -37,7 +41,10 @@ describe("coalesced send-email", () => {
   it("a batch of good and bad emails: each task ends in its own state, the good ones sent once in batch calls", async () => {
     const mark = unique("mixed");
     const ids = await enqueueMany("send-email", [
-      email(`${mark} 1`), email(`${mark} bad`, "someone@example.com"), email(`${mark} 2`), email(`${mark} 3`),
+      email(`${mark} 1`),
+      email(`${mark} bad`, "someone@example.com"),
+      email(`${mark} 2`),
+      email(`${mark} 3`),
     ]);
     const recs = await settleAll(ids);
     expect(recs.map((r) => r.state)).toEqual(["succeeded", "failed", "succeeded", "succeeded"]);
@@ -98,7 +105,9 @@ describe("coalesced send-email", () => {
     // join, which the broker's event log shows on its scaled clock.
     const batchId = sent.idempotency_key.slice("celeriac-batch/".length);
     const auth = { authorization: `Bearer ${stack().env.QSTASH_TOKEN}` };
-    const { events } = await (await fetch(`${stack().broker}/v2/events?label=${encodeURIComponent(batchId)}&state=CREATED`, { headers: auth })).json();
+    const { events } = await (
+      await fetch(`${stack().broker}/v2/events?label=${encodeURIComponent(batchId)}&state=CREATED`, { headers: auth })
+    ).json();
     expect(events).toHaveLength(1);
     expect(events[0].url).toMatch(/\/qstash\/flush$/);
     // Due within maxWaitMs of the join (the publish comes a moment after the join, so on the
@@ -110,11 +119,13 @@ describe("coalesced send-email", () => {
 
   /** Two send-email tasks held by a batch whose flush's worker died: running, the batch lease at `leaseUntil`. */
   async function crashedBatch(mark: string, leaseUntil: number, extra: Record<string, unknown> = {}) {
-    const ids = await Promise.all([`${mark} a`, `${mark} b`].map(async (subject) => {
-      const r = await call("POST", "/v1/tasks/send-email", { payload: email(subject), delay: "1h" });
-      await call("DELETE", `/v1/tasks/${r.body.id}`); // drop its own message: the batch holds it now
-      return r.body.id as string;
-    }));
+    const ids = await Promise.all(
+      [`${mark} a`, `${mark} b`].map(async (subject) => {
+        const r = await call("POST", "/v1/tasks/send-email", { payload: email(subject), delay: "1h" });
+        await call("DELETE", `/v1/tasks/${r.body.id}`); // drop its own message: the batch holds it now
+        return r.body.id as string;
+      }),
+    );
     const window = `zz${Date.now().toString(36)}`;
     for (const id of ids) await redis().hset(`${keyPrefix()}t:${id}`, { state: "running", batch: `send-email.${window}`, leaseUntil });
     await redis().hset(`${keyPrefix()}b:send-email.${window}`, { items: ids.join(","), attempt: 1, leaseUntil });
@@ -153,10 +164,12 @@ describe("coalesced send-email", () => {
   });
 
   it("a task whose batch will retry its call cannot be cancelled (that call sends it whatever its record says); one back in its outbox can", async () => {
-    const [held, waiting] = await Promise.all(["held", "waiting"].map(async (which) => {
-      const r = await call("POST", "/v1/tasks/send-email", { payload: email(unique(`cancel ${which}`)), delay: "1h" });
-      return r.body.id as string;
-    }));
+    const [held, waiting] = await Promise.all(
+      ["held", "waiting"].map(async (which) => {
+        const r = await call("POST", "/v1/tasks/send-email", { payload: email(unique(`cancel ${which}`)), delay: "1h" });
+        return r.body.id as string;
+      }),
+    );
     // Both were taken by a batch whose call failed as a whole; `waiting` then failed alone and is back in the outbox.
     const batch = `send-email.zz${Date.now().toString(36)}`;
     for (const id of [held!, waiting!]) await redis().hset(`${keyPrefix()}t:${id}`, { state: "retrying", batch, attempts: 1 });
@@ -189,7 +202,10 @@ describe("coalesced send-email", () => {
 describe("under Resend's limit", () => {
   it("1,000 emails enqueued at once all end succeeded, each sent once", async () => {
     const mark = unique("noon");
-    const ids = await enqueueMany("send-email", Array.from({ length: 1000 }, (_, i) => email(`${mark} #${i}`, `customer+${i}@celeriac.dev`)));
+    const ids = await enqueueMany(
+      "send-email",
+      Array.from({ length: 1000 }, (_, i) => email(`${mark} #${i}`, `customer+${i}@celeriac.dev`)),
+    );
     const recs = await settleAll(ids, 120_000);
     expect(recs.filter((r) => r.state !== "succeeded")).toEqual([]);
     const sent = (await mailbox.all()).filter((e) => e.subject.startsWith(mark));
@@ -224,7 +240,10 @@ describe("under Resend's limit", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const ids = await enqueueMany("webhook", Array.from({ length: 1000 }, (_, i) => ({ url: `${base}/n/${i}`, body: { text: String(i) } })));
+      const ids = await enqueueMany(
+        "webhook",
+        Array.from({ length: 1000 }, (_, i) => ({ url: `${base}/n/${i}`, body: { text: String(i) } })),
+      );
       const recs = await settleAll(ids, 400_000);
       expect(recs.filter((r) => r.state !== "succeeded").map((r) => [r.state, r.error?.code])).toEqual([]);
       expect(refused).toBeGreaterThan(0); // the limit was met, and no task failed for it

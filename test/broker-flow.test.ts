@@ -2,7 +2,7 @@
 import type { Client } from "@upstash/qstash";
 import { describe, expect, it } from "vitest";
 import type { Broker } from "../dev/broker/index.ts";
-import { sleep, waitUntil, type TestReceiver, useBroker } from "./helpers/broker-receiver.ts";
+import { sleep, type TestReceiver, useBroker, waitUntil } from "./helpers/broker-receiver.ts";
 
 let broker: Broker;
 let rx: TestReceiver;
@@ -31,7 +31,10 @@ describe("flow control", () => {
     // The starts as the broker logged them (ACTIVE): arrival times at the receiver would also
     // carry its event-loop delays, which on a loaded machine bunch deliveries up after the fact.
     const logs = await client.logs({ messageIds: published.map((p) => p.messageId) });
-    const at = logs.logs.filter((l) => l.state === "ACTIVE").map((l) => l.time).sort((a, b) => a - b);
+    const at = logs.logs
+      .filter((l) => l.state === "ACTIVE")
+      .map((l) => l.time)
+      .sort((a, b) => a - b);
     expect(at).toHaveLength(6);
     // 3 m scaled by 0.001 = a 180 ms window: any 3 consecutive starts span at least ~one window.
     for (let i = 0; i + 2 < at.length; i++) expect((at[i + 2] as number) - (at[i] as number)).toBeGreaterThan(130);

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@upstash/qstash";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
-import { startReceiver, waitUntil, type TestReceiver } from "./helpers/broker-receiver.ts";
+import { type Broker, startBroker } from "../dev/broker/index.ts";
+import { startReceiver, type TestReceiver, waitUntil } from "./helpers/broker-receiver.ts";
 
 let rx: TestReceiver;
 const dirs: string[] = [];
@@ -89,7 +89,10 @@ describe("control API", () => {
     expect(m).toMatchObject({ destination: `${rx.base}/state`, state: "CREATED", attempts: 0 });
     expect(m?.nextAttemptAt).toBeGreaterThan(Date.now());
     expect((await fetch(`${b.url}/_broker/state`)).status).toBe(401);
-    const unknown = await fetch(`${b.url}/_broker/messages/msg_nope/deliver`, { method: "POST", headers: { authorization: `Bearer ${b.token}` } });
+    const unknown = await fetch(`${b.url}/_broker/messages/msg_nope/deliver`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${b.token}` },
+    });
     expect(unknown.status).toBe(404);
   });
 });

@@ -1,6 +1,6 @@
 /** Broker conformance: publishing, delivered headers and bytes, signatures, delays, batch, dedup, errors. */
 import { createHash } from "node:crypto";
-import { Client, Receiver } from "@upstash/qstash";
+import { type Client, Receiver } from "@upstash/qstash";
 import { describe, expect, it } from "vitest";
 import type { Broker } from "../dev/broker/index.ts";
 import { sleep, type TestReceiver, useBroker } from "./helpers/broker-receiver.ts";
@@ -223,9 +223,7 @@ describe("errors and auth", () => {
   });
 
   it("rejects a malformed retry-delay expression", async () => {
-    await expect(
-      client.publish({ url: `${rx.base}/x`, body: "x", retryDelay: "pow(2, retried" }),
-    ).rejects.toThrow(/Retry-Delay/);
+    await expect(client.publish({ url: `${rx.base}/x`, body: "x", retryDelay: "pow(2, retried" })).rejects.toThrow(/Retry-Delay/);
     await expect(client.publish({ url: `${rx.base}/x`, body: "x", retryDelay: "process.exit(1)" })).rejects.toThrow();
   });
 });

@@ -2,7 +2,7 @@
 import type { Client } from "@upstash/qstash";
 import { describe, expect, it } from "vitest";
 import type { Broker } from "../dev/broker/index.ts";
-import { sleep, waitUntil, type Delivery, type TestReceiver, useBroker } from "./helpers/broker-receiver.ts";
+import { type Delivery, sleep, type TestReceiver, useBroker, waitUntil } from "./helpers/broker-receiver.ts";
 
 let broker: Broker;
 let rx: TestReceiver;
@@ -25,7 +25,7 @@ async function retryWaits(messageId: string): Promise<number[]> {
 /** Each wait equals the expected one to the millisecond the two clock reads may differ by. */
 const expectWaits = (got: number[], want: number[]) => {
   expect(got).toHaveLength(want.length);
-  got.forEach((g, i) => expect(Math.abs(g - (want[i] as number))).toBeLessThanOrEqual(2));
+  for (const [i, g] of got.entries()) expect(Math.abs(g - (want[i] as number))).toBeLessThanOrEqual(2);
 };
 const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
 
@@ -39,7 +39,10 @@ describe("retries", () => {
     expect(ds.every((d) => d.verified)).toBe(true);
     expect(new Set(ds.map((d) => d.signature)).size).toBe(4);
     // Nominal 12 ms, 148 ms, 1808 ms at timeScale 0.001: e^(2.5n) s, scaled.
-    expectWaits(await retryWaits(messageId), [1, 2, 3].map((n) => Math.exp(2.5 * n)));
+    expectWaits(
+      await retryWaits(messageId),
+      [1, 2, 3].map((n) => Math.exp(2.5 * n)),
+    );
     const [g1, g2, g3] = gaps(ds) as [number, number, number];
     expect(g1).toBeGreaterThanOrEqual(10);
     expect(g2).toBeGreaterThanOrEqual(140);
@@ -61,9 +64,7 @@ describe("retries", () => {
 
   it("honours Retry-After: seconds, Go duration, 0, and falls back when over a day", async () => {
     const plan = ["172800", "120", "1m30s", "0"];
-    rx.on("/retry-after", (_d, n) =>
-      n < plan.length ? { status: 429, headers: { "Retry-After": plan[n] as string } } : { status: 200 },
-    );
+    rx.on("/retry-after", (_d, n) => (n < plan.length ? { status: 429, headers: { "Retry-After": plan[n] as string } } : { status: 200 }));
     const { messageId } = await client.publish({ url: `${rx.base}/retry-after`, body: "r", retries: 4 });
     const ds = await rx.waitFor("/retry-after", 5, 5000);
     // Over a day falls back to the default backoff (12 ms, not 172.8 s); then 120 s, 90 s, 0, scaled.
@@ -79,9 +80,7 @@ describe("retries", () => {
     const a = await client.publish({ url: `${rx.base}/nonretryable`, body: "n", retries: 3 });
     const b = await client.publish({ url: `${rx.base}/bare-489`, body: "n", retries: 1 });
     await rx.waitFor("/bare-489", 2);
-    const entry = await waitUntil(async () =>
-      (await client.dlq.listMessages()).messages.find((m) => m.messageId === a.messageId),
-    );
+    const entry = await waitUntil(async () => (await client.dlq.listMessages()).messages.find((m) => m.messageId === a.messageId));
     expect(entry.responseStatus).toBe(489);
     expect(entry.responseBody).toBe("nope");
     expect(rx.at("/nonretryable")).toHaveLength(1);
@@ -91,10 +90,7 @@ describe("retries", () => {
   it("aborts an attempt after Upstash-Timeout (real time) and counts it as failed", async () => {
     rx.on("/slow", () => ({ delayMs: 600 }));
     const { messageId } = await client.publish({ url: `${rx.base}/slow`, body: "s", retries: 0, timeout: "0.2s" as "1s" });
-    const entry = await waitUntil(
-      async () => (await client.dlq.listMessages()).messages.find((m) => m.messageId === messageId),
-      3000,
-    );
+    const entry = await waitUntil(async () => (await client.dlq.listMessages()).messages.find((m) => m.messageId === messageId), 3000);
     expect(entry.responseStatus).toBeUndefined();
     expect(rx.at("/slow").length).toBeGreaterThanOrEqual(1);
   });
@@ -174,9 +170,7 @@ describe("DLQ", () => {
 
     healthy = false;
     const second = await client.publish({ url: `${rx.base}/dlq`, body: "again", retries: 0 });
-    const e2 = await waitUntil(async () =>
-      (await client.dlq.listMessages()).messages.find((m) => m.messageId === second.messageId),
-    );
+    const e2 = await waitUntil(async () => (await client.dlq.listMessages()).messages.find((m) => m.messageId === second.messageId));
     expect(await client.dlq.delete(e2.dlqId)).toEqual({ deleted: 1 });
     expect((await client.dlq.listMessages()).messages.some((m) => m.dlqId === e2.dlqId)).toBe(false);
   });

@@ -23,9 +23,18 @@ const rec = (over: Partial<TaskRecord> = {}): TaskRecord => ({
 describe("the callback option", () => {
   it("takes a URL (every event) or {url, events}", () => {
     expect(v.parse(CallbackOption, "https://a.example/h")).toEqual({ url: "https://a.example/h", events: [...CALLBACK_EVENTS] });
-    expect(v.parse(CallbackOption, { url: "https://a.example/h", events: ["task.failed"] })).toEqual({ url: "https://a.example/h", events: ["task.failed"] });
+    expect(v.parse(CallbackOption, { url: "https://a.example/h", events: ["task.failed"] })).toEqual({
+      url: "https://a.example/h",
+      events: ["task.failed"],
+    });
     expect(v.parse(CallbackOption, { url: "https://a.example/h", events: ["task.failed", "task.failed"] }).events).toEqual(["task.failed"]);
-    for (const bad of [{ url: "https://a.example/h", events: [] }, { url: "https://a.example/h", events: ["task.exploded"] }, { url: 1 }, 7, { url: "https://a.example/h", extra: 1 }]) {
+    for (const bad of [
+      { url: "https://a.example/h", events: [] },
+      { url: "https://a.example/h", events: ["task.exploded"] },
+      { url: 1 },
+      7,
+      { url: "https://a.example/h", extra: 1 },
+    ]) {
       expect(v.safeParse(CallbackOption, bad).success, JSON.stringify(bad)).toBe(false);
     }
   });
@@ -33,7 +42,14 @@ describe("the callback option", () => {
   it("refuses URLs that are not http(s), private, too long or with credentials, unless allow-listed", () => {
     const issues = (url: string, allow: string[] = []) => callbackIssues({ url, events: ["task.failed"] }, allow, "callback");
     expect(issues("https://hooks.example.com/x")).toEqual([]);
-    for (const url of ["ftp://hooks.example.com/x", "http://10.1.2.3/x", "http://[::1]/x", "https://u:p@hooks.example.com/x", `https://hooks.example.com/${"a".repeat(2100)}`, "nope"]) {
+    for (const url of [
+      "ftp://hooks.example.com/x",
+      "http://10.1.2.3/x",
+      "http://[::1]/x",
+      "https://u:p@hooks.example.com/x",
+      `https://hooks.example.com/${"a".repeat(2100)}`,
+      "nope",
+    ]) {
       const found = issues(url);
       expect(found, url).toHaveLength(1);
       expect(found[0]!.path).toBe("callback");
@@ -45,7 +61,13 @@ describe("the callback option", () => {
 describe("the event", () => {
   it("carries the result of a success, the error of a failure, and when it happened", () => {
     expect(callbackBody("task.succeeded", rec({ result: { ok: 1 } }))).toEqual({
-      type: "task.succeeded", id: rec().id, task: "webhook", state: "succeeded", attempts: 1, result: { ok: 1 }, at: "2026-11-29T12:00:01.000Z",
+      type: "task.succeeded",
+      id: rec().id,
+      task: "webhook",
+      state: "succeeded",
+      attempts: 1,
+      result: { ok: 1 },
+      at: "2026-11-29T12:00:01.000Z",
     });
     const error = { code: "http_400", message: "answered 400", retryable: false };
     expect(callbackBody("task.failed", rec({ state: "failed", error }))).toMatchObject({ type: "task.failed", error });

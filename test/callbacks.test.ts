@@ -10,7 +10,7 @@ import { defineTask } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import webhook from "../tasks/webhook.ts";
 import { call, settle, stack, until } from "./helpers/api.ts";
-import { startWebhookReceiver, type Receipt, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
+import { type Receipt, startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 
 let rx: WebhookReceiver;
 beforeAll(async () => {
@@ -62,7 +62,9 @@ describe("completion callbacks", () => {
     });
     expect(rec.state).toBe("succeeded");
     expect(rec.callback).toEqual({ url: `${rx.base}${cb}`, events: expect.arrayContaining(["task.succeeded", "task.failed"]) });
-    expect(rec.callbacks).toEqual([{ event: "task.succeeded", status: "delivered", attempts: 2, lastError: expect.stringContaining("503"), id: expect.any(String) }]);
+    expect(rec.callbacks).toEqual([
+      { event: "task.succeeded", status: "delivered", attempts: 2, lastError: expect.stringContaining("503"), id: expect.any(String) },
+    ]);
   });
 
   it("tells why a task failed, and a failing callback leaves the task as it was", async () => {
@@ -74,7 +76,13 @@ describe("completion callbacks", () => {
     const done = await settle(r.body.id);
     expect(done.state).toBe("failed");
     const [got] = await verified(cb, 1);
-    expect(bodyOf(got!)).toMatchObject({ type: "task.failed", id: r.body.id, state: "failed", attempts: 1, error: { code: "http_400", retryable: false } });
+    expect(bodyOf(got!)).toMatchObject({
+      type: "task.failed",
+      id: r.body.id,
+      state: "failed",
+      attempts: 1,
+      error: { code: "http_400", retryable: false },
+    });
     expect(bodyOf(got!).error.message).toContain("answered 400");
     const rec = await until("the callback recorded as failed", async () => {
       const t = (await call("GET", `/v1/tasks/${r.body.id}`)).body;
@@ -114,7 +122,11 @@ describe("completion callbacks", () => {
     const to = `bounced+${randomUUID().slice(0, 8)}@resend.dev`;
     const r = await call("POST", "/v1/tasks", {
       tasks: [
-        { task: "send-email", payload: { to, subject: "cb", text: "hi" }, callback: { url: `${rx.base}${cb}`, events: ["task.succeeded", "email.bounced", "email.delivered"] } },
+        {
+          task: "send-email",
+          payload: { to, subject: "cb", text: "hi" },
+          callback: { url: `${rx.base}${cb}`, events: ["task.succeeded", "email.bounced", "email.delivered"] },
+        },
       ],
     });
     const id = r.body.tasks[0].id;
@@ -128,7 +140,13 @@ describe("completion callbacks", () => {
   });
 
   it("refuses callback URLs that are not http(s), private, too long or carry credentials: 422 naming callback", async () => {
-    const cases = ["ftp://hooks.example.com/x", "http://10.0.0.8/hook", `https://hooks.example.com/${"a".repeat(2100)}`, "https://user:pw@hooks.example.com/x", "not a url"];
+    const cases = [
+      "ftp://hooks.example.com/x",
+      "http://10.0.0.8/hook",
+      `https://hooks.example.com/${"a".repeat(2100)}`,
+      "https://user:pw@hooks.example.com/x",
+      "not a url",
+    ];
     for (const callback of cases) {
       const r = await webhookTask("https://hooks.example.com/work", { callback });
       expect(r.status, callback).toBe(422);
@@ -143,7 +161,9 @@ describe("completion callbacks", () => {
     expect(batch.status).toBe(422);
     expect(batch.body.error.issues.map((i: any) => i.path)).toEqual(["tasks.1.callback"]);
     expect(batch.body.error.issues[0].message).toContain("metadata");
-    const badEvents = await webhookTask("https://hooks.example.com/work", { callback: { url: "https://hooks.example.com/cb", events: ["task.exploded"] } });
+    const badEvents = await webhookTask("https://hooks.example.com/work", {
+      callback: { url: "https://hooks.example.com/cb", events: ["task.exploded"] },
+    });
     expect(badEvents.status).toBe(400);
     expect(badEvents.body.error.issues[0].path).toContain("callback");
     // Callbacks are celeriac's own task type: callers cannot enqueue one.
@@ -160,7 +180,11 @@ describe("callbacks from inside a task", () => {
       name: `chain-${tag}`,
       input: v.object({ url: v.string(), callback: v.string() }),
       async run({ url, callback }, ctx) {
-        const next = await ctx.enqueue(webhook, { url, body: { json: { from: ctx.id } } }, { callback: { url: callback, events: ["task.succeeded"] } });
+        const next = await ctx.enqueue(
+          webhook,
+          { url, body: { json: { from: ctx.id } } },
+          { callback: { url: callback, events: ["task.succeeded"] } },
+        );
         return { next: next.id };
       },
     });
@@ -168,7 +192,12 @@ describe("callbacks from inside a task", () => {
     const app = await serveNode({ port: 0, tasks: [...builtIn, chain], env: () => env });
     env.CELERIAC_PUBLIC_URL = app.url;
     try {
-      const r = await call("POST", `/v1/tasks/chain-${tag}`, { payload: { url: `${rx.base}${newPath("work")}`, callback: `${rx.base}${cb}` } }, { base: app.url });
+      const r = await call(
+        "POST",
+        `/v1/tasks/chain-${tag}`,
+        { payload: { url: `${rx.base}${newPath("work")}`, callback: `${rx.base}${cb}` } },
+        { base: app.url },
+      );
       const parent = await settle(r.body.id, ["succeeded"], app.url);
       const [got] = await verified(cb, 1);
       expect(got!.headers["webhook-id"]).toBe(`${parent.result.next}.task.succeeded`);
@@ -185,18 +214,32 @@ describe("callbacks from inside a task", () => {
     const to = `grace+${randomUUID().slice(0, 8)}@celeriac.dev`;
     const r = await call("POST", "/v1/tasks/send-email", { payload: { to, subject: "forged", text: "hi" }, callback: `${rx.base}${cb}` });
     await verified(cb, 2); // task.succeeded and email.delivered
-    const body = JSON.stringify({ type: "email.bounced", created_at: new Date().toISOString(), data: { email_id: randomUUID(), to: [to], tags: { celeriac_task: r.body.id } } });
+    const body = JSON.stringify({
+      type: "email.bounced",
+      created_at: new Date().toISOString(),
+      data: { email_id: randomUUID(), to: [to], tags: { celeriac_task: r.body.id } },
+    });
     const id = `msg_${randomUUID().replaceAll("-", "")}`;
     const at = new Date();
-    const forged = new Webhook("whsec_" + Buffer.from("someone else").toString("base64")).sign(id, at, body);
+    const forged = new Webhook(`whsec_${Buffer.from("someone else").toString("base64")}`).sign(id, at, body);
     const res = await fetch(`${stack().worker}/webhooks/resend`, {
       method: "POST",
-      headers: { "content-type": "application/json", "svix-id": id, "svix-timestamp": String(Math.floor(at.getTime() / 1000)), "svix-signature": forged },
+      headers: {
+        "content-type": "application/json",
+        "svix-id": id,
+        "svix-timestamp": String(Math.floor(at.getTime() / 1000)),
+        "svix-signature": forged,
+      },
       body,
     });
     expect(res.status).toBe(401);
     await sleep(500);
-    expect(rx.receipts(cb).map((x) => bodyOf(x).type).sort()).toEqual(["email.delivered", "task.succeeded"]);
+    expect(
+      rx
+        .receipts(cb)
+        .map((x) => bodyOf(x).type)
+        .sort(),
+    ).toEqual(["email.delivered", "task.succeeded"]);
     expect((await call("GET", `/v1/tasks/${r.body.id}`)).body.delivery.status).toBe("delivered");
   });
 });

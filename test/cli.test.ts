@@ -59,14 +59,21 @@ describe("celeriac CLI", () => {
 
   it("wait follows a task through its retries with a progress line, and ends succeeded", async () => {
     rx.script("/cli-retry", [{ status: 503 }, { status: 503 }]);
-    const run = await celeriac(["enqueue", "webhook", JSON.stringify({ url: `${rx.base}/cli-retry`, body: { json: { n: 1 } } }), "--wait", "--timeout", "30s"]);
+    const run = await celeriac([
+      "enqueue",
+      "webhook",
+      JSON.stringify({ url: `${rx.base}/cli-retry`, body: { json: { n: 1 } } }),
+      "--wait",
+      "--timeout",
+      "30s",
+    ]);
     expect(run.code).toBe(0);
     const lines = run.stderr.trim().split("\n");
     // Not a TTY: one line per change. First the enqueue, then each state seen, retries included.
     expect(lines[0]).toMatch(/^tsk_\w+ queued \(webhook\), runs at /);
     expect(lines.some((l) => / retrying, attempt [12]/.test(l))).toBe(true);
     expect(lines.at(-1)).toMatch(/ succeeded, attempt 3$/);
-    expect(run.stdout).toMatch(/ succeeded \(webhook, attempt 3 of \d+\)\n  result: /);
+    expect(run.stdout).toMatch(/ succeeded \(webhook, attempt 3 of \d+\)\n {2}result: /);
     expect(rx.receipts("/cli-retry")).toHaveLength(3);
   });
 
@@ -74,11 +81,26 @@ describe("celeriac CLI", () => {
     rx.script("/cli-gone", [{ status: 410 }]);
     const run = await celeriac(["enqueue", "webhook", JSON.stringify({ url: `${rx.base}/cli-gone` }), "--wait"]);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/ failed \(webhook, attempt 1 of \d+\)\n  error: \w+: .*410/);
+    expect(run.stdout).toMatch(/ failed \(webhook, attempt 1 of \d+\)\n {2}error: \w+: .*410/);
   });
 
   it("cancel and retry", async () => {
-    const queued = JSON.parse((await celeriac(["enqueue", "send-email", email(unique("cli cancel")), "--delay", "1h", "--retries", "2", "--attempt-timeout", "45s", "--json"])).stdout);
+    const queued = JSON.parse(
+      (
+        await celeriac([
+          "enqueue",
+          "send-email",
+          email(unique("cli cancel")),
+          "--delay",
+          "1h",
+          "--retries",
+          "2",
+          "--attempt-timeout",
+          "45s",
+          "--json",
+        ])
+      ).stdout,
+    );
     expect(queued.state).toBe("scheduled");
     expect(JSON.parse((await celeriac(["get", queued.id, "--json"])).stdout).options).toMatchObject({ retries: 2, timeout: 45 });
     const cancelled = await celeriac(["cancel", queued.id]);
@@ -104,7 +126,15 @@ describe("celeriac CLI", () => {
 
   it("dead list and replay: a task QStash gave up on, run again", async () => {
     rx.script("/cli-dead", [{ status: 503 }, { status: 503 }]);
-    const gaveUp = await celeriac(["enqueue", "webhook", JSON.stringify({ url: `${rx.base}/cli-dead` }), "--retries", "1", "--wait", "--json"]);
+    const gaveUp = await celeriac([
+      "enqueue",
+      "webhook",
+      JSON.stringify({ url: `${rx.base}/cli-dead` }),
+      "--retries",
+      "1",
+      "--wait",
+      "--json",
+    ]);
     expect(gaveUp.code).toBe(1);
     const { id } = JSON.parse(gaveUp.stdout);
     const listed = await until("the dead letter", async () => {
@@ -125,11 +155,16 @@ describe("celeriac CLI", () => {
     expect(sync.code).toBe(0);
     expect(sync.stdout).toMatch(/^created: .*\nupdated: .*\ndeleted: .*\nunchanged: .*celeriac-daily-stats-daily/m);
     const list = await celeriac(["schedules", "list", "--json"]);
-    expect(JSON.parse(list.stdout).schedules).toEqual(expect.arrayContaining([expect.objectContaining({ id: "celeriac-daily-stats-daily", drift: [] })]));
+    expect(JSON.parse(list.stdout).schedules).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: "celeriac-daily-stats-daily", drift: [] })]),
+    );
   });
 
   it("URL and key from flags win over the env", async () => {
-    const run = await celeriac(["list", "--limit", "1", "--url", stack().worker, "--api-key", DEV_API_KEY], { CELERIAC_URL: "http://127.0.0.1:1", CELERIAC_API_KEY: "wrong" });
+    const run = await celeriac(["list", "--limit", "1", "--url", stack().worker, "--api-key", DEV_API_KEY], {
+      CELERIAC_URL: "http://127.0.0.1:1",
+      CELERIAC_API_KEY: "wrong",
+    });
     expect(run.code).toBe(0);
   });
 
@@ -140,7 +175,12 @@ describe("celeriac CLI", () => {
       [["list", "--limit", "x"], {}, 2, /^celeriac: --limit must be a whole number$/],
       [["get"], {}, 2, /^celeriac: get needs <id>$/],
       [["list"], { CELERIAC_URL: "" }, 2, /^celeriac: no celeriac URL: pass --url or set CELERIAC_URL$/],
-      [["enqueue", "send-email", '{"to":"nobody"}'], {}, 3, /^celeriac: 422 invalid_payload: .*payload\.to: must be an email address.*payload\.subject/],
+      [
+        ["enqueue", "send-email", '{"to":"nobody"}'],
+        {},
+        3,
+        /^celeriac: 422 invalid_payload: .*payload\.to: must be an email address.*payload\.subject/,
+      ],
       [["get", "tsk_00000000000000000000000000"], {}, 3, /^celeriac: 404 unknown: no task with id tsk_0+ /],
       [["list"], { CELERIAC_API_KEY: "not-a-key-of-celeriac" }, 3, /^celeriac: 403 invalid_api_key: /],
       [["list"], { CELERIAC_URL: "http://127.0.0.1:1" }, 4, /^celeriac: cannot reach http:\/\/127\.0\.0\.1:1: /],

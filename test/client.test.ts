@@ -45,7 +45,9 @@ describe("typed client", () => {
     expect(invalid).toBeInstanceOf(CeleriacError);
     expect(invalid).toMatchObject({ status: 422, code: "invalid_payload", issues: [expect.objectContaining({ path: "payload.to" })] });
 
-    const unknown = await client().get("tsk_00000000000000000000000000").catch((e: unknown) => e);
+    const unknown = await client()
+      .get("tsk_00000000000000000000000000")
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(NotFoundError);
     expect(unknown).toMatchObject({ status: 404, code: "unknown", body: { state: "unknown" } });
 
@@ -54,14 +56,18 @@ describe("typed client", () => {
     expect(done.state).toBe("succeeded");
     await expect(client().cancel(queued.id)).rejects.toSatisfy((e) => e instanceof ConflictError && e.code === "not_cancellable");
 
-    const denied = await createClient({ url: stack().worker, apiKey: "not-a-key-of-this-relay" }).list().catch((e: unknown) => e);
+    const denied = await createClient({ url: stack().worker, apiKey: "not-a-key-of-this-relay" })
+      .list()
+      .catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(AuthError);
     expect(denied).toMatchObject({ status: 403, code: "invalid_api_key" });
 
     await expect(createClient({ url: "http://127.0.0.1:1" }).list()).rejects.toBeInstanceOf(ConnectionError);
 
     const later = await client().enqueue("send-email", mail(unique("client later")), { delay: "1h" });
-    const timedOut = await client().wait(later.id, { timeout: 300, interval: 100 }).catch((e: unknown) => e);
+    const timedOut = await client()
+      .wait(later.id, { timeout: 300, interval: 100 })
+      .catch((e: unknown) => e);
     expect(timedOut).toBeInstanceOf(WaitTimeoutError);
     expect((timedOut as WaitTimeoutError).last).toMatchObject({ id: later.id, state: "scheduled" });
     expect((await client().cancel(later.id)).state).toBe("cancelled");
@@ -77,7 +83,9 @@ describe("typed client", () => {
       return mail ? /\b(\d{6})\b/.exec(mail.subject)?.[1] : undefined;
     });
     expect(["queued", "running", "succeeded"]).toContain((await anonymous.public.receipt(receipt)).state);
-    const wrong = await anonymous.public.checkCode({ email, purpose: "sign-in", code: code === "000000" ? "111111" : "000000" }).catch((e: unknown) => e);
+    const wrong = await anonymous.public
+      .checkCode({ email, purpose: "sign-in", code: code === "000000" ? "111111" : "000000" })
+      .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(ValidationError);
     expect(wrong).toMatchObject({ status: 422, code: "wrong_code" });
     const ok = await anonymous.public.checkCode({ email, purpose: "sign-in", code });
@@ -92,9 +100,15 @@ describe("typed client", () => {
     const subject = unique("no content type");
     for (const path of ["/v1/tasks/send-email", "/v1/tasks"]) {
       const body = path === "/v1/tasks" ? { tasks: [{ task: "send-email", payload: mail(subject) }] } : { payload: mail(subject) };
-      const r = await fetch(stack().worker + path, { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}` }, body: new Blob([JSON.stringify(body)]) });
+      const r = await fetch(stack().worker + path, {
+        method: "POST",
+        headers: { authorization: `Bearer ${DEV_API_KEY}` },
+        body: new Blob([JSON.stringify(body)]),
+      });
       expect(r.status, path).toBe(415);
-      expect(await r.json()).toEqual({ error: { code: "unsupported_media_type", message: "send the body as JSON with `Content-Type: application/json`" } });
+      expect(await r.json()).toEqual({
+        error: { code: "unsupported_media_type", message: "send the body as JSON with `Content-Type: application/json`" },
+      });
     }
     const recent = await client().list({ task: "send-email", limit: 20 });
     expect(recent.tasks.some((t) => (t.payload as { subject?: string }).subject === subject)).toBe(false);

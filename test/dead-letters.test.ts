@@ -83,10 +83,7 @@ describe("dead letters", () => {
     expect(dry.body.ids.sort()).toEqual([...ids].sort());
     for (const id of ids) expect((await call("GET", `/v1/tasks/${id}`)).body.state).toBe("failed");
 
-    const [first, second] = await Promise.all([
-      call("POST", "/v1/dead/replay", { filter }),
-      call("POST", "/v1/dead/replay", { filter }),
-    ]);
+    const [first, second] = await Promise.all([call("POST", "/v1/dead/replay", { filter }), call("POST", "/v1/dead/replay", { filter })]);
     // Concurrent replays of one filter: each task is taken by exactly one of them.
     expect(first.body.replayed + second.body.replayed).toBe(3);
     expect([...first.body.ids, ...second.body.ids].sort()).toEqual([...ids].sort());
@@ -107,7 +104,9 @@ describe("dead letters", () => {
     expect(unknownTask).toMatchObject({ status: 404, body: { error: { code: "unknown_task" } } });
     const badSince = await call("POST", "/v1/dead/replay", { filter: { since: "last tuesday" } });
     expect(badSince.status).toBe(400);
-    expect(badSince.body.error.issues).toEqual([{ path: "filter.since", message: "filter.since must be unix seconds or an ISO 8601 date" }]);
+    expect(badSince.body.error.issues).toEqual([
+      { path: "filter.since", message: "filter.since must be unix seconds or an ISO 8601 date" },
+    ]);
     expect((await call("POST", "/v1/dead/replay", { filter: {}, dryrun: true })).status).toBe(400);
     expect((await call("POST", "/v1/dead/replay", undefined, { raw: "{" })).status).toBe(400);
     const soon = await call("GET", "/v1/dead?since=soon");

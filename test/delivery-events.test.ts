@@ -17,14 +17,23 @@ const deliveryOf = (id: string, status: string) =>
   });
 
 /** POSTs an event to the Worker as Resend would, signed with `secret` (the configured one by default). */
-async function postEvent(event: unknown, opts: { secret?: string; id?: string; at?: Date; raw?: string; headers?: Record<string, string> } = {}) {
+async function postEvent(
+  event: unknown,
+  opts: { secret?: string; id?: string; at?: Date; raw?: string; headers?: Record<string, string> } = {},
+) {
   const body = opts.raw ?? JSON.stringify(event);
   const id = opts.id ?? `msg_${randomUUID().replaceAll("-", "")}`;
   const at = opts.at ?? new Date();
   const sig = new Webhook(opts.secret ?? stack().env.RESEND_WEBHOOK_SECRET!).sign(id, at, body);
   const r = await fetch(`${stack().worker}/webhooks/resend`, {
     method: "POST",
-    headers: { "content-type": "application/json", "svix-id": id, "svix-timestamp": String(Math.floor(at.getTime() / 1000)), "svix-signature": sig, ...opts.headers },
+    headers: {
+      "content-type": "application/json",
+      "svix-id": id,
+      "svix-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "svix-signature": sig,
+      ...opts.headers,
+    },
     body,
   });
   return { status: r.status, body: await r.json() };
@@ -74,7 +83,9 @@ describe("delivery status from Resend's events", () => {
     const complained = await sendEmail(complainedTo);
     const delayedTo = `ada+${randomUUID().slice(0, 8)}@celeriac.dev`;
     const control = await fetch(`${stack().sink}/_sink/outcomes`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ address: delayedTo, outcome: "delay" }),
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ address: delayedTo, outcome: "delay" }),
     });
     expect(control.status).toBe(200);
     const delayed = await sendEmail(delayedTo);
@@ -88,7 +99,10 @@ describe("delivery status from Resend's events", () => {
     expect(list.body.suppressions).toEqual(expect.any(Array));
     // A cursor Redis cannot take (past 2^64 - 1) is the caller's mistake: a 400, not a 503.
     for (const cursor of ["18446744073709551616", "9".repeat(30)]) {
-      expect(await call("GET", `/v1/suppressions?cursor=${cursor}`)).toMatchObject({ status: 400, body: { error: { code: "invalid_query" } } });
+      expect(await call("GET", `/v1/suppressions?cursor=${cursor}`)).toMatchObject({
+        status: 400,
+        body: { error: { code: "invalid_query" } },
+      });
     }
   });
 });
@@ -100,11 +114,15 @@ describe("events that must change nothing", () => {
     const before = await deliveryOf(r.body.id, "delivered");
     const bounce = event("email.bounced", r.body.id, to, { bounce: { type: "Permanent", subType: "General", message: "no" } });
 
-    const forged = await postEvent(bounce, { secret: "whsec_" + Buffer.from("not the resend secret").toString("base64") });
+    const forged = await postEvent(bounce, { secret: `whsec_${Buffer.from("not the resend secret").toString("base64")}` });
     expect(forged).toMatchObject({ status: 401, body: { error: { code: "invalid_signature" } } });
     const stale = await postEvent(bounce, { at: new Date(Date.now() - 10 * 60_000) });
     expect(stale).toMatchObject({ status: 401, body: { error: { code: "stale_event" } } });
-    const unsigned = await fetch(`${stack().worker}/webhooks/resend`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(bounce) });
+    const unsigned = await fetch(`${stack().worker}/webhooks/resend`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(bounce),
+    });
     expect(unsigned.status).toBe(401);
     const tampered = await postEvent(bounce, { headers: { "svix-signature": "v1,AAAA" } });
     expect(tampered.status).toBe(401);
@@ -121,13 +139,18 @@ describe("events that must change nothing", () => {
     expect((await postEvent(event("email.bounced", "", to))).body.ignored).toContain("not sent by a celeriac task");
     expect((await postEvent(event("email.bounced", "tsk_00000000000000000000000000", to))).body.ignored).toContain("no task");
     expect((await postEvent(event("email.opened", r.body.id, to))).body.ignored).toContain("not tracked");
-    expect((await postEvent({ type: "contact.created", created_at: new Date().toISOString(), data: { id: "c1", email: to } })).body.ignored).toContain("not tracked");
+    expect(
+      (await postEvent({ type: "contact.created", created_at: new Date().toISOString(), data: { id: "c1", email: to } })).body.ignored,
+    ).toContain("not tracked");
     expect((await postEvent({ type: "email.bounced", data: { to: [to], tags: { celeriac_task: r.body.id } } })).status).toBe(400); // no email_id
 
     // A genuine event changes the task once; its replay (same svix-id) is acknowledged, no more.
     const id = `msg_${randomUUID().replaceAll("-", "")}`;
     const delay = event("email.delivery_delayed", r.body.id, to);
-    expect(await postEvent(delay, { id })).toMatchObject({ status: 200, body: { id: r.body.id, status: "delivery_delayed", changed: false } });
+    expect(await postEvent(delay, { id })).toMatchObject({
+      status: 200,
+      body: { id: r.body.id, status: "delivery_delayed", changed: false },
+    });
     expect(await postEvent(delay, { id })).toMatchObject({ status: 200, body: { duplicate: true } });
     const last = (await call("GET", `/v1/tasks/${r.body.id}`)).body.delivery;
     // delivery_delayed after delivered joins the history but does not take the status back.

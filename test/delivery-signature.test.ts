@@ -25,7 +25,15 @@ async function cancelledTask(subject: string) {
   const payload = { to: "ada@celeriac.dev", subject, text: "x" };
   const r = await call("POST", "/v1/tasks/send-email", { payload, delay: "1h" });
   await call("DELETE", `/v1/tasks/${r.body.id}`);
-  const m = { v: 1, id: r.body.id, task: "send-email", payload, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: Date.now(), runAt: Date.now() };
+  const m = {
+    v: 1,
+    id: r.body.id,
+    task: "send-email",
+    payload,
+    options: { retries: 0, timeout: 10, resultTtl: 60 },
+    createdAt: Date.now(),
+    runAt: Date.now(),
+  };
   return JSON.stringify(m);
 }
 
@@ -57,7 +65,8 @@ describe("the signature covers the exact bytes", () => {
     const body = utf8(await cancelledTask(unique("b64")));
     // Sign until the signature segment holds a - or _ so that standard base64 spells it differently.
     let token = "";
-    do token = sign({ key: key(), url: deliverUrl(), body }); while (!/[-_]/.test(token.split(".")[2]!));
+    do token = sign({ key: key(), url: deliverUrl(), body });
+    while (!/[-_]/.test(token.split(".")[2]!));
     const [h, c, s] = token.split(".") as [string, string, string];
     const standard = Buffer.from(s, "base64url").toString("base64");
     expect(standard).not.toBe(s);
@@ -93,7 +102,9 @@ describe("QStashVerifier", () => {
     await expect(v.verifyToken(token, url, (iat + 300) * 1000)).rejects.toThrow(/expired/); // exp = iat + 300
     await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", claims: { nbf: "0" } }), url)).rejects.toThrow(/nbf/);
     await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", claims: { iat: "now" } }), url)).rejects.toThrow(/iat/);
-    await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", header: { crit: ["b64"], b64: false } }), url)).rejects.toThrow(/crit/);
+    await expect(v.verifyToken(sign({ key: "sig_current", url, body: "x", header: { crit: ["b64"], b64: false } }), url)).rejects.toThrow(
+      /crit/,
+    );
   });
   it("refuses a signature segment with non-zero trailing bits (a second spelling)", async () => {
     const token = sign({ key: "sig_current", url, body: "x" });
@@ -111,7 +122,13 @@ describe("a scheduled run cannot be replayed", () => {
   it("the same signed delivery under another Upstash-Message-Id is refused and runs nothing", async () => {
     const schedule = `celeriac-daily-stats-${unique("replay").replace(" ", "-")}`;
     const body = utf8(
-      JSON.stringify({ v: 1, schedule, task: "daily-stats", payload: { date: "2020-01-01" }, options: { retries: 0, timeout: 60, resultTtl: 60 } }),
+      JSON.stringify({
+        v: 1,
+        schedule,
+        task: "daily-stats",
+        payload: { date: "2020-01-01" },
+        options: { retries: 0, timeout: 60, resultTtl: 60 },
+      }),
     );
     const token = sign({ key: key(), url: deliverUrl(), body });
     const first = `msg_${crypto.randomUUID()}`;

@@ -57,15 +57,19 @@ describe("closing", () => {
     await expectGone(s.worker.pid, ports);
   }, 120_000);
 
-  it.each(["node", "deno"] as const)("the %s app runs as the real binary (no wrapper) and stops with its process group", async (runtime) => {
-    const port = await freePort();
-    const app = await startApp(runtime, port, { ...stack().env, CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}` });
-    expect(await groupMembers(app.pid)).toContain(app.pid);
-    const exe = await readlink(`/proc/${app.pid}/exe`);
-    expect(exe).toBe(runtime === "deno" ? denoBinary() : process.execPath);
-    await app.close();
-    await expectGone(app.pid, [port]);
-  }, 60_000);
+  it.each(["node", "deno"] as const)(
+    "the %s app runs as the real binary (no wrapper) and stops with its process group",
+    async (runtime) => {
+      const port = await freePort();
+      const app = await startApp(runtime, port, { ...stack().env, CELERIAC_PUBLIC_URL: `http://127.0.0.1:${port}` });
+      expect(await groupMembers(app.pid)).toContain(app.pid);
+      const exe = await readlink(`/proc/${app.pid}/exe`);
+      expect(exe).toBe(runtime === "deno" ? denoBinary() : process.execPath);
+      await app.close();
+      await expectGone(app.pid, [port]);
+    },
+    60_000,
+  );
 
   it("an app dies with the process that started it, even one killed with SIGKILL", async () => {
     const port = await freePort();
@@ -75,7 +79,10 @@ describe("closing", () => {
       const app = await startApp("node", ${port}, JSON.parse(process.env.APP_ENV));
       console.log(app.pid);
       setInterval(() => {}, 1000);`;
-    const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, APP_ENV: JSON.stringify(env) }, stdio: ["ignore", "pipe", "inherit"] });
+    const parent = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, APP_ENV: JSON.stringify(env) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const pid = await new Promise<number>((ok) => parent.stdout.once("data", (d: Buffer) => ok(Number(String(d).trim()))));
     expect(await groupMembers(pid)).toContain(pid);
     parent.kill("SIGKILL");
@@ -95,7 +102,9 @@ describe("start-up", () => {
   it("prints the app's output when it exits before it is healthy", async () => {
     const port = await freePort();
     const err = await startApp("node", port, { ...stack().env, NODE_OPTIONS: "--require ./no-such-preload.cjs" }).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/^\[celeriac\] the Node app exited \(1\) before it was healthy; its output:\n[^]*no-such-preload/);
+    expect((err as Error).message).toMatch(
+      /^\[celeriac\] the Node app exited \(1\) before it was healthy; its output:\n[\s\S]*no-such-preload/,
+    );
   }, 60_000);
 
   it("names the dependency that is down", async () => {
@@ -113,14 +122,19 @@ describe("start-up", () => {
       .catch((e: Error) => e)
       .finally(() => taken.close());
     expect(err).toBeInstanceOf(PortInUseError);
-    expect((err as Error).message).toBe(`[celeriac] port ${port} (mail sink) is already in use on 127.0.0.1: another dev stack, or another program`);
+    expect((err as Error).message).toBe(
+      `[celeriac] port ${port} (mail sink) is already in use on 127.0.0.1: another dev stack, or another program`,
+    );
   });
 });
 
 describe("test data", () => {
   it("lives under the run's own key prefix, never under the dev stack's", async () => {
     expect(keyPrefix()).toMatch(/^celeriac-test-\d+-[0-9a-f]+:$/);
-    const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: "isolation", text: "x" }, delay: "1h" });
+    const r = await call("POST", "/v1/tasks/send-email", {
+      payload: { to: "ada@celeriac.dev", subject: "isolation", text: "x" },
+      delay: "1h",
+    });
     expect(r.status).toBe(202);
     const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN! });
     expect(await redis.exists(`${keyPrefix()}t:${r.body.id}`)).toBe(1);

@@ -10,11 +10,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
+import { type Broker, startBroker } from "../dev/broker/index.ts";
+import type { Backend } from "../dev/redis-bridge/backend.ts";
 import { createHandler } from "../dev/redis-bridge/http.ts";
 import { createMemoryBackend } from "../dev/redis-bridge/memory.ts";
 import { connectRealRedis } from "../dev/redis-bridge/real.ts";
-import type { Backend } from "../dev/redis-bridge/backend.ts";
 import { DEV_API_KEY, freePort, stackEnv } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { newTaskId } from "../src/ids.ts";
@@ -44,25 +44,69 @@ function prng(seed: number) {
 type Rng = ReturnType<typeof prng>;
 
 const STRINGS = [
-  "", " ", "a", "x".repeat(300), "x".repeat(5_000), "\u0000", "\uFEFF", "\uD800", "💥", "crème brûlée", "<script>",
-  "../../etc/passwd", "%00", "null", "true", "1e309", "-0", "NaN", "0x10", "__proto__", "constructor", "tsk_", newTaskId(),
-  "ada@celeriac.dev", "Name <ada@celeriac.dev>", "a@b", "http://127.0.0.1/", "https://example.com/hook", "http://[::1]/",
-  "http://localhost../x", "file:///etc/passwd", "javascript:alert(1)", "1h30m", "90s", "-5s", "2026-11-29T12:00:00Z",
+  "",
+  " ",
+  "a",
+  "x".repeat(300),
+  "x".repeat(5_000),
+  "\u0000",
+  "\uFEFF",
+  "\uD800",
+  "💥",
+  "crème brûlée",
+  "<script>",
+  "../../etc/passwd",
+  "%00",
+  "null",
+  "true",
+  "1e309",
+  "-0",
+  "NaN",
+  "0x10",
+  "__proto__",
+  "constructor",
+  "tsk_",
+  newTaskId(),
+  "ada@celeriac.dev",
+  "Name <ada@celeriac.dev>",
+  "a@b",
+  "http://127.0.0.1/",
+  "https://example.com/hook",
+  "http://[::1]/",
+  "http://localhost../x",
+  "file:///etc/passwd",
+  "javascript:alert(1)",
+  "1h30m",
+  "90s",
+  "-5s",
+  "2026-11-29T12:00:00Z",
 ];
 const NUMBERS = [0, -1, 1, 1.5, 2 ** 31, 2 ** 53 + 1, -(2 ** 53), 1e308, Number.MIN_VALUE, 365 * 86_400 + 1, 7_201];
 
 function value(r: Rng, depth = 0): unknown {
   switch (r.int(depth > 3 ? 4 : 7)) {
-    case 0: return r.pick(STRINGS);
-    case 1: return r.pick(NUMBERS);
-    case 2: return r.pick([true, false, null]);
-    case 3: return r.chance(0.5) ? r.pick(STRINGS) : r.int(1000);
-    case 4: return Array.from({ length: r.int(4) }, () => value(r, depth + 1));
-    case 5: return Object.fromEntries(Array.from({ length: r.int(4) }, () => [r.pick(["to", "subject", "text", "url", "body", "json", "__proto__", "constructor", r.pick(STRINGS)]), value(r, depth + 1)]));
-    default: return nested(r.int(200));
+    case 0:
+      return r.pick(STRINGS);
+    case 1:
+      return r.pick(NUMBERS);
+    case 2:
+      return r.pick([true, false, null]);
+    case 3:
+      return r.chance(0.5) ? r.pick(STRINGS) : r.int(1000);
+    case 4:
+      return Array.from({ length: r.int(4) }, () => value(r, depth + 1));
+    case 5:
+      return Object.fromEntries(
+        Array.from({ length: r.int(4) }, () => [
+          r.pick(["to", "subject", "text", "url", "body", "json", "__proto__", "constructor", r.pick(STRINGS)]),
+          value(r, depth + 1),
+        ]),
+      );
+    default:
+      return nested(r.int(200));
   }
 }
-const nested = (n: number): unknown => JSON.parse("[".repeat(n) + "1" + "]".repeat(n));
+const nested = (n: number): unknown => JSON.parse(`${"[".repeat(n)}1${"]".repeat(n)}`);
 
 /** Mostly valid payloads with one hostile change, so the fuzz gets past the first check. */
 function payload(r: Rng, task: string): unknown {
@@ -85,8 +129,14 @@ function options(r: Rng): Record<string, unknown> {
   }
   if (r.chance(0.15)) {
     o.callback = r.pick([
-      `${DEAD}/cb`, "https://example.com/cb", "http://10.0.0.1/cb", "ftp://example.com/cb", { url: `${DEAD}/cb`, events: ["task.failed"] },
-      { url: `${DEAD}/cb`, events: [r.pick(STRINGS)] }, { url: value(r) }, value(r),
+      `${DEAD}/cb`,
+      "https://example.com/cb",
+      "http://10.0.0.1/cb",
+      "ftp://example.com/cb",
+      { url: `${DEAD}/cb`, events: ["task.failed"] },
+      { url: `${DEAD}/cb`, events: [r.pick(STRINGS)] },
+      { url: value(r) },
+      value(r),
     ]);
   }
   // Accepted tasks wait an hour, so the fuzz broker never delivers them during the run.
@@ -98,11 +148,16 @@ function options(r: Rng): Record<string, unknown> {
 function encode(r: Rng, body: unknown): { text: string; type: string } {
   const text = JSON.stringify(body) ?? "null";
   switch (r.int(12)) {
-    case 0: return { text: text.slice(0, Math.max(0, text.length - 1 - r.int(3))), type: "application/json" };
-    case 1: return { text: "\uFEFF" + text, type: "application/json" };
-    case 2: return { text, type: r.pick(["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx"]) };
-    case 3: return { text: "[".repeat(5_000) + "]".repeat(5_000), type: "application/json" };
-    default: return { text, type: "application/json" };
+    case 0:
+      return { text: text.slice(0, Math.max(0, text.length - 1 - r.int(3))), type: "application/json" };
+    case 1:
+      return { text: `\uFEFF${text}`, type: "application/json" };
+    case 2:
+      return { text, type: r.pick(["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx"]) };
+    case 3:
+      return { text: "[".repeat(5_000) + "]".repeat(5_000), type: "application/json" };
+    default:
+      return { text, type: "application/json" };
   }
 }
 
@@ -133,37 +188,89 @@ function deadCase(r: Rng, known: string[], headers: Record<string, string>): Cas
   switch (r.int(6)) {
     case 0: {
       const q = new URLSearchParams();
-      for (const k of ["task", "code", "since", "cursor", "limit", "x"]) if (r.chance(0.4)) q.set(k, String(r.chance(0.5) ? r.pick(STRINGS) : r.pick(["webhook", "http_410", "0", "1764000000", "2026-11-29T00:00:00Z", "101", btoa("1|tsk_a"), btoa(`9e99|${newTaskId()}`)])));
+      for (const k of ["task", "code", "since", "cursor", "limit", "x"])
+        if (r.chance(0.4))
+          q.set(
+            k,
+            String(
+              r.chance(0.5)
+                ? r.pick(STRINGS)
+                : r.pick([
+                    "webhook",
+                    "http_410",
+                    "0",
+                    "1764000000",
+                    "2026-11-29T00:00:00Z",
+                    "101",
+                    btoa("1|tsk_a"),
+                    btoa(`9e99|${newTaskId()}`),
+                  ]),
+            ),
+          );
       return { method: "GET", path: `/v1/dead?${q}`, headers };
     }
-    case 1: return { method: "POST", path: `/v1/dead/${id()}/replay`, headers };
+    case 1:
+      return { method: "POST", path: `/v1/dead/${id()}/replay`, headers };
     case 2: {
-      const filter = r.chance(0.7) ? { ...(r.chance(0.5) ? { task: r.pick(["webhook", "send-email", r.pick(STRINGS)]) } : {}), ...(r.chance(0.5) ? { code: r.pick(["http_410", r.pick(STRINGS)]) } : {}), ...(r.chance(0.3) ? { since: value(r) } : {}) } : value(r);
+      const filter = r.chance(0.7)
+        ? {
+            ...(r.chance(0.5) ? { task: r.pick(["webhook", "send-email", r.pick(STRINGS)]) } : {}),
+            ...(r.chance(0.5) ? { code: r.pick(["http_410", r.pick(STRINGS)]) } : {}),
+            ...(r.chance(0.3) ? { since: value(r) } : {}),
+          }
+        : value(r);
       const { text, type } = encode(r, r.chance(0.8) ? { filter, dryRun: r.chance(0.5) ? r.chance(0.5) : value(r) } : value(r));
       return { method: "POST", path: "/v1/dead/replay", body: text, headers: { ...headers, "content-type": type } };
     }
-    case 3: return { method: "DELETE", path: `/v1/dead/${id()}`, headers };
-    case 4: return { method: "GET", path: `/v1/suppressions?${new URLSearchParams(r.chance(0.5) ? { cursor: r.pick(["0", "x", "99", ...STRINGS]), limit: r.pick(["1", "0", "500", "x"]) } : {})}`, headers };
-    default: return { method: r.pick(["GET", "DELETE"]), path: `/v1/suppressions/${segment(r.pick(["ada@celeriac.dev", "bounced@resend.dev", ...STRINGS])) || "x"}`, headers };
+    case 3:
+      return { method: "DELETE", path: `/v1/dead/${id()}`, headers };
+    case 4:
+      return {
+        method: "GET",
+        path: `/v1/suppressions?${new URLSearchParams(r.chance(0.5) ? { cursor: r.pick(["0", "x", "99", ...STRINGS]), limit: r.pick(["1", "0", "500", "x"]) } : {})}`,
+        headers,
+      };
+    default:
+      return {
+        method: r.pick(["GET", "DELETE"]),
+        path: `/v1/suppressions/${segment(r.pick(["ada@celeriac.dev", "bounced@resend.dev", ...STRINGS])) || "x"}`,
+        headers,
+      };
   }
 }
 
 /** Resend's events: mostly signed with the configured secret, over hostile bodies; some forged or stale. */
 function resendCase(r: Rng, known: string[], env: Record<string, string>): Case {
-  const type = r.pick(["email.sent", "email.delivered", "email.bounced", "email.complained", "email.delivery_delayed", "email.opened", "contact.created", r.pick(STRINGS)]);
+  const type = r.pick([
+    "email.sent",
+    "email.delivered",
+    "email.bounced",
+    "email.complained",
+    "email.delivery_delayed",
+    "email.opened",
+    "contact.created",
+    r.pick(STRINGS),
+  ]);
   const tag = r.chance(0.6) && known.length ? r.pick(known) : r.pick([newTaskId(), r.pick(STRINGS)]);
   const event: Record<string, unknown> = {
-    type, created_at: r.chance(0.8) ? new Date().toISOString() : value(r),
-    data: { email_id: "e-" + r.int(1e6), to: [r.pick(["ada@celeriac.dev", "bounced@resend.dev", r.pick(STRINGS)])], tags: { celeriac_task: tag }, ...(r.chance(0.3) ? { bounce: { type: r.pick(["Permanent", "Transient", value(r)]) } } : {}) },
+    type,
+    created_at: r.chance(0.8) ? new Date().toISOString() : value(r),
+    data: {
+      email_id: `e-${r.int(1e6)}`,
+      to: [r.pick(["ada@celeriac.dev", "bounced@resend.dev", r.pick(STRINGS)])],
+      tags: { celeriac_task: tag },
+      ...(r.chance(0.3) ? { bounce: { type: r.pick(["Permanent", "Transient", value(r)]) } } : {}),
+    },
   };
   if (r.chance(0.3)) event[r.pick(["type", "data", "created_at"])] = value(r);
-  const body = r.chance(0.1) ? r.pick(["", "{", "[]", "null", "\uFEFF{}"]) : JSON.stringify(r.chance(0.1) ? value(r) : event) ?? "null";
+  const body = r.chance(0.1) ? r.pick(["", "{", "[]", "null", "\uFEFF{}"]) : (JSON.stringify(r.chance(0.1) ? value(r) : event) ?? "null");
   const svixId = r.chance(0.2) ? "msg_fuzz_repeat" : `msg_${r.int(1e9)}`;
   const at = new Date(Date.now() - (r.chance(0.1) ? 3_600_000 : 0));
-  const secret = r.chance(0.85) ? env.RESEND_WEBHOOK_SECRET! : "whsec_" + Buffer.from("not the secret").toString("base64");
+  const secret = r.chance(0.85) ? env.RESEND_WEBHOOK_SECRET! : `whsec_${Buffer.from("not the secret").toString("base64")}`;
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (r.chance(0.95)) headers["svix-id"] = svixId;
-  if (r.chance(0.95)) headers["svix-timestamp"] = r.chance(0.95) ? String(Math.floor(at.getTime() / 1000)) : r.pick(STRINGS).replace(/[^\x20-\x7e]/g, "_");
+  if (r.chance(0.95))
+    headers["svix-timestamp"] = r.chance(0.95) ? String(Math.floor(at.getTime() / 1000)) : r.pick(STRINGS).replace(/[^\x20-\x7e]/g, "_");
   if (r.chance(0.95)) headers["svix-signature"] = new Webhook(secret).sign(svixId, at, body);
   return { method: "POST", path: "/webhooks/resend", body, headers };
 }
@@ -172,32 +279,68 @@ function apiCase(r: Rng, known: string[]): Case {
   const auth = r.chance(0.95) ? `Bearer ${DEV_API_KEY}` : r.pick(["", "Bearer", "Bearer wrong-key-0123456789", `bearer ${DEV_API_KEY} x`]);
   const headers: Record<string, string> = { authorization: auth };
   const authentic = auth === `Bearer ${DEV_API_KEY}`;
-  const id = () => (r.chance(0.5) && known.length ? r.pick(known) : r.pick([newTaskId(), "tsk_", "x", "%2e%2e", "tsk_" + "z".repeat(26), segment(r.pick(STRINGS)) || "e"]));
+  const id = () =>
+    r.chance(0.5) && known.length
+      ? r.pick(known)
+      : r.pick([newTaskId(), "tsk_", "x", "%2e%2e", `tsk_${"z".repeat(26)}`, segment(r.pick(STRINGS)) || "e"]);
   switch (r.int(11)) {
     case 9:
-    case 10: return deadCase(r, known, headers);
+    case 10:
+      return deadCase(r, known, headers);
     case 0:
     case 1:
     case 2: {
       const task = r.chance(0.9) ? r.pick(TASKS) : segment(r.pick(STRINGS)) || "x";
       const { text, type } = encode(r, { ...options(r), payload: payload(r, task) });
-      if (r.chance(0.1)) headers["idempotency-key"] = r.pick(["k1", "", "x".repeat(300), "k-" + r.int(5)]);
+      if (r.chance(0.1)) headers["idempotency-key"] = r.pick(["k1", "", "x".repeat(300), `k-${r.int(5)}`]);
       return { method: "POST", path: `/v1/tasks/${task}`, body: text, headers: { ...headers, "content-type": type }, authentic };
     }
     case 3: {
-      const tasks = Array.from({ length: r.int(4) }, () => (r.chance(0.8) ? { task: r.pick(TASKS), ...options(r), payload: payload(r, "send-email") } : value(r)));
+      const tasks = Array.from({ length: r.int(4) }, () =>
+        r.chance(0.8) ? { task: r.pick(TASKS), ...options(r), payload: payload(r, "send-email") } : value(r),
+      );
       const { text, type } = encode(r, r.chance(0.9) ? { tasks } : value(r));
       return { method: "POST", path: "/v1/tasks", body: text, headers: { ...headers, "content-type": type }, authentic };
     }
     case 4: {
       const q = new URLSearchParams();
-      for (const k of ["state", "task", "cursor", "limit", "x"]) if (r.chance(0.4)) q.set(k, String(r.chance(0.5) ? r.pick(STRINGS) : r.pick(["queued", "scheduled", "send-email", "10", "0", "101", "abc", btoa("1|x"), btoa("9e99|tsk_a")])));
+      for (const k of ["state", "task", "cursor", "limit", "x"])
+        if (r.chance(0.4))
+          q.set(
+            k,
+            String(
+              r.chance(0.5)
+                ? r.pick(STRINGS)
+                : r.pick(["queued", "scheduled", "send-email", "10", "0", "101", "abc", btoa("1|x"), btoa("9e99|tsk_a")]),
+            ),
+          );
       return { method: "GET", path: `/v1/tasks?${q}`, headers, authentic };
     }
-    case 5: return { method: r.pick(["GET", "DELETE"]), path: `/v1/tasks/${id()}`, headers, authentic };
-    case 6: return { method: "POST", path: `/v1/tasks/${id()}/retry`, headers, authentic };
-    case 7: return { method: r.pick(["GET", "POST"]), path: r.pick(["/v1/schedules", `/v1/schedules/celeriac-${r.pick(STRINGS) || "x"}/pause`, "/v1/schedules/x/resume", "/v1/schedules/celeriac-daily-stats-daily/resume"]).replace(/[^\x21-\x7e]/g, "_"), headers, authentic };
-    default: return { method: "GET", path: r.pick(["/v1/stats", `/v1/stats/daily/${r.pick(["2026-11-28", "2026-13-45", "0000-00-00", "x"])}`]), headers, authentic };
+    case 5:
+      return { method: r.pick(["GET", "DELETE"]), path: `/v1/tasks/${id()}`, headers, authentic };
+    case 6:
+      return { method: "POST", path: `/v1/tasks/${id()}/retry`, headers, authentic };
+    case 7:
+      return {
+        method: r.pick(["GET", "POST"]),
+        path: r
+          .pick([
+            "/v1/schedules",
+            `/v1/schedules/celeriac-${r.pick(STRINGS) || "x"}/pause`,
+            "/v1/schedules/x/resume",
+            "/v1/schedules/celeriac-daily-stats-daily/resume",
+          ])
+          .replace(/[^\x21-\x7e]/g, "_"),
+        headers,
+        authentic,
+      };
+    default:
+      return {
+        method: "GET",
+        path: r.pick(["/v1/stats", `/v1/stats/daily/${r.pick(["2026-11-28", "2026-13-45", "0000-00-00", "x"])}`]),
+        headers,
+        authentic,
+      };
   }
 }
 
@@ -205,22 +348,52 @@ function apiCase(r: Rng, known: string[]): Case {
 function publicCase(r: Rng): Case {
   const origin = r.pick([env.CELERIAC_PUBLIC_ORIGINS?.split(",")[0] ?? "https://shop.example", "https://evil.example", "null", ""]);
   const headers: Record<string, string> = origin ? { origin } : {};
-  if (r.chance(0.5)) headers["cf-turnstile-response"] = r.pick(["XXXX.DUMMY.TOKEN.XXXX", "", "x".repeat(3_000), r.pick(STRINGS)]).replace(/[^\x20-\x7e]/g, "_");
+  if (r.chance(0.5))
+    headers["cf-turnstile-response"] = r
+      .pick(["XXXX.DUMMY.TOKEN.XXXX", "", "x".repeat(3_000), r.pick(STRINGS)])
+      .replace(/[^\x20-\x7e]/g, "_");
   switch (r.int(5)) {
     case 0:
     case 1: {
-      const body = r.chance(0.7) ? { email: r.pick(["ada@celeriac.dev", "a@b", r.pick(STRINGS)]), purpose: r.pick(["sign-in", "Sign In", "", r.pick(STRINGS)]) } : value(r);
+      const body = r.chance(0.7)
+        ? { email: r.pick(["ada@celeriac.dev", "a@b", r.pick(STRINGS)]), purpose: r.pick(["sign-in", "Sign In", "", r.pick(STRINGS)]) }
+        : value(r);
       const { text, type } = encode(r, body);
-      return { method: r.pick(["POST", "POST", "OPTIONS"]), path: "/v1/public/verification", body: text, headers: { ...headers, "content-type": type } };
+      return {
+        method: r.pick(["POST", "POST", "OPTIONS"]),
+        path: "/v1/public/verification",
+        body: text,
+        headers: { ...headers, "content-type": type },
+      };
     }
     case 2: {
-      const { text, type } = encode(r, r.chance(0.7) ? { email: "ada@celeriac.dev", purpose: "sign-in", code: r.pick(["123456", "", "1234567", r.pick(STRINGS)]) } : value(r));
-      return { method: "POST", path: r.pick(["/v1/public/verification/check", "/v1/verification/check"]), body: text, headers: { ...headers, "content-type": type, authorization: `Bearer ${DEV_API_KEY}` } };
+      const { text, type } = encode(
+        r,
+        r.chance(0.7)
+          ? { email: "ada@celeriac.dev", purpose: "sign-in", code: r.pick(["123456", "", "1234567", r.pick(STRINGS)]) }
+          : value(r),
+      );
+      return {
+        method: "POST",
+        path: r.pick(["/v1/public/verification/check", "/v1/verification/check"]),
+        body: text,
+        headers: { ...headers, "content-type": type, authorization: `Bearer ${DEV_API_KEY}` },
+      };
     }
-    case 3: return { method: r.pick(["GET", "OPTIONS"]), path: `/v1/public/receipts/${segment(r.pick([...STRINGS, "rcpt_" + "a".repeat(40)])) || "x"}`, headers };
+    case 3:
+      return {
+        method: r.pick(["GET", "OPTIONS"]),
+        path: `/v1/public/receipts/${segment(r.pick([...STRINGS, `rcpt_${"a".repeat(40)}`])) || "x"}`,
+        headers,
+      };
     default: {
       const { text, type } = encode(r, value(r));
-      return { method: "POST", path: `/v1/public/${r.pick(["send-email", "webhook", "nope", segment(r.pick(STRINGS)) || "x"])}`, body: text, headers: { ...headers, "content-type": type } };
+      return {
+        method: "POST",
+        path: `/v1/public/${r.pick(["send-email", "webhook", "nope", segment(r.pick(STRINGS)) || "x"])}`,
+        body: text,
+        headers: { ...headers, "content-type": type },
+      };
     }
   }
 }
@@ -232,10 +405,22 @@ function deliveryCase(r: Rng, known: string[], env: Record<string, string>): Cas
   const message = (): unknown => {
     if (r.chance(0.15)) return value(r);
     const task = r.chance(0.9) ? r.pick(TASKS) : r.pick(STRINGS);
-    if (r.chance(0.2)) return { v: 1, schedule: r.pick(["celeriac-daily-stats-daily", r.pick(STRINGS)]), task, payload: payload(r, task), options: { retries: r.pick([0, 1, -1, 1.5]), timeout: r.pick([1, 30, 0]), resultTtl: r.pick([3600, 3600, -5, 1.5]) } };
+    if (r.chance(0.2))
+      return {
+        v: 1,
+        schedule: r.pick(["celeriac-daily-stats-daily", r.pick(STRINGS)]),
+        task,
+        payload: payload(r, task),
+        options: { retries: r.pick([0, 1, -1, 1.5]), timeout: r.pick([1, 30, 0]), resultTtl: r.pick([3600, 3600, -5, 1.5]) },
+      };
     const m: Record<string, unknown> = {
-      v: 1, id: r.chance(0.8) ? (r.chance(0.3) && known.length ? r.pick(known) : newTaskId()) : r.pick(STRINGS), task,
-      payload: payload(r, task), options: { retries: 0, timeout: 5, resultTtl: 3600 }, createdAt: Date.now(), runAt: Date.now(),
+      v: 1,
+      id: r.chance(0.8) ? (r.chance(0.3) && known.length ? r.pick(known) : newTaskId()) : r.pick(STRINGS),
+      task,
+      payload: payload(r, task),
+      options: { retries: 0, timeout: 5, resultTtl: 3600 },
+      createdAt: Date.now(),
+      runAt: Date.now(),
     };
     if (r.chance(0.3)) m[r.pick(["options", "createdAt", "runAt", "gen", "v", "idempotencyKey"])] = value(r);
     return m;
@@ -243,17 +428,26 @@ function deliveryCase(r: Rng, known: string[], env: Record<string, string>): Cas
   let body: string;
   if (failure) {
     const source = JSON.stringify(message());
-    const cb: Record<string, unknown> = { status: 500, retried: 0, sourceMessageId: "msg_fuzz", sourceBody: Buffer.from(source).toString("base64") };
+    const cb: Record<string, unknown> = {
+      status: 500,
+      retried: 0,
+      sourceMessageId: "msg_fuzz",
+      sourceBody: Buffer.from(source).toString("base64"),
+    };
     if (r.chance(0.3)) cb[r.pick(["status", "retried", "sourceBody", "sourceMessageId", "dlqId"])] = value(r);
-    body = r.chance(0.1) ? JSON.stringify(value(r)) ?? "null" : JSON.stringify(cb);
+    body = r.chance(0.1) ? (JSON.stringify(value(r)) ?? "null") : JSON.stringify(cb);
   } else {
-    body = r.chance(0.1) ? r.pick(["", "{", "\uFEFF{}", "[]", "null"]) : JSON.stringify(message()) ?? "null";
+    body = r.chance(0.1) ? r.pick(["", "{", "\uFEFF{}", "[]", "null"]) : (JSON.stringify(message()) ?? "null");
   }
   const url = `${env.CELERIAC_PUBLIC_URL}${path}`;
-  const headers: Record<string, string> = { "content-type": "application/json", "upstash-message-id": `msg_${r.int(1e9)}`, "upstash-retried": String(r.pick([0, 1, -1, "x"])) };
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "upstash-message-id": `msg_${r.int(1e9)}`,
+    "upstash-retried": String(r.pick([0, 1, -1, "x"])),
+  };
   const signed = r.int(10);
   if (signed < 8) headers["upstash-signature"] = sign({ key: env.QSTASH_CURRENT_SIGNING_KEY!, url, body });
-  else if (signed === 8) headers["upstash-signature"] = sign({ key: env.QSTASH_CURRENT_SIGNING_KEY!, url, body: body + " " });
+  else if (signed === 8) headers["upstash-signature"] = sign({ key: env.QSTASH_CURRENT_SIGNING_KEY!, url, body: `${body} ` });
   return { method: "POST", path, body, headers, delivery: true, authentic: signed < 8 };
 }
 
@@ -317,13 +511,22 @@ async function snapshot(): Promise<string> {
   // Rate-limit counters are left out: a refused guess must count, or guessing would be free.
   const names = (plain((await memory.pipeline([["keys", `${PREFIX}*`]]))[0]) as string[]).filter((k) => !String(k).includes(":rl:")).sort();
   const read = (k: string, type: string): string[] =>
-    type === "hash" ? ["hgetall", k] : type === "list" ? ["lrange", k, "0", "-1"] : type === "zset" ? ["zrange", k, "0", "-1", "withscores"] : type === "set" ? ["smembers", k] : ["get", k];
+    type === "hash"
+      ? ["hgetall", k]
+      : type === "list"
+        ? ["lrange", k, "0", "-1"]
+        : type === "zset"
+          ? ["zrange", k, "0", "-1", "withscores"]
+          : type === "set"
+            ? ["smembers", k]
+            : ["get", k];
   const types = (await memory.pipeline(names.map((k) => ["type", k]))).map((t) => String(plain(t)));
   const values = await memory.pipeline(names.map((k, i) => read(k, types[i]!)));
   const ttls = (await memory.pipeline(names.map((k) => ["pttl", k]))).map((t) => Number(plain(t)));
   snapshotMs += performance.now() - t0;
   // An empty hash or list is no key at all in Redis (the embedded one may keep it a while).
-  const kept = (i: number) => !(ttls[i]! >= 0 && ttls[i]! < 5_000) && !(Array.isArray(plain(values[i]!)) && (plain(values[i]!) as unknown[]).length === 0);
+  const kept = (i: number) =>
+    !(ttls[i]! >= 0 && ttls[i]! < 5_000) && !(Array.isArray(plain(values[i]!)) && (plain(values[i]!) as unknown[]).length === 0);
   const text = (x: unknown): unknown => (Array.isArray(x) ? x.map(text) : x instanceof Uint8Array ? Buffer.from(x).toString("utf8") : x);
   const value = (i: number) => {
     const v = text(plain(values[i]!));
@@ -341,7 +544,15 @@ function diff(a: string, b: string): string {
   const key = (e: unknown[]) => JSON.stringify(e);
   const xs = new Set(x.map(key));
   const ys = new Set(y.map(key));
-  return `gone ${x.map(key).filter((e) => !ys.has(e)).join(" ").slice(0, 600)}; new ${y.map(key).filter((e) => !xs.has(e)).join(" ").slice(0, 600)}`;
+  return `gone ${x
+    .map(key)
+    .filter((e) => !ys.has(e))
+    .join(" ")
+    .slice(0, 600)}; new ${y
+    .map(key)
+    .filter((e) => !xs.has(e))
+    .join(" ")
+    .slice(0, 600)}`;
 }
 
 /** Whether some key expires within a minute (then snapshots are retaken before each request). */
@@ -364,12 +575,21 @@ beforeAll(async () => {
   server = http.createServer((req, res) => void handler(req, res));
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   broker = await startBroker({ port: 0, timeScale: 1, log: false });
-  const bridge = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: TOKEN, backend: "memory" as const, close: async () => {} };
+  const bridge = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token: TOKEN,
+    backend: "memory" as const,
+    close: async () => {},
+  };
   // The public routes' settings (origins, the Turnstile stand-in, secrets) are the test stack's.
   const shared = Object.fromEntries(
     Object.entries(stack().env).filter(([k]) => /^(CELERIAC_PUBLIC_ORIGINS|CELERIAC_RECEIPT_SECRET|TURNSTILE_|VERIFICATION_)/.test(k)),
   );
-  env = stackEnv({ bridge, sink: { url: DEAD } as never, broker }, DEAD, { ...shared, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", CELERIAC_REDIS_PREFIX: PREFIX });
+  env = stackEnv({ bridge, sink: { url: DEAD } as never, broker }, DEAD, {
+    ...shared,
+    CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
+    CELERIAC_REDIS_PREFIX: PREFIX,
+  });
 });
 afterAll(async () => {
   const left = plain((await memory.pipeline([["keys", `${PREFIX}*`]]))[0]) as string[];
@@ -389,7 +609,11 @@ describe("fuzz", () => {
     const reach = { authentic: 0, pastAuth: 0, deliveries: 0, ran: 0 };
     const started = performance.now();
     let requestMs = 0;
-    onTestFinished(() => console.log(`[celeriac] fuzz: ${Math.round(performance.now() - started)} ms, ${Math.round(requestMs)} in requests, ${Math.round(snapshotMs)} comparing Redis`));
+    onTestFinished(() =>
+      console.log(
+        `[celeriac] fuzz: ${Math.round(performance.now() - started)} ms, ${Math.round(requestMs)} in requests, ${Math.round(snapshotMs)} comparing Redis`,
+      ),
+    );
     let before = await snapshot();
     let expiring = false;
     for (let n = 0; n < CASES; n++) {
@@ -398,11 +622,17 @@ describe("fuzz", () => {
       if (expiring) before = await snapshot(); // keys may have expired since
       const at = commands;
       const t1 = performance.now();
-      const res = await Promise.resolve(app
-        .request(c.path, { method: c.method, headers: c.headers, ...(c.body !== undefined && c.method !== "GET" ? { body: c.body } : {}) }, env))
-        .catch((err: unknown) => {
-          throw new Error(`seed ${SEED} case ${n}: ${c.method} ${c.path} ${(c.body ?? "").slice(0, 500)} threw ${String(err)}; polluted: ${Object.keys(Object.prototype)}`);
-        });
+      const res = await Promise.resolve(
+        app.request(
+          c.path,
+          { method: c.method, headers: c.headers, ...(c.body !== undefined && c.method !== "GET" ? { body: c.body } : {}) },
+          env,
+        ),
+      ).catch((err: unknown) => {
+        throw new Error(
+          `seed ${SEED} case ${n}: ${c.method} ${c.path} ${(c.body ?? "").slice(0, 500)} threw ${String(err)}; polluted: ${Object.keys(Object.prototype)}`,
+        );
+      });
       const text = await res.text();
       requestMs += performance.now() - t1;
       const where = `seed ${SEED} case ${n}: ${c.method} ${c.path} ${(c.body ?? "").slice(0, 300)} → ${res.status} ${text.slice(0, 300)}`;
@@ -421,10 +651,16 @@ describe("fuzz", () => {
         const outcome = c.delivery && json && typeof json.id === "string" && (json.busy === true || json.state !== undefined);
         expect(outcome, where).toBe(true);
       }
-      const refused = res.status >= 400 && !(c.delivery && res.status >= 489) || json?.error?.code === "invalid_callback" || json?.error?.code === "invalid_message";
+      const refused =
+        (res.status >= 400 && !(c.delivery && res.status >= 489)) ||
+        json?.error?.code === "invalid_callback" ||
+        json?.error?.code === "invalid_message";
       if (commands !== at) {
         const after = await snapshot();
-        if (refused && after !== before) expect.fail(`a refused request changed Redis: ${where}: ${before.startsWith("[") ? diff(before, after) : "digest differs (FUZZ_DEBUG=1 lists the keys)"}`);
+        if (refused && after !== before)
+          expect.fail(
+            `a refused request changed Redis: ${where}: ${before.startsWith("[") ? diff(before, after) : "digest differs (FUZZ_DEBUG=1 lists the keys)"}`,
+          );
         before = after;
         expiring = await shortLived();
       }
@@ -434,7 +670,8 @@ describe("fuzz", () => {
       }
       if (c.delivery && c.authentic && c.path === "/qstash/deliver") {
         reach.deliveries++;
-        if (json && typeof json.id === "string" && (json.state !== undefined || json.skipped !== undefined || json.busy === true)) reach.ran++;
+        if (json && typeof json.id === "string" && (json.state !== undefined || json.skipped !== undefined || json.busy === true))
+          reach.ran++;
       }
       if (!refused && typeof json?.id === "string" && /^tsk_/.test(json.id)) known.push(json.id);
       if (!refused && Array.isArray(json?.tasks)) for (const t of json.tasks) if (typeof t.id === "string") known.push(t.id);
@@ -445,6 +682,8 @@ describe("fuzz", () => {
     console.log(`[celeriac] fuzz reach: ${JSON.stringify(reach)}`);
     expect(reach.pastAuth, "authentic requests refused as unauthenticated").toBe(reach.authentic);
     expect(reach.ran, "signed deliveries that reached the runner").toBeGreaterThan(reach.deliveries / 4);
-    console.log(`[celeriac] fuzz seed ${SEED}: ${CASES} cases (${Math.round(snapshotMs)} ms comparing Redis), statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+    console.log(
+      `[celeriac] fuzz seed ${SEED}: ${CASES} cases (${Math.round(snapshotMs)} ms comparing Redis), statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`,
+    );
   }, 120_000);
 });

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { Redis as IORedis } from "ioredis";
 import type { TestProject } from "vitest/node";
 import { deleteKeys } from "../dev/redis-keys.ts";
-import { startStack, type Stack } from "../dev/stack.ts";
+import { type Stack, startStack } from "../dev/stack.ts";
 
 /** Broker time scale for tests: QStash's 12 s first backoff takes 0.6 s. */
 export const TIME_SCALE = 0.05;

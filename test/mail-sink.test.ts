@@ -1,9 +1,9 @@
 // Conformance of the local Resend stand-in, driven by the official, unchanged `resend` SDK.
 import { Resend } from "resend";
 import { Webhook } from "standardwebhooks";
-import { startWebhookReceiver } from "./helpers/webhook-receiver.ts";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMailSink, type MailSink } from "../dev/mail-sink.ts";
+import { type MailSink, startMailSink } from "../dev/mail-sink.ts";
+import { startWebhookReceiver } from "./helpers/webhook-receiver.ts";
 
 let sink: MailSink;
 let resend: Resend;
@@ -34,15 +34,24 @@ afterEach(() => sink.clearFaults());
 
 describe("sending", () => {
   it("accepts an email, returns a UUID and reads it back", async () => {
-    const sent = await send(mail({ cc: ["b@lovelace.dev"], replyTo: "help@celeriac.dev", tags: [{ name: "kind", value: "order_placed" }] }));
+    const sent = await send(
+      mail({ cc: ["b@lovelace.dev"], replyTo: "help@celeriac.dev", tags: [{ name: "kind", value: "order_placed" }] }),
+    );
     expect(sent.error).toBeNull();
     const id = sent.data!.id;
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const got = await resend.emails.get(id);
     expect(got.error).toBeNull();
     expect(got.data).toMatchObject({
-      object: "email", id, from: "Celeriac <orders@celeriac.dev>", to: ["ada@lovelace.dev"], cc: ["b@lovelace.dev"],
-      reply_to: ["help@celeriac.dev"], subject: "Order placed", html: "<p>Your order is in.</p>", text: "Your order is in.",
+      object: "email",
+      id,
+      from: "Celeriac <orders@celeriac.dev>",
+      to: ["ada@lovelace.dev"],
+      cc: ["b@lovelace.dev"],
+      reply_to: ["help@celeriac.dev"],
+      subject: "Order placed",
+      html: "<p>Your order is in.</p>",
+      text: "Your order is in.",
       last_event: "delivered",
     });
     expect(Number.isNaN(Date.parse(got.data!.created_at))).toBe(false);
@@ -53,9 +62,22 @@ describe("sending", () => {
   });
 
   it("uses the SDK's camelCase options and reports a scheduled send", async () => {
-    const sent = await resend.emails.send({ from: "a@celeriac.dev", to: ["x@lovelace.dev", "y@lovelace.dev"], subject: "Later", text: "t", replyTo: "r@celeriac.dev", scheduledAt: "2030-01-01T00:00:00Z" });
+    const sent = await resend.emails.send({
+      from: "a@celeriac.dev",
+      to: ["x@lovelace.dev", "y@lovelace.dev"],
+      subject: "Later",
+      text: "t",
+      replyTo: "r@celeriac.dev",
+      scheduledAt: "2030-01-01T00:00:00Z",
+    });
     const got = await resend.emails.get(sent.data!.id);
-    expect(got.data).toMatchObject({ to: ["x@lovelace.dev", "y@lovelace.dev"], reply_to: ["r@celeriac.dev"], html: null, last_event: "scheduled", scheduled_at: "2030-01-01T00:00:00Z" });
+    expect(got.data).toMatchObject({
+      to: ["x@lovelace.dev", "y@lovelace.dev"],
+      reply_to: ["r@celeriac.dev"],
+      html: null,
+      last_event: "scheduled",
+      scheduled_at: "2030-01-01T00:00:00Z",
+    });
   });
 
   it("answers 404 not_found for an unknown id and 422 invalid_parameter for a non-UUID", async () => {
@@ -103,13 +125,19 @@ describe("auth and validation", () => {
   });
 
   it("accepts attachments with content or path", async () => {
-    const { error } = await send(mail({ attachments: [{ filename: "a.txt", content: Buffer.from("hi") }, { path: "https://celeriac.dev/a.pdf" }] }));
+    const { error } = await send(
+      mail({ attachments: [{ filename: "a.txt", content: Buffer.from("hi") }, { path: "https://celeriac.dev/a.pdf" }] }),
+    );
     expect(error).toBeNull();
     expect(sink.emails()[0]!.attachments).toHaveLength(2);
   });
 
   it("401 missing_api_key without Authorization, 403 invalid_api_key for a wrong key", async () => {
-    const none = await fetch(`${sink.url}/emails`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(mail()) });
+    const none = await fetch(`${sink.url}/emails`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(mail()),
+    });
     expect(none.status).toBe(401);
     expect(await none.json()).toMatchObject({ statusCode: 401, name: "missing_api_key" });
     const notResend = await new Resend("sk_live_other", { baseUrl: sink.url }).emails.send(mail());
@@ -127,7 +155,11 @@ describe("auth and validation", () => {
   });
 
   it("400 validation_error for a body that is not JSON", async () => {
-    const res = await fetch(`${sink.url}/emails`, { method: "POST", headers: { authorization: "Bearer re_x", "content-type": "text/plain" }, body: "hello" });
+    const res = await fetch(`${sink.url}/emails`, {
+      method: "POST",
+      headers: { authorization: "Bearer re_x", "content-type": "text/plain" },
+      body: "hello",
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ statusCode: 400, name: "validation_error" });
   });
@@ -154,7 +186,12 @@ describe("batch", () => {
   });
 
   it("permissive sends the good ones and lists the bad by index", async () => {
-    const batch = [mail({ subject: "ok 0" }), mail({ subject: undefined }), mail({ subject: "ok 2" }), mail({ attachments: [{ path: "https://x.dev/a" }] })];
+    const batch = [
+      mail({ subject: "ok 0" }),
+      mail({ subject: undefined }),
+      mail({ subject: "ok 2" }),
+      mail({ attachments: [{ path: "https://x.dev/a" }] }),
+    ];
     const { data, error } = await resend.batch.send(batch as never, { batchValidation: "permissive" });
     expect(error).toBeNull();
     expect(data!.data).toHaveLength(2);
@@ -211,7 +248,11 @@ describe("idempotency", () => {
   it("key of 0 or 257 chars → 400 invalid_idempotency_key", async () => {
     const long = await send(mail(), { idempotencyKey: "k".repeat(257) });
     expect(long.error).toMatchObject({ statusCode: 400, name: "invalid_idempotency_key" });
-    const empty = await fetch(`${sink.url}/emails`, { method: "POST", headers: { authorization: "Bearer re_x", "content-type": "application/json", "idempotency-key": "" }, body: JSON.stringify(mail()) });
+    const empty = await fetch(`${sink.url}/emails`, {
+      method: "POST",
+      headers: { authorization: "Bearer re_x", "content-type": "application/json", "idempotency-key": "" },
+      body: JSON.stringify(mail()),
+    });
     expect(empty.status).toBe(400);
     expect(await send(mail(), { idempotencyKey: "k".repeat(256) })).toMatchObject({ error: null });
     expect(sink.emails()).toHaveLength(1);
@@ -232,7 +273,12 @@ describe("rate limits", () => {
       });
       const sixth = replies[5]!;
       expect(sixth.error).toMatchObject({ statusCode: 429, name: "rate_limit_exceeded" });
-      expect(sixth.headers).toMatchObject({ "ratelimit-limit": "5", "ratelimit-remaining": "0", "retry-after": "1", "ratelimit-reset": "1" });
+      expect(sixth.headers).toMatchObject({
+        "ratelimit-limit": "5",
+        "ratelimit-remaining": "0",
+        "retry-after": "1",
+        "ratelimit-reset": "1",
+      });
       expect(limited.emails()).toHaveLength(5);
       // A batch call is one request: it waits for room like any other.
       const batch = await client.batch.send([mail({ subject: "b1" }), mail({ subject: "b2" })]);
@@ -351,7 +397,9 @@ describe("fault injection", () => {
 
 describe("mailbox page", () => {
   it("lists emails with escaped subjects and renders one in a sandboxed iframe", async () => {
-    const { data } = await send(mail({ subject: "<script>alert(1)</script> & co", html: `<h1 class="x">Hi "you"</h1>`, text: "plain <text>" }));
+    const { data } = await send(
+      mail({ subject: "<script>alert(1)</script> & co", html: `<h1 class="x">Hi "you"</h1>`, text: "plain <text>" }),
+    );
     const list = await control("/");
     expect(list.headers.get("content-type")).toContain("text/html");
     const listHtml = await list.text();
@@ -368,7 +416,7 @@ describe("mailbox page", () => {
 });
 
 describe("delivery events", () => {
-  const secret = "whsec_" + Buffer.from("mail sink test secret").toString("base64");
+  const secret = `whsec_${Buffer.from("mail sink test secret").toString("base64")}`;
 
   it("POSTs Svix-signed events per test address, in order, retrying a 503, and honours a forced outcome", async () => {
     const rx = await startWebhookReceiver(secret);
@@ -410,13 +458,22 @@ describe("delivery events", () => {
       const verifier = new Webhook(secret);
       for (const r of rx.receipts("/resend")) {
         const h = r.headers;
-        const e = verifier.verify(r.body, { "webhook-id": h["svix-id"]!, "webhook-timestamp": h["svix-timestamp"]!, "webhook-signature": h["svix-signature"]! }) as any;
+        const e = verifier.verify(r.body, {
+          "webhook-id": h["svix-id"]!,
+          "webhook-timestamp": h["svix-timestamp"]!,
+          "webhook-signature": h["svix-signature"]!,
+        }) as any;
         expect(e.created_at).toEqual(expect.any(String));
         if (e.data.email_id === ids[0]) expect(e.data.tags).toEqual({ celeriac_task: "tsk_x" });
         if (e.type === "email.bounced") expect(e.data.bounce.type).toBe("Permanent");
       }
       expect((await resend.emails.get(ids[1]!)).data!.last_event).toBe("bounced");
-      expect(sink.events().filter((e) => e.emailId === ids[0]).every((e) => e.status === 200)).toBe(true);
+      expect(
+        sink
+          .events()
+          .filter((e) => e.emailId === ids[0])
+          .every((e) => e.status === 200),
+      ).toBe(true);
     } finally {
       sink.sendEventsTo(null);
       await rx.close();
@@ -424,7 +481,8 @@ describe("delivery events", () => {
   });
 
   it("refuses a malformed outcome control", async () => {
-    const post = (body: unknown) => control("/_sink/outcomes", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      control("/_sink/outcomes", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     expect((await post({ address: "a@b.co", outcome: "explode" })).status).toBe(400);
     expect((await post({ address: "not an address", outcome: "bounce" })).status).toBe(400);
     expect((await post({ address: "a@b.co", outcome: "bounce", count: 2 })).status).toBe(200);

@@ -21,7 +21,9 @@ function partial(head: Record<string, string>, path: string, sent: number, chunk
   const u = new URL(server.url);
   return new Promise((resolve, reject) => {
     const sock = net.connect(Number(u.port), u.hostname, () => {
-      const lines = Object.entries(head).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      const lines = Object.entries(head)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join("");
       sock.write(`POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\n${lines}\r\n`);
       const data = Buffer.alloc(sent, 0x61);
       sock.write(chunked ? Buffer.concat([Buffer.from(`${sent.toString(16)}\r\n`), data, Buffer.from("\r\n")]) : data);
@@ -46,25 +48,42 @@ describe("Node reads no delivery body it will not use", () => {
 
   it("a forged signature declaring 50 MB: 401 the same way", async () => {
     const signature = sign({ key: "sig_not_the_key", url: `${server.url}/qstash/deliver`, body: "{}" });
-    const status = await partial({ "content-type": "application/json", "content-length": "50000000", "upstash-signature": signature }, "/qstash/deliver", 1_000_000);
+    const status = await partial(
+      { "content-type": "application/json", "content-length": "50000000", "upstash-signature": signature },
+      "/qstash/deliver",
+      1_000_000,
+    );
     expect(status).toBe("HTTP/1.1 401 Unauthorized");
   });
 
   it("a validly signed delivery declaring 50 MB: 413 before its body arrives", async () => {
     const signature = sign({ key: env.QSTASH_CURRENT_SIGNING_KEY!, url: `${server.url}/qstash/deliver`, body: "{}" });
-    const status = await partial({ "content-type": "application/json", "content-length": "50000000", "upstash-signature": signature }, "/qstash/deliver", 1_000_000);
+    const status = await partial(
+      { "content-type": "application/json", "content-length": "50000000", "upstash-signature": signature },
+      "/qstash/deliver",
+      1_000_000,
+    );
     expect(status).toBe("HTTP/1.1 413 Payload Too Large");
   });
 
   it("a validly signed chunked delivery that declares nothing: 413 once it passes the cap", async () => {
     const signature = sign({ key: env.QSTASH_CURRENT_SIGNING_KEY!, url: `${server.url}/qstash/deliver`, body: "{}" });
-    const status = await partial({ "content-type": "application/json", "transfer-encoding": "chunked", "upstash-signature": signature }, "/qstash/deliver", 3_500_000, true);
+    const status = await partial(
+      { "content-type": "application/json", "transfer-encoding": "chunked", "upstash-signature": signature },
+      "/qstash/deliver",
+      3_500_000,
+      true,
+    );
     expect(status).toBe("HTTP/1.1 413 Payload Too Large");
   });
 
   it("an enqueue declaring 50 MB: 413 before its body arrives", async () => {
     const status = await partial(
-      { "content-type": "application/json", "content-length": "50000000", authorization: `Bearer ${env.CELERIAC_API_KEYS!.split(",")[0]!.split(":")[1]}` },
+      {
+        "content-type": "application/json",
+        "content-length": "50000000",
+        authorization: `Bearer ${env.CELERIAC_API_KEYS!.split(",")[0]!.split(":")[1]}`,
+      },
       "/v1/tasks/send-email",
       1_000_000,
     );

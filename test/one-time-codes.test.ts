@@ -11,7 +11,12 @@ const tag = Math.random().toString(36).slice(2, 8);
 const SECRET = "test-secret-for-one-time-codes-0123456789";
 const prefix = `celeriac-test:${tag}:codes:`;
 const redis = () =>
-  new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN!, automaticDeserialization: false, enableAutoPipelining: false });
+  new Redis({
+    url: stack().env.UPSTASH_REDIS_REST_URL!,
+    token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+  });
 let n = 0;
 const fresh = () => ({ email: `someone-${tag}-${n++}@celeriac.dev`, purpose: "sign-in" });
 const id = () => `tsk_${Math.random().toString(36).slice(2).padEnd(26, "0").slice(0, 26)}`;

@@ -6,20 +6,34 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkedUrl, followChecked, refusalOf } from "../src/outbound.ts";
 
-interface Seen { method: string; url: string; authorization?: string; body: string }
+interface Seen {
+  method: string;
+  url: string;
+  authorization?: string;
+  body: string;
+}
 async function server(answer: (req: http.IncomingMessage) => { status: number; location?: string }) {
   const seen: Seen[] = [];
   const s = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      seen.push({ method: req.method!, url: req.url!, body: Buffer.concat(chunks).toString(), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+      seen.push({
+        method: req.method!,
+        url: req.url!,
+        body: Buffer.concat(chunks).toString(),
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      });
       const a = answer(req);
       res.writeHead(a.status, a.location ? { location: a.location } : {}).end("ok");
     });
   });
   await new Promise<void>((ok) => s.listen(0, "127.0.0.1", ok));
-  return { base: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, seen, close: () => new Promise<void>((ok) => s.close(() => ok())) };
+  return {
+    base: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    seen,
+    close: () => new Promise<void>((ok) => s.close(() => ok())),
+  };
 }
 
 let a: Awaited<ReturnType<typeof server>>;
@@ -37,7 +51,8 @@ afterAll(async () => {
   await b?.close();
 });
 /** A fetch that checks each URL against the allow-list first, as the Deno entry's does. */
-const checked = (allow: string[]) => ((input: RequestInfo | URL, init?: RequestInit) => (checkedUrl(input, allow), fetch(input, init))) as typeof fetch;
+const checked = (allow: string[]) =>
+  ((input: RequestInfo | URL, init?: RequestInit) => (checkedUrl(input, allow), fetch(input, init))) as typeof fetch;
 const hostOf = (base: string) => new URL(base).host;
 
 describe("followChecked", () => {
@@ -66,7 +81,9 @@ describe("followChecked", () => {
   });
 
   it("leaves redirect: manual to the caller", async () => {
-    const r = await followChecked(checked([hostOf(a.base)]), `${a.base}/r?to=${encodeURIComponent(`${b.base}/secret`)}`, { redirect: "manual" });
+    const r = await followChecked(checked([hostOf(a.base)]), `${a.base}/r?to=${encodeURIComponent(`${b.base}/secret`)}`, {
+      redirect: "manual",
+    });
     expect(r.status).toBe(302);
     expect(b.seen.filter((s) => s.url === "/secret")).toHaveLength(0);
   });

@@ -11,10 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_API_KEY, ROOT } from "../dev/stack.ts";
 import { createClient } from "../src/client.ts";
 import { mailbox, stack, unique, until } from "./helpers/api.ts";
-import { wranglerDev, type DevWorker } from "./helpers/wrangler-dev.ts";
+import { type DevWorker, wranglerDev } from "./helpers/wrangler-dev.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "celeriac-own-worker-"));
-const run = (cmd: string, args: string[]) => execFileSync(process.execPath, [join(ROOT, cmd), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" } });
+const run = (cmd: string, args: string[]) =>
+  execFileSync(process.execPath, [join(ROOT, cmd), ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+  });
 let worker: DevWorker;
 
 beforeAll(async () => {
@@ -25,7 +30,8 @@ beforeAll(async () => {
   // What `npm install` makes of these dependencies: links (the registry's valibot is ours too).
   mkdirSync(join(dir, "node_modules/@cloudflare"), { recursive: true });
   symlinkSync(ROOT, join(dir, "node_modules/celeriac"));
-  for (const dep of ["valibot", "wrangler", "@cloudflare/workers-types"]) symlinkSync(join(ROOT, "node_modules", dep), join(dir, "node_modules", dep));
+  for (const dep of ["valibot", "wrangler", "@cloudflare/workers-types"])
+    symlinkSync(join(ROOT, "node_modules", dep), join(dir, "node_modules", dep));
 }, 120_000);
 
 afterAll(async () => {
@@ -56,7 +62,9 @@ describe("a Worker of one's own on the celeriac package", () => {
     const done = await client.wait(queued.id, { timeout: 20_000 });
     expect(done).toMatchObject({ task: "greet", state: "succeeded", attempts: 1, result: { greeting: `Hello, ${name}!`, count: 1 } });
     // The follow-up it enqueued through ctx.enqueue(sendEmail, …) was delivered and mailed once.
-    const [mail] = await until("the follow-up email", async () => ((await mailbox.withSubject(`Hello ${name}`)).length ? mailbox.withSubject(`Hello ${name}`) : undefined));
+    const [mail] = await until("the follow-up email", async () =>
+      (await mailbox.withSubject(`Hello ${name}`)).length ? mailbox.withSubject(`Hello ${name}`) : undefined,
+    );
     expect(JSON.stringify(mail)).toContain("Greeting number 1");
     // Only this Worker's tasks: the template's webhook task is not part of it.
     await expect(client.enqueue("webhook", { url: "https://example.com" })).rejects.toMatchObject({ status: 404, code: "unknown_task" });

@@ -5,7 +5,7 @@ import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../dev/turnstile.ts";
 import { serveNode } from "../src/node.ts";
-import { OPEN_RELAY_ACK, defineTask, type TaskDefinition } from "../src/task.ts";
+import { defineTask, OPEN_RELAY_ACK, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import { call, stack, until } from "./helpers/api.ts";
 
@@ -22,7 +22,9 @@ const pub = (name: string, extra: Partial<Parameters<typeof defineTask>[0]["publ
       return { lang };
     },
   });
-const greet = pub("greet", { limits: { ip: { requests: 100, window: 60 }, recipient: { requests: 100, window: 60 }, task: { requests: 100, window: 60 } } });
+const greet = pub("greet", {
+  limits: { ip: { requests: 100, window: 60 }, recipient: { requests: 100, window: 60 }, task: { requests: 100, window: 60 } },
+});
 const byIp = pub("by-ip", { limits: { ip: { requests: 2, window: 60 }, recipient: false, task: false } });
 const byRecipient = pub("by-recipient", { limits: { ip: false, recipient: { requests: 2, window: 60 }, task: false } });
 const byTask = pub("by-task", { limits: { ip: false, recipient: false, task: { requests: 3, window: 60 } } });
@@ -30,8 +32,13 @@ const botChecked = pub("bot-checked", { turnstile: true, limits: { ip: false, re
 const shortLived = pub("short-lived", { limits: { ip: false } }, 1);
 const byIp6 = pub("by-ip6", { limits: { ip: { requests: 2, window: 60 }, recipient: false, task: false } });
 const byInbox = pub("by-inbox", { limits: { ip: false, recipient: { requests: 2, window: 60 }, task: false } });
-const byAll = pub("by-all", { limits: { ip: { requests: 2, window: 60 }, recipient: { requests: 3, window: 60 }, task: { requests: 4, window: 60 } } });
-const botLimited = pub("bot-limited", { turnstile: true, limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } } });
+const byAll = pub("by-all", {
+  limits: { ip: { requests: 2, window: 60 }, recipient: { requests: 3, window: 60 }, task: { requests: 4, window: 60 } },
+});
+const botLimited = pub("bot-limited", {
+  turnstile: true,
+  limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } },
+});
 const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited, byIp6, byInbox, byAll] as TaskDefinition[];
 
 let app: { url: string; close: () => Promise<void> };
@@ -46,50 +53,83 @@ beforeAll(async () => {
 afterAll(() => app?.close());
 
 /** A browser-like call: no API key, an Origin, a client address. */
-async function browser(method: string, path: string, o: { origin?: string; ip?: string; body?: unknown; raw?: string; type?: string; headers?: Record<string, string> } = {}) {
+async function browser(
+  method: string,
+  path: string,
+  o: { origin?: string; ip?: string; body?: unknown; raw?: string; type?: string; headers?: Record<string, string> } = {},
+) {
   const headers: Record<string, string> = { ...o.headers };
   if (o.origin !== undefined) headers.origin = o.origin;
   headers["x-forwarded-for"] = `203.0.113.7, ${o.ip ?? "198.51.100.1"}`;
   if (o.body !== undefined || o.raw !== undefined) headers["content-type"] = o.type ?? "application/json";
-  const r = await fetch(app.url + path, { method, headers, ...(o.raw !== undefined ? { body: o.raw } : o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+  const r = await fetch(app.url + path, {
+    method,
+    headers,
+    ...(o.raw !== undefined ? { body: o.raw } : o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+  });
   const text = await r.text();
   return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : undefined };
 }
-const enqueuedOf = async (def: TaskDefinition) => (await call("GET", `/v1/tasks?task=${def.name}&limit=100`, undefined, { base: app.url })).body.tasks.length;
+const enqueuedOf = async (def: TaskDefinition) =>
+  (await call("GET", `/v1/tasks?task=${def.name}&limit=100`, undefined, { base: app.url })).body.tasks.length;
 const addr = (n: string | number) => `person-${n}-${tag}@celeriac.dev`;
 
 describe("declaring a public task", () => {
   const freeText = v.strictObject({ email: v.pipe(v.string(), v.email()), message: v.string() });
   const run = async () => null;
   it("refuses one that lets the browser choose the recipient and free content, unless acknowledged", () => {
-    expect(() => defineTask({ name: "relay", input: freeText, public: { recipient: "email" }, run })).toThrow(/free content \(message\): an open relay/);
-    expect(() => defineTask({ name: "relay", input: freeText, public: { recipient: "email", acknowledge: OPEN_RELAY_ACK }, run })).not.toThrow();
+    expect(() => defineTask({ name: "relay", input: freeText, public: { recipient: "email" }, run })).toThrow(
+      /free content \(message\): an open relay/,
+    );
+    expect(() =>
+      defineTask({ name: "relay", input: freeText, public: { recipient: "email", acknowledge: OPEN_RELAY_ACK }, run }),
+    ).not.toThrow();
   });
   it("refuses an address field it does not name as the recipient, a loose schema, and send-email or webhook", () => {
-    expect(() => defineTask({ name: "sneaky", input: v.strictObject({ to: v.string(), lang: v.picklist(["en"]) }), public: {}, run })).toThrow(/to hold an address/);
-    expect(() => defineTask({ name: "loose", input: v.object({ email: v.pipe(v.string(), v.email()) }), public: { recipient: "email" }, run })).toThrow(/strictObject/);
+    expect(() =>
+      defineTask({ name: "sneaky", input: v.strictObject({ to: v.string(), lang: v.picklist(["en"]) }), public: {}, run }),
+    ).toThrow(/to hold an address/);
+    expect(() =>
+      defineTask({ name: "loose", input: v.object({ email: v.pipe(v.string(), v.email()) }), public: { recipient: "email" }, run }),
+    ).toThrow(/strictObject/);
     for (const def of builtIn.filter((t) => t.name === "send-email" || t.name === "webhook")) {
       expect(() => defineTask({ ...def, public: {} } as never)).toThrow(/never public/);
     }
-    expect(() => defineTask({ name: "bad-origin", input, public: { recipient: "email", origins: ["https://shop.example/"] }, run })).toThrow(/exact origin/);
+    expect(() =>
+      defineTask({ name: "bad-origin", input, public: { recipient: "email", origins: ["https://shop.example/"] }, run }),
+    ).toThrow(/exact origin/);
   });
   it("finds an address nested in an object, a list or a union, and refuses a recipient that is not one string", () => {
     const email = v.pipe(v.string(), v.email());
     const lang = v.picklist(["en"]);
-    expect(() => defineTask({ name: "nested", input: v.strictObject({ contact: v.strictObject({ address: email }), lang }), public: {}, run })).toThrow(/contact hold an address/);
-    expect(() => defineTask({ name: "listed", input: v.strictObject({ list: v.array(email), lang }), public: {}, run })).toThrow(/list hold an address/);
-    expect(() => defineTask({ name: "either", input: v.strictObject({ who: v.union([email, v.literal("me")]), lang }), public: {}, run })).toThrow(/who hold an address/);
-    expect(() => defineTask({ name: "many", input: v.strictObject({ to: v.array(email), lang }), public: { recipient: "to" }, run })).toThrow(/recipient "to" must be one string/);
+    expect(() =>
+      defineTask({ name: "nested", input: v.strictObject({ contact: v.strictObject({ address: email }), lang }), public: {}, run }),
+    ).toThrow(/contact hold an address/);
+    expect(() => defineTask({ name: "listed", input: v.strictObject({ list: v.array(email), lang }), public: {}, run })).toThrow(
+      /list hold an address/,
+    );
+    expect(() =>
+      defineTask({ name: "either", input: v.strictObject({ who: v.union([email, v.literal("me")]), lang }), public: {}, run }),
+    ).toThrow(/who hold an address/);
+    expect(() =>
+      defineTask({ name: "many", input: v.strictObject({ to: v.array(email), lang }), public: { recipient: "to" }, run }),
+    ).toThrow(/recipient "to" must be one string/);
   });
   it("accepts bounded fields: picklists and short regex-bound identifiers", () => {
-    const slug = v.strictObject({ email: v.pipe(v.string(), v.email()), purpose: v.pipe(v.string(), v.regex(/^[a-z-]+$/), v.maxLength(32)) });
+    const slug = v.strictObject({
+      email: v.pipe(v.string(), v.email()),
+      purpose: v.pipe(v.string(), v.regex(/^[a-z-]+$/), v.maxLength(32)),
+    });
     expect(() => defineTask({ name: "ok", input: slug, public: { recipient: "email" }, run })).not.toThrow();
   });
 });
 
 describe("CORS", () => {
   it("answers an allowed origin's preflight with its CORS headers", async () => {
-    const r = await browser("OPTIONS", `/v1/public/${greet.name}`, { origin: SHOP, headers: { "access-control-request-method": "POST", "access-control-request-headers": "content-type" } });
+    const r = await browser("OPTIONS", `/v1/public/${greet.name}`, {
+      origin: SHOP,
+      headers: { "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
     expect(r.status).toBe(204);
     expect(r.headers.get("access-control-allow-origin")).toBe(SHOP);
     expect(r.headers.get("access-control-allow-methods")).toContain("POST");
@@ -97,13 +137,23 @@ describe("CORS", () => {
   });
   it("refuses another origin, preflight or not, with a JSON 403 and no CORS headers; nothing is enqueued", async () => {
     for (const method of ["OPTIONS", "POST"]) {
-      const r = await browser(method, `/v1/public/${greet.name}`, { origin: "https://evil.example", body: { email: addr("cors"), lang: "en" } });
+      const r = await browser(method, `/v1/public/${greet.name}`, {
+        origin: "https://evil.example",
+        body: { email: addr("cors"), lang: "en" },
+      });
       expect(r.status).toBe(403);
       expect(r.body.error.code).toBe("origin_not_allowed");
       expect(r.headers.get("access-control-allow-origin")).toBeNull();
     }
     // A look-alike is not the same origin.
-    expect((await browser("POST", `/v1/public/${greet.name}`, { origin: "https://shop.example.evil.example", body: { email: addr("cors"), lang: "en" } })).status).toBe(403);
+    expect(
+      (
+        await browser("POST", `/v1/public/${greet.name}`, {
+          origin: "https://shop.example.evil.example",
+          body: { email: addr("cors"), lang: "en" },
+        })
+      ).status,
+    ).toBe(403);
     expect(await enqueuedOf(greet)).toBe(0);
   });
   it("API-key routes keep refusing browsers' preflights", async () => {
@@ -139,7 +189,8 @@ describe("bad input gets its own 4xx and enqueues nothing", () => {
 });
 
 describe("rate limits", () => {
-  const post = (def: TaskDefinition, email: string, ip?: string) => browser("POST", `/v1/public/${def.name}`, { origin: SHOP, body: { email, lang: "en" }, ...(ip ? { ip } : {}) });
+  const post = (def: TaskDefinition, email: string, ip?: string) =>
+    browser("POST", `/v1/public/${def.name}`, { origin: SHOP, body: { email, lang: "en" }, ...(ip ? { ip } : {}) });
   function expect429(r: Awaited<ReturnType<typeof browser>>, limit: string, q: number) {
     expect(r.status).toBe(429);
     expect(r.body.error.code).toBe("rate_limited");
@@ -205,7 +256,11 @@ describe("rate limits", () => {
 
 describe("receipts", () => {
   it("read that task's state only, and follow it to succeeded", async () => {
-    const r = await browser("POST", `/v1/public/${greet.name}`, { origin: SHOP, body: { email: addr("receipt"), lang: "fr" }, ip: "192.0.2.50" });
+    const r = await browser("POST", `/v1/public/${greet.name}`, {
+      origin: SHOP,
+      body: { email: addr("receipt"), lang: "fr" },
+      ip: "192.0.2.50",
+    });
     expect(r.status).toBe(202);
     const path = `/v1/public/receipts/${r.body.receipt}`;
     const done = await until("the receipt to say succeeded", async () => {
@@ -217,7 +272,11 @@ describe("receipts", () => {
     expect((await browser("GET", path, { origin: "https://evil.example" })).status).toBe(403);
   });
   it("a forged or altered receipt is unknown", async () => {
-    const r = await browser("POST", `/v1/public/${greet.name}`, { origin: SHOP, body: { email: addr("forge"), lang: "en" }, ip: "192.0.2.51" });
+    const r = await browser("POST", `/v1/public/${greet.name}`, {
+      origin: SHOP,
+      body: { email: addr("forge"), lang: "en" },
+      ip: "192.0.2.51",
+    });
     const [id, task, exp, sig] = r.body.receipt.split(".");
     const other = `${id.slice(0, -1)}${id.endsWith("a") ? "b" : "a"}.${task}.${exp}.${sig}`;
     for (const bad of [other, `${id}.${task}.zzzzzz.${sig}`, "nonsense"]) {
@@ -229,10 +288,14 @@ describe("receipts", () => {
   it("expires with the task's record: 410", async () => {
     const r = await browser("POST", `/v1/public/${shortLived.name}`, { origin: SHOP, body: { email: addr("short"), lang: "en" } });
     expect(r.status).toBe(202);
-    const gone = await until("the receipt to expire", async () => {
-      const s = await browser("GET", `/v1/public/receipts/${r.body.receipt}`, { origin: SHOP });
-      return s.status === 410 ? s : undefined;
-    }, 10_000);
+    const gone = await until(
+      "the receipt to expire",
+      async () => {
+        const s = await browser("GET", `/v1/public/receipts/${r.body.receipt}`, { origin: SHOP });
+        return s.status === 410 ? s : undefined;
+      },
+      10_000,
+    );
     expect(gone.body.error.code).toBe("receipt_expired");
   });
 });
@@ -248,7 +311,10 @@ describe("Turnstile", () => {
     expect(await enqueuedOf(botChecked)).toBe(1);
   });
   it("a token siteverify refuses: 403 turnstile_failed with Cloudflare's reason, nothing enqueued", async () => {
-    for (const [secret, reason] of [[TURNSTILE_TEST_SECRETS.fail, "invalid-input-response"], [TURNSTILE_TEST_SECRETS.spent, "timeout-or-duplicate"]] as const) {
+    for (const [secret, reason] of [
+      [TURNSTILE_TEST_SECRETS.fail, "invalid-input-response"],
+      [TURNSTILE_TEST_SECRETS.spent, "timeout-or-duplicate"],
+    ] as const) {
       env = { ...env, TURNSTILE_SECRET_KEY: secret };
       const r = await fetch(`${app.url}/v1/public/${botChecked.name}`, {
         method: "POST",
@@ -286,10 +352,19 @@ describe("the siteverify stand-in", () => {
       return (await fetch(stack().turnstile, { method: "POST", body: form })).json();
     };
     expect(await verify(TURNSTILE_TEST_SECRETS.pass, TURNSTILE_DUMMY_TOKEN)).toMatchObject({ success: true, "error-codes": [] });
-    expect(await verify(TURNSTILE_TEST_SECRETS.fail, TURNSTILE_DUMMY_TOKEN)).toMatchObject({ success: false, "error-codes": ["invalid-input-response"] });
-    expect(await verify(TURNSTILE_TEST_SECRETS.spent, TURNSTILE_DUMMY_TOKEN)).toMatchObject({ success: false, "error-codes": ["timeout-or-duplicate"] });
+    expect(await verify(TURNSTILE_TEST_SECRETS.fail, TURNSTILE_DUMMY_TOKEN)).toMatchObject({
+      success: false,
+      "error-codes": ["invalid-input-response"],
+    });
+    expect(await verify(TURNSTILE_TEST_SECRETS.spent, TURNSTILE_DUMMY_TOKEN)).toMatchObject({
+      success: false,
+      "error-codes": ["timeout-or-duplicate"],
+    });
     expect(await verify(TURNSTILE_TEST_SECRETS.pass)).toMatchObject({ success: false, "error-codes": ["missing-input-response"] });
-    expect(await verify("0x4AAAAAAAnotatestkey", TURNSTILE_DUMMY_TOKEN)).toMatchObject({ success: false, "error-codes": ["invalid-input-secret"] });
+    expect(await verify("0x4AAAAAAAnotatestkey", TURNSTILE_DUMMY_TOKEN)).toMatchObject({
+      success: false,
+      "error-codes": ["invalid-input-secret"],
+    });
   });
 });
 
@@ -297,13 +372,19 @@ describe("the cost of the limits", () => {
   it("the three limits of one call are one Redis request (once the scripts are loaded)", async () => {
     const { Redis } = await import("@upstash/redis/cloudflare");
     const { enforceLimits } = await import("../src/rate-limit.ts");
-    const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL!, token: stack().env.UPSTASH_REDIS_REST_TOKEN!, automaticDeserialization: false, enableAutoPipelining: true });
+    const redis = new Redis({
+      url: stack().env.UPSTASH_REDIS_REST_URL!,
+      token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
+      automaticDeserialization: false,
+      enableAutoPipelining: true,
+    });
     const real = globalThis.fetch;
     let requests = 0;
     globalThis.fetch = ((...a: Parameters<typeof fetch>) => (requests++, real(...a))) as typeof fetch;
     try {
       const limits = { ip: { requests: 50, window: 60 }, recipient: { requests: 50, window: 60 }, task: { requests: 50, window: 60 } };
-      const call = (i: number) => enforceLimits(redis, `celeriac:`, `cost-${tag}`, limits, { ip: `192.0.2.${i}`, recipient: addr(`cost${i}`) });
+      const call = (i: number) =>
+        enforceLimits(redis, `celeriac:`, `cost-${tag}`, limits, { ip: `192.0.2.${i}`, recipient: addr(`cost${i}`) });
       await call(1);
       requests = 0;
       await call(2);
@@ -321,11 +402,26 @@ describe("configuration of the browsers' routes", () => {
     const bare = { ...stack().env, CELERIAC_RECEIPT_SECRET: "" };
     const health = await app.request("/healthz", {}, bare);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ degraded: true, checks: { public: { ok: false, problems: [expect.stringContaining("CELERIAC_RECEIPT_SECRET")] } } });
-    const r = await app.request(`/v1/public/${greet.name}`, { method: "POST", headers: { "content-type": "application/json", origin: SHOP }, body: JSON.stringify({ email: addr("cfg"), lang: "en" }) }, bare);
+    expect(await health.json()).toMatchObject({
+      degraded: true,
+      checks: { public: { ok: false, problems: [expect.stringContaining("CELERIAC_RECEIPT_SECRET")] } },
+    });
+    const r = await app.request(
+      `/v1/public/${greet.name}`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: SHOP },
+        body: JSON.stringify({ email: addr("cfg"), lang: "en" }),
+      },
+      bare,
+    );
     expect(r.status).toBe(503);
     expect(await r.json()).toMatchObject({ error: { code: "misconfigured", message: expect.stringContaining("CELERIAC_RECEIPT_SECRET") } });
-    const listed = await app.request("/v1/tasks?limit=1", { headers: { authorization: `Bearer ${stack().env.CELERIAC_API_KEYS!.split(":")[1]}` } }, bare);
+    const listed = await app.request(
+      "/v1/tasks?limit=1",
+      { headers: { authorization: `Bearer ${stack().env.CELERIAC_API_KEYS!.split(":")[1]}` } },
+      bare,
+    );
     expect(listed.status).toBe(200);
   });
 });

@@ -8,8 +8,19 @@ import { mailbox, stack, until } from "./helpers/api.ts";
 
 const python = (script: string, args: string[]) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    execFile("python3", [join(ROOT, "examples/python", script), ...args], { env: { PATH: process.env.PATH!, CELERIAC_URL: stack().worker, CELERIAC_API_KEY: DEV_API_KEY, VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      "python3",
+      [join(ROOT, "examples/python", script), ...args],
+      {
+        env: {
+          PATH: process.env.PATH!,
+          CELERIAC_URL: stack().worker,
+          CELERIAC_API_KEY: DEV_API_KEY,
+          VERIFICATION_TOKEN_SECRET: DEV_VERIFICATION_SECRET,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   );
 

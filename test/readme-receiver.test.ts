@@ -49,7 +49,11 @@ describe("the README's webhook receiver recipe", () => {
     expect(received.at(-1)).toEqual({ body: text, type: "application/x-www-form-urlencoded" });
     // The old recipe on the same signed request: the signature is fine, the JSON parse is not.
     const at = Math.floor(Date.now() / 1000);
-    const signed = { "webhook-id": "tsk_x", "webhook-timestamp": String(at), "webhook-signature": new Webhook(stack().env.CELERIAC_WEBHOOK_SECRET!).sign("tsk_x", new Date(at * 1000), text) };
+    const signed = {
+      "webhook-id": "tsk_x",
+      "webhook-timestamp": String(at),
+      "webhook-signature": new Webhook(stack().env.CELERIAC_WEBHOOK_SECRET!).sign("tsk_x", new Date(at * 1000), text),
+    };
     expect(() => new Webhook(stack().env.CELERIAC_WEBHOOK_SECRET!).verify(text, signed)).toThrow();
   });
 
@@ -62,7 +66,12 @@ describe("the README's webhook receiver recipe", () => {
     const signature = new Webhook(stack().env.CELERIAC_WEBHOOK_SECRET!).sign("tsk_y", new Date(at * 1000), "a=1");
     const tampered = await fetch(`${base}/any`, {
       method: "POST",
-      headers: { "webhook-id": "tsk_y", "webhook-timestamp": String(at), "webhook-signature": signature, "content-type": "application/x-www-form-urlencoded" },
+      headers: {
+        "webhook-id": "tsk_y",
+        "webhook-timestamp": String(at),
+        "webhook-signature": signature,
+        "content-type": "application/x-www-form-urlencoded",
+      },
       body: "a=2",
     });
     expect(tampered.status).toBe(401);

@@ -1,6 +1,6 @@
 // The README's callback receivers (Node and Python), run as written: each gets a real callback
 // from the Worker in workerd, verifies it, and refuses a forged one.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, ROOT } from "../dev/stack.ts";
@@ -11,7 +11,7 @@ const readme = readFileSync(`${ROOT}/README.md`, "utf8");
 function snippet(marker: string, lang: string): string {
   const at = readme.indexOf(marker);
   if (at < 0) throw new Error(`README has no "${marker}"`);
-  const m = new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(readme.slice(at));
+  const m = new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``).exec(readme.slice(at));
   if (!m) throw new Error(`no ${lang} block after "${marker}"`);
   return m[1]!;
 }
@@ -36,7 +36,9 @@ async function start(file: string, code: string, command: string[]) {
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const url = `http://127.0.0.1:${port}/hook`;
-  await until(`${file} to listen`, async () => ((await fetch(url, { method: "POST", body: "{}" }).catch(() => null))?.status === 401 ? true : undefined));
+  await until(`${file} to listen`, async () =>
+    (await fetch(url, { method: "POST", body: "{}" }).catch(() => null))?.status === 401 ? true : undefined,
+  );
   return { url, output: () => out };
 }
 
@@ -51,12 +53,17 @@ async function roundTrip(receiver: { url: string; output: () => string }) {
   // A webhook task is signed with the same secret, but its body is the caller's: one posing as a
   // callback (here of itself) is refused, since its webhook-id is not `<id>.<type>`.
   const r = await call("POST", "/v1/tasks/webhook", {
-    payload: { url: receiver.url.replace("/hook", "/work"), body: { json: { type: "task.succeeded", id: "tsk_forged", state: "succeeded" } } },
+    payload: {
+      url: receiver.url.replace("/hook", "/work"),
+      body: { json: { type: "task.succeeded", id: "tsk_forged", state: "succeeded" } },
+    },
     callback: receiver.url,
   });
   const done = await settle(r.body.id);
   expect(done).toMatchObject({ state: "failed", error: { code: "http_401" } });
-  await until("the receiver to print the event", async () => (receiver.output().includes(`task.failed ${r.body.id} failed`) ? true : undefined));
+  await until("the receiver to print the event", async () =>
+    receiver.output().includes(`task.failed ${r.body.id} failed`) ? true : undefined,
+  );
   expect(receiver.output()).not.toContain("tsk_forged");
   const rec = await until("the callback delivered", async () => {
     const t = (await call("GET", `/v1/tasks/${r.body.id}`)).body;

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRedisBridge, type RedisBridge } from "../dev/redis-bridge.ts";
+import { type RedisBridge, startRedisBridge } from "../dev/redis-bridge.ts";
 
 const realRedisAnswers = await startRedisBridge({ port: 0, backend: "redis" })
   .then((b) => b.close().then(() => true))
@@ -119,12 +119,7 @@ describe.each(["redis", "memory"] as const)("redis bridge over %s", (backend) =>
     it("runs explicit pipelines, keeping per-command errors", async () => {
       const res = await redis.pipeline().set(`${p}pl`, "1").incr(`${p}pl`).get(`${p}pl`).exec();
       expect(res).toEqual(["OK", 2, 2]);
-      const mixed = await redis
-        .pipeline()
-        .set(`${p}pl2`, "text")
-        .incr(`${p}pl2`)
-        .get(`${p}pl2`)
-        .exec({ keepErrors: true });
+      const mixed = await redis.pipeline().set(`${p}pl2`, "text").incr(`${p}pl2`).get(`${p}pl2`).exec({ keepErrors: true });
       expect(mixed[0]).toEqual({ result: "OK", error: undefined });
       expect(mixed[1]?.error).toMatch(/not an integer/);
       expect(mixed[2]).toEqual({ result: "text", error: undefined });
@@ -231,7 +226,11 @@ describe.each(["redis", "memory"] as const)("redis bridge over %s", (backend) =>
         expect({ path, body, status: res.status, error: json.error }).toMatchObject({ status: 400, error: expect.stringMatching(pattern) });
       }
       expect(await (await raw("/", ["get", `${p}m`])).json()).toEqual({ result: null }); // discarded
-      const pipe = await raw("/pipeline", [["set", `${p}pw`, 1], ["blpop", "x", 0], ["incr", `${p}pw`]]);
+      const pipe = await raw("/pipeline", [
+        ["set", `${p}pw`, 1],
+        ["blpop", "x", 0],
+        ["incr", `${p}pw`],
+      ]);
       const entries = (await pipe.json()) as { result?: unknown; error?: string }[];
       expect(entries[0]).toEqual({ result: "OK" });
       expect(entries[1]?.error).toMatch(/blpop/);

@@ -1,9 +1,9 @@
 // Item 1 of issue 15: a caller's mistake is a 4xx, never an outage, and a refused request leaves
 // nothing behind. Through the Worker in workerd, whose stack is the smallest of the runtimes.
 import { describe, expect, it } from "vitest";
+import { DEV_API_KEY } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { MAX_JSON_DEPTH, payloadProblem, tooDeepAt } from "../src/http.ts";
-import { DEV_API_KEY } from "../dev/stack.ts";
 import { call, sign, stack, unique } from "./helpers/api.ts";
 
 const nested = (levels: number, leaf = "1") => "[".repeat(levels) + leaf + "]".repeat(levels);
@@ -19,7 +19,9 @@ describe("deep JSON", () => {
 
   it("refuses deep JSON in a batch too, and accepts nesting up to the limit", async () => {
     const deep = JSON.stringify({ tasks: [{ task: "webhook", payload: { url: "https://example.com/hook", body: { json: "@" } } }] });
-    expect((await call("POST", "/v1/tasks", undefined, { raw: deep.replace('"@"', nested(MAX_JSON_DEPTH)) })).body.error.code).toBe("json_too_deep");
+    expect((await call("POST", "/v1/tasks", undefined, { raw: deep.replace('"@"', nested(MAX_JSON_DEPTH)) })).body.error.code).toBe(
+      "json_too_deep",
+    );
     // The envelope takes 5 levels here; the rest may nest.
     const ok = deep.replace('"@"', nested(MAX_JSON_DEPTH - 6)).replace('"webhook"', '"no-such-task"');
     const r = await call("POST", "/v1/tasks", undefined, { raw: ok });
@@ -28,7 +30,7 @@ describe("deep JSON", () => {
   });
 
   it("counts brackets, not brackets inside strings", () => {
-    expect(tooDeepAt(JSON.stringify({ s: "[[[[[[[[[[[[[[[[[[[[\\\"[[[[" }), 3)).toBeUndefined();
+    expect(tooDeepAt(JSON.stringify({ s: '[[[[[[[[[[[[[[[[[[[[\\"[[[[' }), 3)).toBeUndefined();
     expect(tooDeepAt(nested(4), 3)).toBe(3);
   });
 
@@ -61,10 +63,22 @@ describe("signed messages out of range", () => {
     const url = `${stack().env.CELERIAC_PUBLIC_URL}/qstash/deliver`;
     const id = "tsk_0000000000farfuturerunatxxx";
     const body = JSON.stringify({
-      v: 1, id, task: "send-email", payload: { to: "ada@celeriac.dev", subject: "far", text: "x" },
-      options: { retries: 0, timeout: 5, resultTtl: 3600 }, createdAt: Date.now(), runAt: 1e308,
+      v: 1,
+      id,
+      task: "send-email",
+      payload: { to: "ada@celeriac.dev", subject: "far", text: "x" },
+      options: { retries: 0, timeout: 5, resultTtl: 3600 },
+      createdAt: Date.now(),
+      runAt: 1e308,
     });
-    const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }) }, body });
+    const r = await fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
+      },
+      body,
+    });
     expect(r.status).toBe(489);
     expect(((await r.json()) as any).error.code).toBe("invalid_message");
     expect((await call("GET", `/v1/tasks/${id}`)).status).toBe(404);

@@ -238,13 +238,25 @@ describe("signed deliveries only", () => {
 describe("caller errors", () => {
   it("answers each mistake with its status and code, and enqueues nothing", async () => {
     const mark = unique("mistake");
-    const email = (_: string, extra: Record<string, unknown> = {}) => ({ payload: { to: "ada@celeriac.dev", subject: mark, text: "x", ...extra } });
+    const email = (_: string, extra: Record<string, unknown> = {}) => ({
+      payload: { to: "ada@celeriac.dev", subject: mark, text: "x", ...extra },
+    });
     const cases: [string, Promise<{ status: number; body: any }>, number, string][] = [
       ["no key", call("POST", "/v1/tasks/send-email", email("x"), { headers: { authorization: "" } }), 401, "missing_api_key"],
-      ["wrong key", call("POST", "/v1/tasks/send-email", email("x"), { headers: { authorization: "Bearer nope-nope-nope-nope" } }), 403, "invalid_api_key"],
+      [
+        "wrong key",
+        call("POST", "/v1/tasks/send-email", email("x"), { headers: { authorization: "Bearer nope-nope-nope-nope" } }),
+        403,
+        "invalid_api_key",
+      ],
       ["unknown task", call("POST", "/v1/tasks/launch-rocket", email("x")), 404, "unknown_task"],
       ["bad JSON", call("POST", "/v1/tasks/send-email", undefined, { raw: "{nope" }), 400, "invalid_json"],
-      ["not JSON", call("POST", "/v1/tasks/send-email", undefined, { raw: "to=a", headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type"],
+      [
+        "not JSON",
+        call("POST", "/v1/tasks/send-email", undefined, { raw: "to=a", headers: { "content-type": "text/plain" } }),
+        415,
+        "unsupported_media_type",
+      ],
       ["too large", call("POST", "/v1/tasks/send-email", email("x", { text: "x".repeat(1_100_000) })), 413, "body_too_large"],
       ["bad option", call("POST", "/v1/tasks/send-email", { ...email("x"), delay: "soon" }), 400, "invalid_options"],
       ["unknown option", call("POST", "/v1/tasks/send-email", { ...email("x"), priority: 1 }), 400, "invalid_options"],
@@ -299,7 +311,8 @@ describe("caller errors", () => {
 describe("listing", () => {
   it("lists newest first with a cursor, filtered by task and state", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await call("POST", "/v1/tasks/send-email", { ...email(unique(`list ${i}`)), delay: "1h" })).body.id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await call("POST", "/v1/tasks/send-email", { ...email(unique(`list ${i}`)), delay: "1h" })).body.id);
     const seen: string[] = [];
     let cursor: string | undefined;
     do {

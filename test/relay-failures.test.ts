@@ -5,10 +5,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client } from "@upstash/qstash";
 import { Redis } from "@upstash/redis";
-import { describe, expect, it } from "vitest";
-import { createApp } from "../src/app.ts";
-import { DEV_API_KEY, freePort } from "../dev/stack.ts";
 import { Resend } from "resend";
+import { describe, expect, it } from "vitest";
+import { DEV_API_KEY, freePort } from "../dev/stack.ts";
+import { createApp } from "../src/app.ts";
 import { call, keyPrefix, mailbox, settle, sign, stack, unique } from "./helpers/api.ts";
 
 const app = createApp();
@@ -49,9 +49,17 @@ describe("a dependency is down", () => {
     const r = await enqueue(env, subject, unique("redis-down").replace(" ", "-"));
     expect(r.status).toBe(503);
     expect(((await r.json()) as any).error.code).toBe("redis_unavailable");
-    const state = await (await fetch(`${stack().broker}/_broker/state`, { headers: { authorization: `Bearer ${stack().env.QSTASH_TOKEN}` } })).json();
+    const state = await (
+      await fetch(`${stack().broker}/_broker/state`, { headers: { authorization: `Bearer ${stack().env.QSTASH_TOKEN}` } })
+    ).json();
     const pending = (state.messages as any[]).filter((m) => m.state !== "CANCELLED" && m.destination.endsWith("/qstash/deliver"));
-    const bodies = await Promise.all(pending.map((m) => qstash().messages.get(m.messageId).catch(() => null)));
+    const bodies = await Promise.all(
+      pending.map((m) =>
+        qstash()
+          .messages.get(m.messageId)
+          .catch(() => null),
+      ),
+    );
     expect(bodies.filter((m) => m && String(m.body).includes(subject))).toEqual([]);
   });
 
@@ -135,10 +143,13 @@ describe("a worker dies mid-task", () => {
     }
     await redis().hset(`${keyPrefix()}t:${id}`, { state: "running", attempts: 1, leaseUntil: Date.now() + (opts.leaseMs ?? 1_000) });
     const message = {
-      v: 1, id, task: "send-email",
+      v: 1,
+      id,
+      task: "send-email",
       payload,
       options: { retries: 0, timeout: 10, resultTtl: 60 },
-      createdAt: Date.now(), runAt: Date.now(),
+      createdAt: Date.now(),
+      runAt: Date.now(),
       // The last re-check, its attempt (the second) having died as the first did.
       ...(opts.rechecks !== undefined ? { recheck: { n: opts.rechecks - 1, attempts: 0 } } : {}),
     };
@@ -180,14 +191,38 @@ describe("a worker dies mid-task", () => {
   });
 
   it("ignores a failure callback from before a retry through the API (another generation)", async () => {
-    const r = await call("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("gen"), text: "x" }, delay: "1h" });
+    const r = await call("POST", "/v1/tasks/send-email", {
+      payload: { to: "ada@celeriac.dev", subject: unique("gen"), text: "x" },
+      delay: "1h",
+    });
     const id = r.body.id;
     await redis().hset(`${keyPrefix()}t:${id}`, { gen: 1 }); // as if it failed once and was retried
     const url = `${stack().env.CELERIAC_PUBLIC_URL}/qstash/failure`;
     const callback = (gen: number) => {
-      const source = { v: 1, id, task: "send-email", payload: {}, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: 0, runAt: 0, gen };
-      const body = JSON.stringify({ status: 500, retried: 0, sourceMessageId: "msg_x", sourceBody: Buffer.from(JSON.stringify(source)).toString("base64") });
-      return fetch(url, { method: "POST", headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }) }, body });
+      const source = {
+        v: 1,
+        id,
+        task: "send-email",
+        payload: {},
+        options: { retries: 0, timeout: 10, resultTtl: 60 },
+        createdAt: 0,
+        runAt: 0,
+        gen,
+      };
+      const body = JSON.stringify({
+        status: 500,
+        retried: 0,
+        sourceMessageId: "msg_x",
+        sourceBody: Buffer.from(JSON.stringify(source)).toString("base64"),
+      });
+      return fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
+        },
+        body,
+      });
     };
     expect(await (await callback(0)).json()).toEqual({ id, recorded: false });
     expect((await call("GET", `/v1/tasks/${id}`)).body.state).toBe("scheduled");

@@ -5,13 +5,18 @@ import { DEFAULT_RETRY_DELAY, retryDelayExpression, retryWaitMs } from "../src/r
 import { tasks } from "../tasks/index.ts";
 
 /** The waits before each retry, seconds. */
-const waits = (expression: string, retries: number) =>
-  Array.from({ length: retries }, (_, n) => retryWaitMs(expression, n)! / 1000);
+const waits = (expression: string, retries: number) => Array.from({ length: retries }, (_, n) => retryWaitMs(expression, n)! / 1000);
 
 describe("built-in retry policies", () => {
   // Each task's whole retry window, as its file states it (seconds): short for mail that matters
   // now, longer for receivers that may be mid-deploy, short for a report that only reads Redis.
-  const WINDOW_S: Record<string, number> = { "send-email": 16 * 60, webhook: 45 * 60, callback: 45 * 60, "daily-stats": 16 * 60, verification: 90 };
+  const WINDOW_S: Record<string, number> = {
+    "send-email": 16 * 60,
+    webhook: 45 * 60,
+    callback: 45 * 60,
+    "daily-stats": 16 * 60,
+    verification: 90,
+  };
 
   it.each(tasks.map((t) => [t.name, t] as const))("%s states its own policy, within its window", (name, t) => {
     expect(t.retryDelay, `${name} must state a retryDelay`).not.toBe(retryDelayExpression(DEFAULT_RETRY_DELAY));

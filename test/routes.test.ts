@@ -17,7 +17,11 @@ class RecordingClient extends Client {
 const qstash = new RecordingClient({ baseUrl: stack().broker, token: stack().env.QSTASH_TOKEN!, retry: false });
 const app = createApp({ services: { qstash } });
 const post = (path: string, body: unknown) =>
-  app.request(path, { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify(body) }, { ...stack().env });
+  app.request(
+    path,
+    { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify(body) },
+    { ...stack().env },
+  );
 const email = (subject: string) => ({ to: "ada@celeriac.dev", subject, text: "x" });
 
 describe("routes in-process, with injected services", () => {
@@ -33,7 +37,11 @@ describe("routes in-process, with injected services", () => {
   it("sends the task's retry policy to QStash: the task's own, or the one given per enqueue", async () => {
     const plain = await post("/v1/tasks/send-email", { payload: email(unique("policy")), delay: "1h" });
     expect(plain.status).toBe(202);
-    const own = await post("/v1/tasks/send-email", { payload: email(unique("policy")), delay: "1h", retryDelay: { base: 2, factor: 3, max: 60 } });
+    const own = await post("/v1/tasks/send-email", {
+      payload: email(unique("policy")),
+      delay: "1h",
+      retryDelay: { base: 2, factor: 3, max: 60 },
+    });
     const expr = await post("/v1/tasks/send-email", { payload: email(unique("policy")), delay: "1h", retryDelay: "1000 * (retried + 1)" });
     expect(qstash.published.map((p) => p.retryDelay)).toEqual([
       "min(300000, 5000 * pow(2, retried))", // send-email's stated policy
@@ -43,7 +51,10 @@ describe("routes in-process, with injected services", () => {
     // QStash (the broker) holds it, and the record shows it among the options.
     const [first, body, third] = (await Promise.all([plain.json(), own.json(), expr.json()])) as any[];
     expect((await qstash.messages.get(body.messageId)).retryDelayExpression).toBe("min(60000, 2000 * pow(3, retried))");
-    expect((await call("GET", `/v1/tasks/${body.id}`)).body.options).toMatchObject({ retries: 8, retryDelay: "min(60000, 2000 * pow(3, retried))" });
+    expect((await call("GET", `/v1/tasks/${body.id}`)).body.options).toMatchObject({
+      retries: 8,
+      retryDelay: "min(60000, 2000 * pow(3, retried))",
+    });
     for (const t of [first, body, third]) expect((await call("DELETE", `/v1/tasks/${t.id}`)).status).toBe(200);
   });
 
@@ -70,7 +81,10 @@ describe("retry policy end to end (Worker in workerd)", () => {
     const path = `/flaky-${unique("p").replace(" ", "-")}`;
     rx.script(path, [{ status: 500 }]);
     // 40 s before the first retry; the broker's clock runs 20× faster, so about 2 s here.
-    const r = await call("POST", "/v1/tasks/webhook", { payload: { url: `${rx.base}${path}` }, retryDelay: { base: 40, factor: 2, max: 600 } });
+    const r = await call("POST", "/v1/tasks/webhook", {
+      payload: { url: `${rx.base}${path}` },
+      retryDelay: { base: 40, factor: 2, max: 600 },
+    });
     expect(r.status).toBe(202);
     const retrying = await until("the task to be retrying", async () => {
       const t = (await call("GET", `/v1/tasks/${r.body.id}`)).body;

@@ -3,8 +3,8 @@
 import { Redis } from "@upstash/redis";
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveNode } from "../src/node.ts";
 import { RetryLater } from "../src/errors.ts";
+import { serveNode } from "../src/node.ts";
 import { defineTask, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
 import { call, keyPrefix, settle, stack } from "./helpers/api.ts";
@@ -107,7 +107,9 @@ describe("runner", () => {
   });
 
   it("passes a task's flow control to QStash: never more than `parallelism` runs at once", async () => {
-    const ids = (await api("POST", "/v1/tasks", { tasks: Array.from({ length: 4 }, () => ({ task: `serial-${tag}`, payload: {} })) })).body.tasks.map((t: any) => t.id);
+    const ids = (
+      await api("POST", "/v1/tasks", { tasks: Array.from({ length: 4 }, () => ({ task: `serial-${tag}`, payload: {} })) })
+    ).body.tasks.map((t: any) => t.id);
     for (const id of ids) expect((await settle(id, ["succeeded"], app.url)).state).toBe("succeeded");
     expect(peak).toBe(1);
   });

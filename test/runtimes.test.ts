@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
 import { afterAll, describe, expect, it } from "vitest";
-import { DEV_API_KEY, freePort, ROOT, startApp, type AppProcess, type Runtime } from "../dev/stack.ts";
+import { type AppProcess, DEV_API_KEY, freePort, ROOT, type Runtime, startApp } from "../dev/stack.ts";
 import { serveNode } from "../src/node.ts";
 import { call, mailbox, settle, stack, unique, until } from "./helpers/api.ts";
 
@@ -57,7 +57,12 @@ describe.each(cases)("on %s", (runtime, vars: Record<string, string>) => {
     const email = `runtime-${runtime}-${Math.random().toString(36).slice(2, 8)}@celeriac.dev`;
     const r = await fetch(`${url}/v1/public/verification`, {
       method: "POST",
-      headers: { origin: stack().site, "content-type": "application/json", "x-forwarded-for": "203.0.113.99", "cf-connecting-ip": "203.0.113.98" },
+      headers: {
+        origin: stack().site,
+        "content-type": "application/json",
+        "x-forwarded-for": "203.0.113.99",
+        "cf-connecting-ip": "203.0.113.98",
+      },
       body: JSON.stringify({ email, purpose: "sign-in" }),
     });
     expect(r.status).toBe(202);
@@ -90,8 +95,11 @@ describe("the Node entry", () => {
       symlinkSync(ROOT, join(dir, "repo"));
       // With no variables set, sync-schedules must say so and fail, not exit 0 having done nothing.
       const out = await new Promise<{ code: number | null; stderr: string }>((done) =>
-        execFile(process.execPath, [join(dir, "repo/src/node.ts"), "sync-schedules"], { env: { PATH: process.env.PATH ?? "" } }, (err, _stdout, stderr) =>
-          done({ code: err ? (err.code as number) : 0, stderr }),
+        execFile(
+          process.execPath,
+          [join(dir, "repo/src/node.ts"), "sync-schedules"],
+          { env: { PATH: process.env.PATH ?? "" } },
+          (err, _stdout, stderr) => done({ code: err ? (err.code as number) : 0, stderr }),
         ),
       );
       expect(out.code).toBe(1);

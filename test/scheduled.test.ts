@@ -13,7 +13,11 @@ describe("scheduled()", () => {
     await createApp().scheduled(event, { ...stack().env }, { waitUntil: (p) => waited.push(p) });
     expect(waited).toHaveLength(1);
     await waited[0];
-    expect(log).toHaveBeenCalledWith(expect.stringMatching(/^\[celeriac\] schedule sync \(cron "\*\/10 \* \* \* \*"\): [01] created, 0 updated, 0 deleted, [01] unchanged$/));
+    expect(log).toHaveBeenCalledWith(
+      expect.stringMatching(
+        /^\[celeriac\] schedule sync \(cron "\*\/10 \* \* \* \*"\): [01] created, 0 updated, 0 deleted, [01] unchanged$/,
+      ),
+    );
     // QStash now holds the declared schedule as declared.
     const status = await call("GET", "/v1/schedules");
     expect(status.body.schedules).toEqual([expect.objectContaining({ id: "celeriac-daily-stats-daily", drift: [] })]);
@@ -24,7 +28,9 @@ describe("scheduled()", () => {
     const { CELERIAC_PUBLIC_URL: _, ...env } = stack().env;
     const waited: Promise<unknown>[] = [];
     const run = createApp().scheduled(event, env, { waitUntil: (p) => waited.push(p) });
-    await expect(run).rejects.toThrow('[celeriac] schedule sync (cron "*/10 * * * *") skipped, the relay is misconfigured: CELERIAC_PUBLIC_URL is missing');
+    await expect(run).rejects.toThrow(
+      '[celeriac] schedule sync (cron "*/10 * * * *") skipped, the relay is misconfigured: CELERIAC_PUBLIC_URL is missing',
+    );
     expect(waited).toHaveLength(1);
   });
 });

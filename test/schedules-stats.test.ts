@@ -4,7 +4,7 @@
 import { Client } from "@upstash/qstash";
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBroker, type Broker } from "../dev/broker/index.ts";
+import { type Broker, startBroker } from "../dev/broker/index.ts";
 import { DEV_API_KEY } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { PermanentError } from "../src/errors.ts";
@@ -90,10 +90,14 @@ describe("schedules", () => {
 
   it("a minute cron fires and each run is a normal task record with its schedule id", async () => {
     // The broker's cron clock runs 1/timeScale times faster: a minute passes in 3 s.
-    const run = await until("a scheduled run", async () => {
-      const list = await api("GET", `/v1/tasks?task=probe-${tag}&state=succeeded`);
-      return list.body.tasks.find((t: any) => t.scheduleId === id("every-minute"));
-    }, 30_000);
+    const run = await until(
+      "a scheduled run",
+      async () => {
+        const list = await api("GET", `/v1/tasks?task=probe-${tag}&state=succeeded`);
+        return list.body.tasks.find((t: any) => t.scheduleId === id("every-minute"));
+      },
+      30_000,
+    );
     expect(run).toMatchObject({ state: "succeeded", attempts: 1, payload: { n: 1 }, result: { n: 1 } });
   });
 

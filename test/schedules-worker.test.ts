@@ -16,7 +16,14 @@ describe("schedules in workerd", () => {
     expect(second.body).toMatchObject({ created: [], updated: [], deleted: [], unchanged: [DAILY] });
     const status = await call("GET", "/v1/schedules");
     expect(status.body.schedules).toEqual([
-      expect.objectContaining({ id: DAILY, task: "daily-stats", cron: "5 0 * * *", timezone: "UTC", drift: [], live: expect.objectContaining({ cron: "5 0 * * *", paused: false }) }),
+      expect.objectContaining({
+        id: DAILY,
+        task: "daily-stats",
+        cron: "5 0 * * *",
+        timezone: "UTC",
+        drift: [],
+        live: expect.objectContaining({ cron: "5 0 * * *", paused: false }),
+      }),
     ]);
   });
 

@@ -2,9 +2,9 @@
 // address is refused by the lookup the connection itself uses (no rebinding window), end to end
 // through the broker. DNS is stood in for by a resolver that maps one test name to loopback,
 // as a public name pointing at 127.0.0.1 (127.0.0.1.nip.io, localtest.me) would.
-import { lookup, type LookupAddress } from "node:dns";
+import { type LookupAddress, lookup } from "node:dns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { guardedFetch, serveNode, type Resolve } from "../src/node.ts";
+import { guardedFetch, type Resolve, serveNode } from "../src/node.ts";
 import { refusalOf } from "../src/outbound.ts";
 import { call, settle, stack } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
@@ -23,7 +23,10 @@ const port = () => new URL(rx.base).port;
 describe("Node: the address dialled is checked", () => {
   it("refuses a name resolving to loopback even when the loopback address itself is allow-listed", async () => {
     const f = guardedFetch(resolve)(["127.0.0.1"]);
-    const err = await f(`http://${REBIND}:${port()}/x`).then(() => undefined, (e: unknown) => e);
+    const err = await f(`http://${REBIND}:${port()}/x`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(refusalOf(err)?.message).toMatch(/resolves to 127\.0\.0\.1, a loopback address/);
     expect(rx.receipts("/x")).toHaveLength(0);
     // The allow-listed literal still connects: the check is per address, not a blanket block.
@@ -33,9 +36,16 @@ describe("Node: the address dialled is checked", () => {
   it("checks every hop of a followed redirect, an IP literal's included (Node dials those without a lookup)", async () => {
     // The first hop is allow-listed; where it redirects to is not, and must be refused there.
     const f = guardedFetch(resolve)([`${REBIND}:${port()}`]);
-    for (const [path, to] of [["/hop-literal", `${rx.base}/secret-literal`], ["/hop-name", `http://${REBIND}:65001/secret-name`], ["/hop-meta", "http://169.254.169.254/latest/meta-data/"]] as const) {
+    for (const [path, to] of [
+      ["/hop-literal", `${rx.base}/secret-literal`],
+      ["/hop-name", `http://${REBIND}:65001/secret-name`],
+      ["/hop-meta", "http://169.254.169.254/latest/meta-data/"],
+    ] as const) {
       rx.script(path, [{ status: 302, headers: { location: to } }]);
-      const err = await f(`http://${REBIND}:${port()}${path}`).then((r) => `answered ${r.status}`, (e: unknown) => e);
+      const err = await f(`http://${REBIND}:${port()}${path}`).then(
+        (r) => `answered ${r.status}`,
+        (e: unknown) => e,
+      );
       expect(refusalOf(err)?.message ?? `let through: ${String(err)}`, `${path} → ${to}`).toMatch(/refused/);
       expect(rx.receipts(path)).toHaveLength(1);
     }

@@ -171,7 +171,9 @@ describe("refuseTarget", () => {
     expect(refuseTarget("http://[::ffff:a9fe:a9fe]/", [])).toBe(
       `refused: [::ffff:a9fe:a9fe] is ${METADATA} (IPv4 169.254.169.254 inside IPv6); add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it`,
     );
-    expect(refuseTarget("http://example.com@10.1.2.3/", [])).toBe("refused: the URL must not contain credentials (send an authorization header instead)");
+    expect(refuseTarget("http://example.com@10.1.2.3/", [])).toBe(
+      "refused: the URL must not contain credentials (send an authorization header instead)",
+    );
     expect(refuseTarget("ftp://example.com/", [])).toBe("refused: the URL uses ftp: (only http and https)");
   });
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStaticSite, type StaticSite } from "../dev/static-site.ts";
+import { type StaticSite, startStaticSite } from "../dev/static-site.ts";
 
 let dir: string;
 let site: StaticSite;

@@ -2,10 +2,10 @@
 // prefix of their own: races between enqueue and delivery, undo, generations and expiry.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/env.ts";
-import { servicesFor } from "../src/services.ts";
-import { TaskStore, utcDay, type NewRecord } from "../src/store/index.ts";
 import { newTaskId } from "../src/ids.ts";
 import { taskKv } from "../src/kv.ts";
+import { servicesFor } from "../src/services.ts";
+import { type NewRecord, TaskStore, utcDay } from "../src/store/index.ts";
 import { stack } from "./helpers/api.ts";
 
 let store: TaskStore;
@@ -57,8 +57,12 @@ describe("store", () => {
   it("tells a repeat from a key reused for another payload", async () => {
     const r = record();
     expect(await store.createMany([r], [store.idemKey("k", r.id)])).toEqual([{ kind: "new" }]);
-    expect(await store.createMany([{ ...r, createdAt: r.createdAt + 5 }], [store.idemKey("k", r.id)])).toEqual([{ kind: "dup", createdAt: r.createdAt }]);
-    expect(await store.createMany([{ ...r, payload: { n: 2 } }], [store.idemKey("k", r.id)])).toEqual([{ kind: "mismatch", task: "probe" }]);
+    expect(await store.createMany([{ ...r, createdAt: r.createdAt + 5 }], [store.idemKey("k", r.id)])).toEqual([
+      { kind: "dup", createdAt: r.createdAt },
+    ]);
+    expect(await store.createMany([{ ...r, payload: { n: 2 } }], [store.idemKey("k", r.id)])).toEqual([
+      { kind: "mismatch", task: "probe" },
+    ]);
   });
 
   it("discard undoes a create: record, indexes, idempotency key and count", async () => {
@@ -68,7 +72,8 @@ describe("store", () => {
     await store.createMany([r], [key]);
     await store.discard([r.id], [key], Date.now());
     expect(await store.get(r.id)).toBeNull();
-    for (const idx of ["i:all", "i:task:probe", "i:state:scheduled", "i:task:probe:state:scheduled"]) expect(await members(idx)).not.toContain(r.id);
+    for (const idx of ["i:all", "i:task:probe", "i:state:scheduled", "i:task:probe:state:scheduled"])
+      expect(await members(idx)).not.toContain(r.id);
     expect(await store.redis.exists(key)).toBe(0);
     expect(await counter("enqueued")).toBe(before);
     // Nor is it left in the expiry index, as a task no caller was ever told about.
@@ -84,7 +89,9 @@ describe("store", () => {
     await store.redis.zadd(`${prefix}expiry`, { score: Date.now() - 1_000, member: ghost });
     const before = await members("expiry");
     expect(await store.createMany([{ ...r, createdAt: Date.now() }], [key])).toEqual([{ kind: "dup", createdAt: r.createdAt }]);
-    expect(await store.createMany([{ ...r, payload: { n: 9 }, createdAt: Date.now() }], [key])).toEqual([{ kind: "mismatch", task: "probe" }]);
+    expect(await store.createMany([{ ...r, payload: { n: 9 }, createdAt: Date.now() }], [key])).toEqual([
+      { kind: "mismatch", task: "probe" },
+    ]);
     expect(await members("expiry")).toEqual(before);
     await store.createMany([record()], [""]);
     expect(await members("expiry")).not.toContain(ghost);
@@ -98,8 +105,14 @@ describe("store", () => {
     await store.claim(r, "msg_2", Date.now(), 60_000);
     expect(await store.transition(r.id, { from: ["running"], to: "failed", at: Date.now(), gen: 1 })).toMatchObject({ kind: "ok" });
     // The attempt that was still running finishes: its success replaces the failure.
-    expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 1 })).toMatchObject({ kind: "ok", from: "failed" });
-    expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 7 })).toEqual({ kind: "conflict", state: "succeeded" });
+    expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 1 })).toMatchObject({
+      kind: "ok",
+      from: "failed",
+    });
+    expect(await store.transition(r.id, { from: ["running", "failed"], to: "succeeded", at: Date.now(), attempt: 7 })).toEqual({
+      kind: "conflict",
+      state: "succeeded",
+    });
   });
 
   it("counts records per state, and finished tasks per minute of the last hour by outcome", async () => {
@@ -128,7 +141,12 @@ describe("store", () => {
     const delta = minutes.map((m, i) => [m.succeeded - minutesBefore[i]!.succeeded, m.failed - minutesBefore[i]!.failed]);
     expect(delta[0]).toEqual([1, 0]);
     expect(delta.at(-1)).toEqual([0, 1]);
-    expect(delta.slice(1, -1).flat().every((n) => n === 0)).toBe(true);
+    expect(
+      delta
+        .slice(1, -1)
+        .flat()
+        .every((n) => n === 0),
+    ).toBe(true);
   });
 
   it("drops expired records from the indexes as new tasks arrive", async () => {
@@ -140,7 +158,8 @@ describe("store", () => {
     await new Promise((res) => setTimeout(res, 2_100));
     await store.createMany([record()], [""]);
     expect(await store.get(r.id)).toBeNull();
-    for (const idx of ["i:all", "i:task:probe", "i:state:succeeded", "i:task:probe:state:succeeded"]) expect(await members(idx)).not.toContain(r.id);
+    for (const idx of ["i:all", "i:task:probe", "i:state:succeeded", "i:task:probe:state:succeeded"])
+      expect(await members(idx)).not.toContain(r.id);
     expect((await members("expiry")).some((m) => m.startsWith(r.id))).toBe(false);
   });
 });
@@ -163,5 +182,4 @@ describe("a task's kv", () => {
     await expect(a.set("x", 1, { ttl: 0 })).rejects.toThrow(/ttl/);
     await expect(a.get("")).rejects.toThrow(TypeError);
   });
-
 });

@@ -63,7 +63,11 @@ void typed;
 describe("error codes", () => {
   it("the README's error table lists exactly the codes of src/error-codes.ts", () => {
     const readme = readFileSync(new URL("README.md", root), "utf8");
-    const rows = [...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map(([, code, status, meaning]) => ({ code, status: Number(status), meaning }));
+    const rows = [...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map(([, code, status, meaning]) => ({
+      code,
+      status: Number(status),
+      meaning,
+    }));
     const table = Object.entries(ERROR_CODES).map(([code, { status, meaning }]) => ({ code, status, meaning }));
     expect(rows).toEqual(table);
   });
@@ -73,7 +77,15 @@ describe("a task with variables of its own", () => {
   const tasks = [...builtIn, sendSms];
   const app = createApp({ tasks });
   const post = (env: Record<string, string>, path: string, body: unknown) =>
-    app.request(path, { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify(body) }, env);
+    app.request(
+      path,
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      },
+      env,
+    );
   const sms = { payload: { to: "+15550100", text: "Order 1042 placed" } };
 
   it("missing: /healthz names it with its task (200, degraded), its routes answer 503, other tasks keep working", async () => {
@@ -91,26 +103,72 @@ describe("a task with variables of its own", () => {
     expect(error.code).toBe("misconfigured");
     expect(error.message).toContain('task "send-sms": SMS_TOKEN is missing');
     expect(error.message).not.toContain("RESEND");
-    const batch = await post(env, "/v1/tasks", { tasks: [{ task: "send-email", payload: { to: "ada@celeriac.dev", subject: "s", text: "t" } }, { task: "send-sms", ...sms }] });
+    const batch = await post(env, "/v1/tasks", {
+      tasks: [
+        { task: "send-email", payload: { to: "ada@celeriac.dev", subject: "s", text: "t" } },
+        { task: "send-sms", ...sms },
+      ],
+    });
     expect(batch.status).toBe(503);
 
     // A delivery of it is refused without being claimed, for QStash to retry once it is fixed.
     const url = `${stack().env.CELERIAC_PUBLIC_URL}/qstash/deliver`;
-    const message = JSON.stringify({ v: 1, id: "tsk_0000000000smsmissingvarsxx", task: "send-sms", payload: sms.payload, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: Date.now(), runAt: Date.now() });
-    const delivery = await app.request("/qstash/deliver", { method: "POST", headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body: message }) }, body: message }, env);
+    const message = JSON.stringify({
+      v: 1,
+      id: "tsk_0000000000smsmissingvarsxx",
+      task: "send-sms",
+      payload: sms.payload,
+      options: { retries: 0, timeout: 10, resultTtl: 60 },
+      createdAt: Date.now(),
+      runAt: Date.now(),
+    });
+    const delivery = await app.request(
+      "/qstash/deliver",
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body: message }),
+        },
+        body: message,
+      },
+      env,
+    );
     expect(delivery.status).toBe(503);
     expect(((await delivery.json()) as any).error.code).toBe("misconfigured");
     expect((await call("GET", "/v1/tasks/tsk_0000000000smsmissingvarsxx")).status).toBe(404);
 
     // Everything else still works, through the same app and env.
-    const other = await post(env, "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("still works"), text: "x" } });
+    const other = await post(env, "/v1/tasks/send-email", {
+      payload: { to: "ada@celeriac.dev", subject: unique("still works"), text: "x" },
+    });
     expect(other.status).toBe(202);
     expect((await settle(((await other.json()) as any).id)).state).toBe("succeeded");
     // And a delivery of another task, to the app whose env lacks send-sms's variables, runs.
     const id = newTaskId(Date.now());
     const subject = unique("delivered beside a misconfigured task");
-    const mail = JSON.stringify({ v: 1, id, task: "send-email", payload: { to: "ada@celeriac.dev", subject, text: "x" }, options: { retries: 0, timeout: 10, resultTtl: 60 }, createdAt: Date.now(), runAt: Date.now() });
-    const delivered = await app.request("/qstash/deliver", { method: "POST", headers: { "content-type": "application/json", "upstash-message-id": "msg_beside_misconfigured", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body: mail }) }, body: mail }, env);
+    const mail = JSON.stringify({
+      v: 1,
+      id,
+      task: "send-email",
+      payload: { to: "ada@celeriac.dev", subject, text: "x" },
+      options: { retries: 0, timeout: 10, resultTtl: 60 },
+      createdAt: Date.now(),
+      runAt: Date.now(),
+    });
+    const delivered = await app.request(
+      "/qstash/deliver",
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "upstash-message-id": "msg_beside_misconfigured",
+          "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body: mail }),
+        },
+        body: mail,
+      },
+      env,
+    );
     expect(delivered.status).toBe(200);
     // send-email is coalesced: the delivery joins its outbox, and the batch's flush sends it.
     expect(await delivered.json()).toEqual({ id, state: "queued", batch: expect.stringMatching(/^send-email\./) });
@@ -128,17 +186,40 @@ describe("a task with variables of its own", () => {
     const routes = defineTask({
       name: "sms-routes",
       input: v.object({}),
-      env: v.object({ SMS_ROUTES: v.pipe(v.string(), v.transform((s) => JSON.parse(s) as unknown)) }),
+      env: v.object({
+        SMS_ROUTES: v.pipe(
+          v.string(),
+          v.transform((s) => JSON.parse(s) as unknown),
+        ),
+      }),
       run: async () => null,
     });
     const withRoutes = createApp({ tasks: [...builtIn, routes] });
     const env = { ...stack().env, SMS_ROUTES: "{not json" };
     const health = await withRoutes.request("/healthz", {}, env);
     expect(health.status).toBe(200);
-    expect(((await health.json()) as any).checks.tasks.problems).toEqual(['task "sms-routes": its env schema threw a SyntaxError on one of its variables']);
-    const refused = await withRoutes.request("/v1/tasks/sms-routes", { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: {} }) }, env);
+    expect(((await health.json()) as any).checks.tasks.problems).toEqual([
+      'task "sms-routes": its env schema threw a SyntaxError on one of its variables',
+    ]);
+    const refused = await withRoutes.request(
+      "/v1/tasks/sms-routes",
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ payload: {} }),
+      },
+      env,
+    );
     expect(refused.status).toBe(503);
-    const other = await withRoutes.request("/v1/tasks/send-email", { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: { to: "ada@celeriac.dev", subject: unique("beside a throwing env"), text: "x" }, delay: "1h" }) }, env);
+    const other = await withRoutes.request(
+      "/v1/tasks/send-email",
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ payload: { to: "ada@celeriac.dev", subject: unique("beside a throwing env"), text: "x" }, delay: "1h" }),
+      },
+      env,
+    );
     expect(other.status).toBe(202);
     expect((await call("DELETE", `/v1/tasks/${((await other.json()) as any).id}`)).status).toBe(200);
   });
@@ -162,7 +243,11 @@ describe("a task with variables of its own", () => {
       const r = await call("POST", "/v1/tasks/send-sms", sms, { base: served.url });
       expect(r.status).toBe(202);
       const done = await settle(r.body.id, undefined, served.url);
-      expect(done).toMatchObject({ state: "succeeded", result: { sms: "sms-42" }, options: { retries: 4, retryDelay: "min(600000, 5000 * pow(3, retried))" } });
+      expect(done).toMatchObject({
+        state: "succeeded",
+        result: { sms: "sms-42" },
+        options: { retries: 4, retryDelay: "min(600000, 5000 * pow(3, retried))" },
+      });
       const [receipt] = rx.receipts("/sms");
       expect(receipt!.headers.authorization).toBe("Bearer sms-token-for-tests");
       expect(JSON.parse(receipt!.body)).toEqual(sms.payload);

@@ -4,7 +4,7 @@ import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { buildReport } from "../src/stats.ts";
-import { PermanentError, RateLimited, RetryLater, type AnyTask } from "../src/task.ts";
+import { type AnyTask, PermanentError, RateLimited, RetryLater } from "../src/task.ts";
 import dailyStats from "../tasks/daily-stats.ts";
 import sendEmail from "../tasks/send-email.ts";
 import verification from "../tasks/verification.ts";
@@ -13,7 +13,12 @@ import { fakeContext } from "./helpers/fake-context.ts";
 import sendSms from "./tasks/send-sms.ts";
 
 /** Runs a task as the runner does: its env and payload parsed by its own schemas first. */
-const run = <T extends AnyTask>(task: T, payload: unknown, ctx: ReturnType<typeof fakeContext<any>>, rawEnv: Record<string, string> = {}) => {
+const run = <T extends AnyTask>(
+  task: T,
+  payload: unknown,
+  ctx: ReturnType<typeof fakeContext<any>>,
+  rawEnv: Record<string, string> = {},
+) => {
   ctx.env = task.env ? v.parse(task.env, rawEnv) : {};
   return task.run(v.parse(task.input, payload), ctx);
 };
@@ -21,11 +26,15 @@ const run = <T extends AnyTask>(task: T, payload: unknown, ctx: ReturnType<typeo
 describe("send-email", () => {
   it("sends from the task's default sender unless the payload names one", async () => {
     const ctx = fakeContext();
-    expect(await run(sendEmail, { to: "ada@celeriac.dev", subject: "Hi", text: "x", replyTo: "b@celeriac.dev" }, ctx)).toEqual({ emailId: "email-1" });
+    expect(await run(sendEmail, { to: "ada@celeriac.dev", subject: "Hi", text: "x", replyTo: "b@celeriac.dev" }, ctx)).toEqual({
+      emailId: "email-1",
+    });
     expect(ctx.sent[0]).toMatchObject({ from: "celeriac <tasks@celeriac.dev>", to: "ada@celeriac.dev", replyTo: "b@celeriac.dev" });
     await run(sendEmail, { to: "ada@celeriac.dev", subject: "Hi", text: "x" }, ctx, { CELERIAC_MAIL_FROM: "Shop <shop@celeriac.dev>" });
     expect(ctx.sent[1]!.from).toBe("Shop <shop@celeriac.dev>");
-    await run(sendEmail, { from: "me@celeriac.dev", to: "ada@celeriac.dev", subject: "Hi", text: "x" }, ctx, { CELERIAC_MAIL_FROM: "Shop <shop@celeriac.dev>" });
+    await run(sendEmail, { from: "me@celeriac.dev", to: "ada@celeriac.dev", subject: "Hi", text: "x" }, ctx, {
+      CELERIAC_MAIL_FROM: "Shop <shop@celeriac.dev>",
+    });
     expect(ctx.sent[2]!.from).toBe("me@celeriac.dev");
   });
 });
@@ -82,7 +91,10 @@ describe("daily-stats", () => {
     const ctx = fakeContext({ day: (date) => buildReport(date, counters) });
     const result = await run(dailyStats, { date: "2026-11-25" }, ctx, { CELERIAC_STATS_EMAIL: "ops@celeriac.dev" });
     expect(result).toMatchObject({ date: "2026-11-25", totals: { enqueued: 3, succeeded: 3 }, emailTask: "tsk_follow_up_1" });
-    expect(ctx.kvEntries.get("report:2026-11-25")).toMatchObject({ value: { date: "2026-11-25", totals: { enqueued: 3 } }, ttl: 400 * 86_400 });
+    expect(ctx.kvEntries.get("report:2026-11-25")).toMatchObject({
+      value: { date: "2026-11-25", totals: { enqueued: 3 } },
+      ttl: 400 * 86_400,
+    });
     expect(ctx.enqueued).toEqual([
       {
         task: "send-email",
@@ -108,8 +120,15 @@ describe("verification", () => {
   };
   it("mails the code, text and HTML, from the task's sender, naming the product", async () => {
     const ctx = fakeContext({ code: "042917" });
-    expect(await run(verification, { email: " Ada@celeriac.dev ", purpose: "sign-in" }, ctx, env)).toEqual({ sent: true, emailId: "email-1" });
-    expect(ctx.sent[0]).toMatchObject({ from: "celeriac <verify@celeriac.dev>", to: "Ada@celeriac.dev", subject: "042917 is your Shop & Co code" });
+    expect(await run(verification, { email: " Ada@celeriac.dev ", purpose: "sign-in" }, ctx, env)).toEqual({
+      sent: true,
+      emailId: "email-1",
+    });
+    expect(ctx.sent[0]).toMatchObject({
+      from: "celeriac <verify@celeriac.dev>",
+      to: "Ada@celeriac.dev",
+      subject: "042917 is your Shop & Co code",
+    });
     expect(ctx.sent[0]!.text).toContain("Your Shop & Co code is 042917.");
     expect(ctx.sent[0]!.html).toContain("Shop &#38; Co");
     expect(ctx.sent[0]!.html).toContain(">042917<");
@@ -120,15 +139,23 @@ describe("verification", () => {
     expect(ctx.sent).toEqual([]);
   });
   it("refuses to start without its token secret or its code secret", () => {
-    expect(() => run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), {})).toThrow(/VERIFICATION_TOKEN_SECRET/);
-    expect(() => run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), { VERIFICATION_TOKEN_SECRET: env.VERIFICATION_TOKEN_SECRET })).toThrow(/VERIFICATION_CODE_SECRET/);
+    expect(() => run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), {})).toThrow(
+      /VERIFICATION_TOKEN_SECRET/,
+    );
+    expect(() =>
+      run(verification, { email: "ada@celeriac.dev", purpose: "sign-in" }, fakeContext(), {
+        VERIFICATION_TOKEN_SECRET: env.VERIFICATION_TOKEN_SECRET,
+      }),
+    ).toThrow(/VERIFICATION_CODE_SECRET/);
   });
 });
 
 describe("a test task with its own env (send-sms)", () => {
   it("reads its variables through ctx.env", async () => {
     const ctx = fakeContext({ fetch: () => Response.json({ id: "sms-1" }) });
-    expect(await run(sendSms, { to: "+15550100", text: "hi" }, ctx, { SMS_TOKEN: "sms-secret-1", SMS_API_URL: "https://sms.example/send" })).toEqual({ sms: "sms-1" });
+    expect(
+      await run(sendSms, { to: "+15550100", text: "hi" }, ctx, { SMS_TOKEN: "sms-secret-1", SMS_API_URL: "https://sms.example/send" }),
+    ).toEqual({ sms: "sms-1" });
     expect(ctx.fetched[0]!.url).toBe("https://sms.example/send");
     expect(ctx.fetched[0]!.headers.get("authorization")).toBe("Bearer sms-secret-1");
   });

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_API_KEY, ROOT, startStack, type Stack } from "../dev/stack.ts";
+import { DEV_API_KEY, ROOT, type Stack, startStack } from "../dev/stack.ts";
 import { call, stack as testStack, unique, until } from "./helpers/api.ts";
 import { axeViolations, launchBrowser } from "./helpers/browser.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
@@ -26,9 +26,12 @@ const cspErrors: string[] = [];
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   [stack, browser] = await Promise.all([
-    startStack({ ports: { bridge: 0, sink: 0, broker: 0, worker: 0 }, timeScale: 0.05,     // Under the run's key prefix, so its data is deleted with the rest of the run's, but apart:
-    // replaying dead letters by filter here never touches another test's failed tasks.
-    vars: { CELERIAC_REDIS_PREFIX: `${testStack().env.CELERIAC_REDIS_PREFIX!}ui:`, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } }),
+    startStack({
+      ports: { bridge: 0, sink: 0, broker: 0, worker: 0 },
+      timeScale: 0.05, // Under the run's key prefix, so its data is deleted with the rest of the run's, but apart:
+      // replaying dead letters by filter here never touches another test's failed tasks.
+      vars: { CELERIAC_REDIS_PREFIX: `${testStack().env.CELERIAC_REDIS_PREFIX!}ui:`, CELERIAC_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
+    }),
     launchBrowser(),
   ]);
   rx = await startWebhookReceiver(stack.env.CELERIAC_WEBHOOK_SECRET!);
@@ -142,7 +145,8 @@ describe("the dashboard in Chromium", () => {
     await check("dead-letters-dry-run");
     await page.getByRole("button", { name: /^Replay \d+ task/ }).click();
     await waitForText("[role=status]", "Replayed");
-    for (const t of more) await until(`${t} to succeed`, async () => ((await api("GET", `/v1/tasks/${t}`)).body.state === "succeeded" ? true : undefined));
+    for (const t of more)
+      await until(`${t} to succeed`, async () => ((await api("GET", `/v1/tasks/${t}`)).body.state === "succeeded" ? true : undefined));
 
     // The enqueue form, generated from send-email's schema: a bad address first, then a good one.
     await page.goto(url("/ui/enqueue"));
@@ -163,10 +167,15 @@ describe("the dashboard in Chromium", () => {
     expect(sent.emails.filter((e: any) => (e.subject ?? e.payload?.subject) === subject)).toHaveLength(1);
 
     // Another origin's page posts a form at the dashboard while signed in: refused, nothing changes.
-    const waiting = await api("POST", "/v1/tasks/send-email", { payload: { to: "ada@celeriac.dev", subject: unique("later"), text: "x" }, delay: "1h" });
+    const waiting = await api("POST", "/v1/tasks/send-email", {
+      payload: { to: "ada@celeriac.dev", subject: unique("later"), text: "x" },
+      delay: "1h",
+    });
     const evil = createServer((_, res) => {
       res.writeHead(200, { "content-type": "text/html" });
-      res.end(`<!doctype html><title>prize</title><form method="post" action="${url(`/ui/tasks/${waiting.body.id}/cancel`)}"><button>Win a prize</button></form>`);
+      res.end(
+        `<!doctype html><title>prize</title><form method="post" action="${url(`/ui/tasks/${waiting.body.id}/cancel`)}"><button>Win a prize</button></form>`,
+      );
     });
     await new Promise<void>((ok) => evil.listen(0, "127.0.0.1", ok));
     try {
@@ -188,7 +197,7 @@ describe("the dashboard in Chromium", () => {
       await page.goto(url(path));
       expect(new URL(page.url()).pathname).toBe("/ui/sign-in");
       // Only the sign-in form (which carries the asked-for path back): no task data.
-      expect(await page.locator("main").innerText()).not.toMatch(/tsk_|webhook|hello/);
+      expect(await page.locator("main").textContent()).not.toMatch(/tsk_|webhook|hello/);
     }
     expect(cspErrors).toEqual([]);
   });

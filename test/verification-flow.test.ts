@@ -87,7 +87,8 @@ describe("checking a code", () => {
   it("five wrong tries kill the code: 429, even for the right one", async () => {
     const { email, code } = await requested("guess");
     const statuses = [];
-    for (let i = 0; i < 5; i++) statuses.push((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: wrong(code) })).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: wrong(code) })).status);
     expect(statuses).toEqual([422, 422, 422, 422, 429]);
     const late = await browser("/v1/public/verification/check", { email, purpose: "sign-in", code });
     expect(late.status).toBe(429);
@@ -102,7 +103,10 @@ describe("checking a code", () => {
 
   it("bad input: a malformed code, an unknown field, a disallowed origin", async () => {
     const email = address("input");
-    expect((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: "12ab56" })).body.error).toMatchObject({ code: "invalid_check", issues: [{ path: "code" }] });
+    expect((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: "12ab56" })).body.error).toMatchObject({
+      code: "invalid_check",
+      issues: [{ path: "code" }],
+    });
     expect((await browser("/v1/public/verification/check", { email, purpose: "sign-in", code: "123456", admin: true })).status).toBe(400);
     const r = await fetch(`${stack().worker}/v1/public/verification/check`, {
       method: "POST",
@@ -115,7 +119,11 @@ describe("checking a code", () => {
 
   it("a backend may check with its API key instead (and only with one)", async () => {
     const { email, code } = await requested("backend");
-    const denied = await fetch(`${stack().worker}/v1/verification/check`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, purpose: "sign-in", code }) });
+    const denied = await fetch(`${stack().worker}/v1/verification/check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, purpose: "sign-in", code }),
+    });
     expect(denied.status).toBe(401);
     const ok = await call("POST", "/v1/verification/check", { email, purpose: "sign-in", code });
     expect(ok.status).toBe(200);

@@ -6,8 +6,8 @@
 import { jwtVerify } from "jose";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchBrowser } from "./helpers/browser.ts";
 import { call, mailbox, stack, until } from "./helpers/api.ts";
+import { launchBrowser } from "./helpers/browser.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 let browser: Browser;
@@ -43,7 +43,9 @@ describe("the verify-email demo page in Chromium", () => {
     await page.click("#verify");
     await expect.poll(() => status(page).textContent()).toContain("Verified");
     const token = (await page.locator("#token").textContent())!;
-    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(stack().env.VERIFICATION_TOKEN_SECRET!), { algorithms: ["HS256"] });
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(stack().env.VERIFICATION_TOKEN_SECRET!), {
+      algorithms: ["HS256"],
+    });
     expect(protectedHeader.alg).toBe("HS256");
     expect(payload).toMatchObject({ sub: address, purpose: "sign-in" });
     expect(payload.exp! - payload.iat!).toBeGreaterThan(0);
@@ -57,7 +59,10 @@ describe("the verify-email demo page in Chromium", () => {
   it("sends what a person types only to the celeriac it was served with, whatever its URL says", async () => {
     const elsewhere: string[] = [];
     const page = await demo(stack().site, "?api=http://127.0.0.1:9");
-    page.on("request", (r) => void (new URL(r.url()).origin !== stack().worker && new URL(r.url()).origin !== stack().site && elsewhere.push(r.url())));
+    page.on(
+      "request",
+      (r) => void (new URL(r.url()).origin !== stack().worker && new URL(r.url()).origin !== stack().site && elsewhere.push(r.url())),
+    );
     await page.fill("#email", `linked-${tag}@celeriac.dev`);
     await page.click("#send");
     await expect.poll(() => status(page).textContent()).toContain("a code is on its way");

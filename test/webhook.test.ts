@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startApp, type AppProcess } from "../dev/stack.ts";
+import { type AppProcess, freePort, startApp } from "../dev/stack.ts";
 import { newTaskId } from "../src/ids.ts";
 import { call, settle, sign, stack } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
@@ -19,13 +19,21 @@ const newPath = () => `/hooks/${randomUUID()}`;
 const enqueue = (payload: Record<string, unknown>, options: Record<string, unknown> = {}) =>
   call("POST", "/v1/tasks/webhook", { payload, ...options });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const retryingErrors = (done: any) => done.history.filter((h: any) => h.state === "retrying").reverse().map((h: any) => h.error);
+const retryingErrors = (done: any) =>
+  done.history
+    .filter((h: any) => h.state === "retrying")
+    .reverse()
+    .map((h: any) => h.error);
 
 describe("webhook delivery", () => {
   it("POSTs signed JSON once, with webhook-id = task id, and stores the answer", async () => {
     const path = newPath();
     const json = { order: 42, items: ["crème brûlée"], paid: true };
-    const r = await enqueue({ url: `${rx.base}${path}?order=42`, headers: { "X-Order": "42", Authorization: "Bearer t0k" }, body: { json } });
+    const r = await enqueue({
+      url: `${rx.base}${path}?order=42`,
+      headers: { "X-Order": "42", Authorization: "Bearer t0k" },
+      body: { json },
+    });
     expect(r.status).toBe(202);
     expect(r.body.task).toBe("webhook");
     const done = await settle(r.body.id);
@@ -51,7 +59,7 @@ describe("webhook delivery", () => {
     expect(req!.headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
     expect(Math.abs(Number(req!.headers["webhook-timestamp"]) - Date.now() / 1000)).toBeLessThan(60);
     // The signature is over this body with this secret: another secret or body does not verify.
-    const other = new Webhook("whsec_" + Buffer.from("not the celeriac secret").toString("base64"));
+    const other = new Webhook(`whsec_${Buffer.from("not the celeriac secret").toString("base64")}`);
     expect(() => other.verify(req!.body, req!.headers)).toThrow(/No matching signature/);
     const own = new Webhook(stack().env.CELERIAC_WEBHOOK_SECRET!);
     expect(() => own.verify(req!.body.replace("42", "43"), req!.headers)).toThrow(/No matching signature/);
@@ -71,7 +79,10 @@ describe("webhook delivery", () => {
     expect(done.attempts).toBe(3);
     expect(done.result).toEqual({ status: 201, headers: { "content-type": "text/plain" }, body: "created" });
     const errors = retryingErrors(done);
-    expect(errors.map((e: any) => [e.code, e.retryable])).toEqual([["http_503", true], ["http_429", true]]);
+    expect(errors.map((e: any) => [e.code, e.retryable])).toEqual([
+      ["http_503", true],
+      ["http_429", true],
+    ]);
     expect(errors[0].message).toContain("answered 503");
     expect(errors[1].message).toContain("answered 429");
 
@@ -96,7 +107,11 @@ describe("webhook delivery", () => {
     expect(done.error.message).toContain("PATCH");
     expect(done.error.message).toContain(`${rx.base}${path} answered 400: {"error":"missing To"}`);
     // Kept: the status, the start of the answer, origin and path, never the query (it may hold a token).
-    expect(done.error.details).toEqual({ status: 400, url: `${rx.base}${path}`, body: `{"error":"missing To"}${" pad".repeat(200)}`.slice(0, 300) });
+    expect(done.error.details).toEqual({
+      status: 400,
+      url: `${rx.base}${path}`,
+      body: `{"error":"missing To"}${" pad".repeat(200)}`.slice(0, 300),
+    });
     expect(JSON.stringify(done.error)).not.toContain("s3cret");
     await sleep(1_000); // past the first backoff: no second attempt
     expect(rx.receipts(path)).toHaveLength(1);
@@ -131,7 +146,13 @@ describe("webhook delivery", () => {
     expect(done.state).toBe("succeeded");
     expect(done.result).toEqual({ status: 200, headers: { "content-type": "text/plain" }, body: "x".repeat(2_000), truncated: true });
     const [g] = rx.receipts(get);
-    expect([g!.method, g!.body, g!.headers["content-type"], g!.headers.accept, g!.signature]).toEqual(["GET", "", undefined, "text/plain", "valid"]);
+    expect([g!.method, g!.body, g!.headers["content-type"], g!.headers.accept, g!.signature]).toEqual([
+      "GET",
+      "",
+      undefined,
+      "text/plain",
+      "valid",
+    ]);
     expect(g!.headers["webhook-id"]).toBe(b.body.id);
   });
 
@@ -166,9 +187,18 @@ describe("the SSRF guard at enqueue time", () => {
       [`http://0x7f.0.0.2:${port}/x`, "refused: 127.0.0.2 is a loopback address; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it"],
       [`http://[::1]:${port}/x`, "refused: [::1] is a loopback address; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it"],
       ["http://10.0.0.5/hook", "refused: 10.0.0.5 is a private network address; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it"],
-      ["http://169.254.169.254/latest/meta-data/", "refused: 169.254.169.254 is a cloud metadata endpoint; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it"],
-      ["http://metadata.google.internal/computeMetadata/v1/", "refused: metadata.google.internal is a cloud metadata endpoint; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it"],
-      ["http://[::ffff:192.168.0.1]/", "refused: [::ffff:c0a8:1] is a private network address (IPv4 192.168.0.1 inside IPv6); add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it"],
+      [
+        "http://169.254.169.254/latest/meta-data/",
+        "refused: 169.254.169.254 is a cloud metadata endpoint; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it",
+      ],
+      [
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "refused: metadata.google.internal is a cloud metadata endpoint; add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it",
+      ],
+      [
+        "http://[::ffff:192.168.0.1]/",
+        "refused: [::ffff:c0a8:1] is a private network address (IPv4 192.168.0.1 inside IPv6); add it to CELERIAC_WEBHOOK_ALLOW_HOSTS to allow it",
+      ],
     ];
     for (const [url, message] of cases) {
       const r = await enqueue({ url });
@@ -217,7 +247,10 @@ describe("the SSRF guard at enqueue time", () => {
     });
     const res = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }) },
+      headers: {
+        "content-type": "application/json",
+        "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
+      },
       body,
     });
     expect(res.status).toBe(489);

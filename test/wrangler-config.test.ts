@@ -3,8 +3,8 @@
 // the QStash clients deaf to a stray QSTASH_DEV.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { unstable_readConfig } from "wrangler";
 import { afterEach, describe, expect, it } from "vitest";
+import { unstable_readConfig } from "wrangler";
 import { DEV_API_KEY, ROOT } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
 import { CORE_VARIABLES } from "../src/env.ts";
@@ -30,16 +30,24 @@ describe("wrangler.jsonc", () => {
 
   it("declares every variable the core, the browsers' routes and the built-in tasks read", () => {
     const declared = new Set([...Object.keys(config.vars), ...(config.secrets?.required ?? [])]);
-    const read = [...CORE_VARIABLES, ...PUBLIC_VARIABLES, ...builtIn.flatMap((t) => Object.keys((t.env as { entries?: object } | undefined)?.entries ?? {}))];
+    const read = [
+      ...CORE_VARIABLES,
+      ...PUBLIC_VARIABLES,
+      ...builtIn.flatMap((t) => Object.keys((t.env as { entries?: object } | undefined)?.entries ?? {})),
+    ];
     for (const name of read) expect(declared.has(name), `${name} is declared in wrangler.jsonc`).toBe(true);
   });
 
   it("worker-configuration.d.ts (the Env type) is what `npm run types` generates from it", () => {
-    const out = execFileSync(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "types", "--include-runtime=false", "--strict-vars=false", "--check"], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    });
+    const out = execFileSync(
+      process.execPath,
+      [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "types", "--include-runtime=false", "--strict-vars=false", "--check"],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      },
+    );
     expect(out).toMatch(/up to date/i);
   });
 });
@@ -56,7 +64,11 @@ describe("QStash clients", () => {
     const env = { ...stack().env };
     const r = await createApp().request(
       "/v1/tasks/send-email",
-      { method: "POST", headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ payload: { to: "dev@celeriac.dev", subject: "QSTASH_DEV", text: "x" } }) },
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ payload: { to: "dev@celeriac.dev", subject: "QSTASH_DEV", text: "x" } }),
+      },
       env,
     );
     expect(r.status).toBe(202);
@@ -64,7 +76,9 @@ describe("QStash clients", () => {
     const held = await fetch(`${stack().broker}/v2/messages/${messageId}`, { headers: { authorization: `Bearer ${env.QSTASH_TOKEN}` } });
     // The message went to the configured broker (it may already be delivered: 200 or 404 after).
     expect([200, 404]).toContain(held.status);
-    const events = await (await fetch(`${stack().broker}/v2/events?messageId=${messageId}`, { headers: { authorization: `Bearer ${env.QSTASH_TOKEN}` } })).json();
+    const events = await (
+      await fetch(`${stack().broker}/v2/events?messageId=${messageId}`, { headers: { authorization: `Bearer ${env.QSTASH_TOKEN}` } })
+    ).json();
     expect(events.events.length).toBeGreaterThan(0);
   });
 });

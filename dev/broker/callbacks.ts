@@ -1,5 +1,5 @@
 /** Bodies of Upstash-Callback / Upstash-Failure-Callback messages (absent fields omitted). */
-import { isResponse, type AttemptResult } from "./outbound.ts";
+import { type AttemptResult, isResponse } from "./outbound.ts";
 import type { StoredMessage } from "./types.ts";
 
 export function callbackBody(msg: StoredMessage, result: AttemptResult, retried: number, dlqId?: string): Buffer {

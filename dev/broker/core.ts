@@ -35,7 +35,11 @@ export const fail = (status: number, error: string): Reply => ({ status, json: {
 
 /** Repeated and comma-separated query values (`?messageIds=a&messageIds=b`, `?ids=a,b`). */
 export function many(q: URLSearchParams, name: string): string[] {
-  return q.getAll(name).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  return q
+    .getAll(name)
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 /** Page over a list with an offset cursor. */

@@ -5,7 +5,7 @@
 import { callbackBody } from "./callbacks.ts";
 import { defaultBackoffMs, formatWait, parseRetryAfter } from "./durations.ts";
 import { Lanes } from "./lanes.ts";
-import { isResponse, Outbound, type AttemptResult } from "./outbound.ts";
+import { type AttemptResult, isResponse, Outbound } from "./outbound.ts";
 import { retryDelayMs } from "./retry-expr.ts";
 import { signDelivery } from "./signing.ts";
 import { newId, type Store } from "./store.ts";
@@ -92,13 +92,19 @@ export class Dispatcher {
 
   private schedule(msg: StoredMessage): void {
     const wait = msg.nextAttemptAt - Date.now();
-    if (wait <= 0) return this.lanes.admit(msg);
+    if (wait <= 0) {
+      this.lanes.admit(msg);
+      return;
+    }
     // setTimeout overflows past ~24.8 days; long waits re-arm in steps.
-    const timer = setTimeout(() => {
-      this.timers.delete(msg.messageId);
-      if (msg.nextAttemptAt > Date.now()) this.schedule(msg);
-      else this.lanes.admit(msg);
-    }, Math.min(wait, MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(msg.messageId);
+        if (msg.nextAttemptAt > Date.now()) this.schedule(msg);
+        else this.lanes.admit(msg);
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
     this.timers.set(msg.messageId, timer);
   }
 
@@ -151,9 +157,7 @@ export class Dispatcher {
     const errorText = isResponse(result) ? `status ${result.status}: ${result.body.toString("utf8", 0, 200)}` : what;
     this.event(msg, "ERROR", { error: errorText, ...(isResponse(result) ? { responseStatus: result.status } : {}) });
     const nonRetryable =
-      isResponse(result) &&
-      result.status === 489 &&
-      result.header["Upstash-Nonretryable-Error"]?.[0]?.toLowerCase() === "true";
+      isResponse(result) && result.status === 489 && result.header["Upstash-Nonretryable-Error"]?.[0]?.toLowerCase() === "true";
     if (msg.cancelRequested) {
       this.log(`${prefix}, cancelled`);
       this.finish(msg, "CANCELLED");

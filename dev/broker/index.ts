@@ -45,12 +45,7 @@ export interface Broker {
 export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const timeScale = opts.timeScale ?? 1;
   if (!(timeScale >= 0) || !Number.isFinite(timeScale)) throw new Error(`[celeriac] invalid timeScale ${timeScale}`);
-  const log =
-    typeof opts.log === "function"
-      ? opts.log
-      : opts.log
-        ? (line: string) => console.log(`[celeriac:broker] ${line}`)
-        : () => {};
+  const log = typeof opts.log === "function" ? opts.log : opts.log ? (line: string) => console.log(`[celeriac:broker] ${line}`) : () => {};
   const store = new Store(opts.dataDir);
   const restored = store.load();
   const dispatcher = new Dispatcher({ store, timeScale, signingKey: () => DEV_CURRENT_SIGNING_KEY, log });

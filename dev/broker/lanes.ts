@@ -61,8 +61,14 @@ export class Lanes {
   /** A message is due: launch it now or queue it in its lane. */
   admit(msg: StoredMessage): void {
     const lane = this.laneFor(msg);
-    if (!lane) return this.launch(msg);
-    if (lane.queueName && lane.holders.has(msg.messageId)) return this.launch(msg);
+    if (!lane) {
+      this.launch(msg);
+      return;
+    }
+    if (lane.queueName && lane.holders.has(msg.messageId)) {
+      this.launch(msg);
+      return;
+    }
     lane.waiting.push(msg);
     this.pump(lane);
   }

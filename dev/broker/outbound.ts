@@ -30,13 +30,7 @@ export class Outbound {
   private httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
   private controllers = new Set<AbortController>();
 
-  send(
-    url: string,
-    method: string,
-    headers: Record<string, string | string[]>,
-    body: Buffer,
-    timeoutMs: number,
-  ): Promise<AttemptResult> {
+  send(url: string, method: string, headers: Record<string, string | string[]>, body: Buffer, timeoutMs: number): Promise<AttemptResult> {
     const started = performance.now();
     const ac = new AbortController();
     this.controllers.add(ac);
@@ -49,8 +43,7 @@ export class Outbound {
         this.controllers.delete(ac);
         resolve(r);
       };
-      const fail = (error: string, timedOut = false) =>
-        done({ error, timedOut, latencyMs: performance.now() - started });
+      const fail = (error: string, timedOut = false) => done({ error, timedOut, latencyMs: performance.now() - started });
       const timer = setTimeout(() => {
         fail(`timeout after ${timeoutMs}ms`, true);
         ac.abort();

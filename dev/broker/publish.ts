@@ -12,8 +12,7 @@ export class PublishError extends Error {
   }
 }
 
-export const FLOW_CONTROL_ERROR =
-  "Upstash-Flow-Control-Value should be either rate=X or parallelism=Y, or both as comma-separated values";
+export const FLOW_CONTROL_ERROR = "Upstash-Flow-Control-Value should be either rate=X or parallelism=Y, or both as comma-separated values";
 const INVALID_SCHEME = "invalid destination url: endpoint has invalid scheme, add http:// or https://";
 
 /**
@@ -158,7 +157,11 @@ export function parseSpec(input: SpecInput): MessageSpec {
   const fcKey = getHeader(h, "upstash-flow-control-key");
   if (fcKey) spec.flowControl = parseFlowControlValue(fcKey, getHeader(h, "upstash-flow-control-value"));
   const label = getHeader(h, "upstash-label");
-  if (label) spec.labels = label.split(",").map((l) => l.trim()).filter(Boolean);
+  if (label)
+    spec.labels = label
+      .split(",")
+      .map((l) => l.trim())
+      .filter(Boolean);
   return spec;
 }
 

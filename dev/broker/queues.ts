@@ -1,5 +1,5 @@
 /** /v2/queues: upsert, list, get, delete, pause, resume. */
-import { fail, ok, type Core, type Ctx, type Reply } from "./core.ts";
+import { type Core, type Ctx, fail, ok, type Reply } from "./core.ts";
 import { queueJson } from "./views.ts";
 
 function upsert(core: Core, ctx: Ctx): Reply {

@@ -64,8 +64,8 @@ function parse(src: string): Node {
     return left;
   };
   const unary = (): Node => {
-    if (peek() === "-") return pos++, { kind: "neg", arg: unary() };
-    if (peek() === "+") return pos++, unary();
+    if (peek() === "-") return (pos++, { kind: "neg", arg: unary() });
+    if (peek() === "+") return (pos++, unary());
     return primary();
   };
   const primary = (): Node => {
@@ -103,9 +103,7 @@ function evaluate(node: Node, retried: number): number {
     case "neg":
       return -evaluate(node.arg, retried);
     case "call":
-      return (FUNCTIONS[node.name] as { fn: (...a: number[]) => number }).fn(
-        ...node.args.map((a) => evaluate(a, retried)),
-      );
+      return (FUNCTIONS[node.name] as { fn: (...a: number[]) => number }).fn(...node.args.map((a) => evaluate(a, retried)));
     case "bin": {
       const l = evaluate(node.left, retried);
       const r = evaluate(node.right, retried);

@@ -4,7 +4,7 @@
  *   POST /_broker/messages/{id}/deliver?copies=N N concurrent signed attempts right now
  *   POST /_broker/schedules/{id}/trigger         fire a schedule once now
  */
-import { fail, ok, type Core, type Ctx, type Reply } from "./core.ts";
+import { type Core, type Ctx, fail, ok, type Reply } from "./core.ts";
 import { scheduleJson } from "./schedules.ts";
 
 function state(core: Core): Reply {

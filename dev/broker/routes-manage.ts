@@ -1,5 +1,5 @@
 /** Messages (get, cancel), DLQ (list, delete, retry), events/logs and keys. */
-import { fail, many, ok, page, type Core, type Ctx, type Reply } from "./core.ts";
+import { type Core, type Ctx, fail, many, ok, page, type Reply } from "./core.ts";
 import type { DlqEntry, MessageSpec, StoredMessage } from "./types.ts";
 import { dlqJson, eventJson, messageJson } from "./views.ts";
 

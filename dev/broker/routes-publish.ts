@@ -1,8 +1,8 @@
 /** POST /v2/publish/{destination}, /v2/enqueue/{queue}/{destination}, /v2/batch. */
 import { createHash } from "node:crypto";
-import { fail, ok, type Core, type Ctx, type Reply } from "./core.ts";
+import { type Core, type Ctx, fail, ok, type Reply } from "./core.ts";
 import type { RawHeaders } from "./headers.ts";
-import { parseSpec, PublishError, splitDestinationQuery } from "./publish.ts";
+import { PublishError, parseSpec, splitDestinationQuery } from "./publish.ts";
 import type { MessageSpec } from "./types.ts";
 
 const MAX_BODY = 10 * 1024 * 1024;
@@ -65,9 +65,7 @@ function fromPath(core: Core, ctx: Ctx, rest: string, queueName?: string): Reply
   // Config passed as lower-case upstash-* query params counts as headers (headers win).
   const headers: RawHeaders = [...ctx.headers];
   for (const [k, v] of config) if (!headers.some(([h]) => h.toLowerCase() === k)) headers.push([k, v]);
-  return asReply(() =>
-    publishOne(core, { destination, headers, body: ctx.body, ip: ctx.ip, ...(queueName ? { queueName } : {}) }),
-  );
+  return asReply(() => publishOne(core, { destination, headers, body: ctx.body, ip: ctx.ip, ...(queueName ? { queueName } : {}) }));
 }
 
 export function publishRoute(core: Core, ctx: Ctx): Reply {

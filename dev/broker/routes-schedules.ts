@@ -1,7 +1,7 @@
 /** /v2/schedules: create (upsert by Upstash-Schedule-Id), list, get, delete, pause, resume. */
-import { fail, ok, type Core, type Ctx, type Reply } from "./core.ts";
+import { type Core, type Ctx, fail, ok, type Reply } from "./core.ts";
 import { getHeader } from "./headers.ts";
-import { parseSpec, PublishError, splitDestinationQuery } from "./publish.ts";
+import { PublishError, parseSpec, splitDestinationQuery } from "./publish.ts";
 import { scheduleJson } from "./schedules.ts";
 
 export function createSchedule(core: Core, ctx: Ctx, rawDest: string): Reply {

@@ -11,8 +11,8 @@ import { Cron } from "croner";
 import type { Dispatcher } from "./delivery.ts";
 import { PublishError } from "./publish.ts";
 import { newId, type Store } from "./store.ts";
-import { flowControlAndLabels } from "./views.ts";
 import type { MessageSpec, ScheduleRecord, StoredMessage } from "./types.ts";
+import { flowControlAndLabels } from "./views.ts";
 
 export function parseCron(expr: string): Cron {
   let pattern = expr.trim();
@@ -93,13 +93,16 @@ export class Scheduler {
     if (rec.isPaused) return;
     const wait = Math.max(0, (next - this.virtualNow()) * this.scale);
     // setTimeout caps at ~24.8 days; re-arm on wake if it is not due yet.
-    const timer = setTimeout(() => {
-      this.timers.delete(rec.scheduleId);
-      if (this.virtualNow() + 1 < next) return this.arm(rec);
-      rec.lastScheduleTime = next;
-      this.fire(rec);
-      this.arm(rec);
-    }, Math.min(wait, 2_000_000_000));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(rec.scheduleId);
+        if (this.virtualNow() + 1 < next) return this.arm(rec);
+        rec.lastScheduleTime = next;
+        this.fire(rec);
+        this.arm(rec);
+      },
+      Math.min(wait, 2_000_000_000),
+    );
     timer.unref?.();
     this.timers.set(rec.scheduleId, timer);
   }

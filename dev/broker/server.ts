@@ -1,13 +1,13 @@
 /** The HTTP front: body reading, auth, routing to the route modules. */
 import http from "node:http";
 import { readBody } from "../read-body.ts";
-import { fail, ok, type Core, type Ctx, type Reply } from "./core.ts";
+import { type Core, type Ctx, fail, ok, type Reply } from "./core.ts";
 import { pairsFromRaw } from "./headers.ts";
+import { queueRoutes } from "./queues.ts";
+import { controlRoutes } from "./routes-control.ts";
 import { cancelMany, cancelMessage, deleteDlq, getDlq, getMessage, listDlq, listEvents, retryDlq } from "./routes-manage.ts";
 import { batchRoute, enqueueRoute, publishRoute } from "./routes-publish.ts";
-import { controlRoutes } from "./routes-control.ts";
 import { createSchedule, scheduleRoutes } from "./routes-schedules.ts";
-import { queueRoutes } from "./queues.ts";
 
 const MAX_REQUEST_BYTES = 11 * 1024 * 1024;
 
@@ -65,32 +65,35 @@ async function route(core: Core, ctx: Ctx): Promise<Reply | undefined> {
 
 export function createServer(core: Core): http.Server {
   return http.createServer((req, res) => {
-    void readBody(req, MAX_REQUEST_BYTES).then((body) => {
-      const target = req.url ?? "/";
-      const q = target.indexOf("?");
-      const ctx: Ctx = {
-        method: (req.method ?? "GET").toUpperCase(),
-        rawPath: q < 0 ? target : target.slice(0, q),
-        rawQuery: q < 0 ? undefined : target.slice(q + 1),
-        query: new URLSearchParams(q < 0 ? "" : target.slice(q + 1)),
-        headers: pairsFromRaw(req.rawHeaders),
-        body: body ?? Buffer.alloc(0),
-        ip: (req.socket.remoteAddress ?? "").replace(/^::ffff:/, ""),
-      };
-      const send = (r: Reply) => {
-        const text = r.json === undefined ? "" : JSON.stringify(r.json);
-        res.writeHead(r.status, { "Content-Type": "application/json" });
-        res.end(text);
-      };
-      if (body === null) return send(fail(413, "request body too large"));
-      if (ctx.rawPath === "/" || ctx.rawPath === "/healthz") return send(ok({ ok: true, service: "celeriac qstash broker" }));
-      if (!authorized(core, ctx)) return send(fail(401, "unauthorized: a valid Bearer token (or ?qstash_token=) is required"));
-      route(core, ctx)
-        .then((r) => send(r ?? fail(404, `no route for ${ctx.method} ${ctx.rawPath}`)))
-        .catch((e: unknown) => {
-          console.error(`[celeriac:broker] ${ctx.method} ${ctx.rawPath} failed:`, e);
-          send(fail(500, `internal broker error: ${String(e)}`));
-        });
-    }, () => res.destroy()); // the client went away mid-body
+    void readBody(req, MAX_REQUEST_BYTES).then(
+      (body) => {
+        const target = req.url ?? "/";
+        const q = target.indexOf("?");
+        const ctx: Ctx = {
+          method: (req.method ?? "GET").toUpperCase(),
+          rawPath: q < 0 ? target : target.slice(0, q),
+          rawQuery: q < 0 ? undefined : target.slice(q + 1),
+          query: new URLSearchParams(q < 0 ? "" : target.slice(q + 1)),
+          headers: pairsFromRaw(req.rawHeaders),
+          body: body ?? Buffer.alloc(0),
+          ip: (req.socket.remoteAddress ?? "").replace(/^::ffff:/, ""),
+        };
+        const send = (r: Reply) => {
+          const text = r.json === undefined ? "" : JSON.stringify(r.json);
+          res.writeHead(r.status, { "Content-Type": "application/json" });
+          res.end(text);
+        };
+        if (body === null) return send(fail(413, "request body too large"));
+        if (ctx.rawPath === "/" || ctx.rawPath === "/healthz") return send(ok({ ok: true, service: "celeriac qstash broker" }));
+        if (!authorized(core, ctx)) return send(fail(401, "unauthorized: a valid Bearer token (or ?qstash_token=) is required"));
+        route(core, ctx)
+          .then((r) => send(r ?? fail(404, `no route for ${ctx.method} ${ctx.rawPath}`)))
+          .catch((e: unknown) => {
+            console.error(`[celeriac:broker] ${ctx.method} ${ctx.rawPath} failed:`, e);
+            send(fail(500, `internal broker error: ${String(e)}`));
+          });
+      },
+      () => res.destroy(),
+    ); // the client went away mid-body
   });
 }

@@ -2,14 +2,7 @@
 
 export type HeaderMap = Record<string, string[]>;
 
-export type MessageState =
-  | "CREATED"
-  | "ACTIVE"
-  | "RETRY"
-  | "DELIVERED"
-  | "FAILED"
-  | "CANCEL_REQUESTED"
-  | "CANCELLED";
+export type MessageState = "CREATED" | "ACTIVE" | "RETRY" | "DELIVERED" | "FAILED" | "CANCEL_REQUESTED" | "CANCELLED";
 
 export interface FlowControl {
   key: string;

@@ -153,7 +153,15 @@ export class ResendEvents {
           : {}),
       },
     });
-    const record: SentEvent = { svixId: `msg_${randomUUID().replaceAll("-", "")}`, type, emailId: email.id, to: email.to, status: null, attempts: 0, body };
+    const record: SentEvent = {
+      svixId: `msg_${randomUUID().replaceAll("-", "")}`,
+      type,
+      emailId: email.id,
+      to: email.to,
+      status: null,
+      attempts: 0,
+      body,
+    };
     this.#sent.push(record);
     if (this.#sent.length > KEEP) this.#sent.shift();
     const target = this.#target;

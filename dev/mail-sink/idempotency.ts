@@ -1,11 +1,7 @@
 import type { Reply } from "./types.ts";
 
 /** What to do with a request that carries an `Idempotency-Key`. */
-export type Claim =
-  | { kind: "new" }
-  | { kind: "replay"; reply: Reply }
-  | { kind: "mismatch" }
-  | { kind: "in_flight" };
+export type Claim = { kind: "new" } | { kind: "replay"; reply: Reply } | { kind: "mismatch" } | { kind: "in_flight" };
 
 interface Entry {
   fingerprint: string;

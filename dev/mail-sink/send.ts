@@ -22,7 +22,8 @@ function capture(mailbox: CapturedEmail[], email: EmailFields, payload: unknown,
 
 /** `POST /emails` after auth, faults and idempotency: validate, capture, answer. */
 export function sendOne(mailbox: CapturedEmail[], body: unknown, key: string | null): Reply {
-  if (Array.isArray(body)) return { status: 422, body: apiError(422, "validation_error", "Expected one email object; use /emails/batch for an array.") };
+  if (Array.isArray(body))
+    return { status: 422, body: apiError(422, "validation_error", "Expected one email object; use /emails/batch for an array.") };
   const checked = checkEmail(body, false);
   if (!checked.ok) return { status: checked.error.statusCode, body: checked.error };
   return { status: 200, body: { id: capture(mailbox, checked.email, body, "/emails", key) } };
@@ -30,7 +31,8 @@ export function sendOne(mailbox: CapturedEmail[], body: unknown, key: string | n
 
 /** `POST /emails/batch`: strict rejects the whole batch on one bad email, permissive sends the rest. */
 export function sendBatch(mailbox: CapturedEmail[], body: unknown, mode: BatchValidation, key: string | null): Reply {
-  if (!Array.isArray(body)) return { status: 422, body: apiError(422, "validation_error", "The batch body must be a JSON array of emails.") };
+  if (!Array.isArray(body))
+    return { status: 422, body: apiError(422, "validation_error", "The batch body must be a JSON array of emails.") };
   if (body.length < 1 || body.length > MAX_BATCH) {
     return { status: 422, body: apiError(422, "validation_error", `A batch holds 1 to ${MAX_BATCH} emails, got ${body.length}.`) };
   }

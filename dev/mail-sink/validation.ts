@@ -23,7 +23,11 @@ export function addressOf(value: string): string | null {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const absent = (v: unknown) => v === undefined || v === null;
 const badFormat = (field: string) =>
-  fail(422, "validation_error", `Invalid \`${field}\` field. The email address needs to follow the \`email@example.com\` or \`Name <email@example.com>\` format.`);
+  fail(
+    422,
+    "validation_error",
+    `Invalid \`${field}\` field. The email address needs to follow the \`email@example.com\` or \`Name <email@example.com>\` format.`,
+  );
 
 type List = { ok: true; list: string[] } | { ok: false; error: ApiError };
 
@@ -41,7 +45,11 @@ function addressList(field: string, value: unknown, recipients: boolean): List {
     const domain = address.slice(address.lastIndexOf("@") + 1).toLowerCase();
     const refused = REFUSED_DOMAINS.find((d) => domain === d || domain.endsWith(`.${d}`));
     if (recipients && refused) {
-      return fail(422, "invalid_attachment", `We don't allow sending to ${refused} addresses (\`${field}\`: ${address}). Use a real domain or a @resend.dev test address.`);
+      return fail(
+        422,
+        "invalid_attachment",
+        `We don't allow sending to ${refused} addresses (\`${field}\`: ${address}). Use a real domain or a @resend.dev test address.`,
+      );
     }
   }
   return { ok: true, list };
@@ -108,8 +116,17 @@ export function checkEmail(raw: unknown, batch: boolean): Checked {
     return fail(422, "invalid_parameter", "`headers` must be an object of string values.");
   }
   if (!absent(raw.tags)) {
-    const ok = Array.isArray(raw.tags) && raw.tags.every((t) => isObject(t) && typeof t.name === "string" && TAG.test(t.name) && typeof t.value === "string" && TAG.test(t.value));
-    if (!ok) return fail(422, "invalid_parameter", "`tags` must be an array of {name, value} made of ASCII letters, digits, underscores or dashes.");
+    const ok =
+      Array.isArray(raw.tags) &&
+      raw.tags.every(
+        (t) => isObject(t) && typeof t.name === "string" && TAG.test(t.name) && typeof t.value === "string" && TAG.test(t.value),
+      );
+    if (!ok)
+      return fail(
+        422,
+        "invalid_parameter",
+        "`tags` must be an array of {name, value} made of ASCII letters, digits, underscores or dashes.",
+      );
   }
   if (batch && !absent(raw.attachments)) return fail(422, "invalid_parameter", "`attachments` are not supported by the batch endpoint.");
   if (batch && !absent(raw.scheduled_at)) return fail(422, "invalid_parameter", "`scheduled_at` is not supported by the batch endpoint.");

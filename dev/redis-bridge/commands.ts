@@ -35,18 +35,43 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
 // Commands that need a dedicated connection, change connection state or block it; a REST request
 // has none of those. SUBSCRIBE and friends would need Upstash's SSE endpoints.
 const CONNECTION_STATE = new Set([
-  "multi", "exec", "discard", "watch", "unwatch", "select", "auth", "hello", "quit", "reset",
-  "client", "monitor", "sync", "psync", "replconf", "shutdown", "failover", "replicaof", "slaveof",
-  "cluster", "readonly", "readwrite", "asking", "wait", "waitaof",
-  "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+  "multi",
+  "exec",
+  "discard",
+  "watch",
+  "unwatch",
+  "select",
+  "auth",
+  "hello",
+  "quit",
+  "reset",
+  "client",
+  "monitor",
+  "sync",
+  "psync",
+  "replconf",
+  "shutdown",
+  "failover",
+  "replicaof",
+  "slaveof",
+  "cluster",
+  "readonly",
+  "readwrite",
+  "asking",
+  "wait",
+  "waitaof",
+  "subscribe",
+  "psubscribe",
+  "ssubscribe",
+  "unsubscribe",
+  "punsubscribe",
+  "sunsubscribe",
 ]);
 
 /** Why the bridge refuses a command outright, or null when it may be sent on. */
 export function rejectReason(name: string, args: readonly string[]): string | null {
   const blocking =
-    name === "xread" || name === "xreadgroup"
-      ? args.some((a) => a.toLowerCase() === "block")
-      : COMMANDS.get(name)?.blocking === true;
+    name === "xread" || name === "xreadgroup" ? args.some((a) => a.toLowerCase() === "block") : COMMANDS.get(name)?.blocking === true;
   if (blocking) {
     return `ERR Command is not available over REST: '${name}' blocks the connection (use the non-blocking form or poll)`;
   }
@@ -57,7 +82,10 @@ export function rejectReason(name: string, args: readonly string[]): string | nu
 }
 
 export function unknownCommand(name: string, args: readonly string[]): string {
-  const shown = args.slice(0, 3).map((a) => `'${a.slice(0, 128)}' `).join("");
+  const shown = args
+    .slice(0, 3)
+    .map((a) => `'${a.slice(0, 128)}' `)
+    .join("");
   return `ERR unknown command '${name}', with args beginning with: ${shown}`;
 }
 

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { readBody } from "../read-body.ts";
 import type { Backend } from "./backend.ts";
 import { rejectReason } from "./commands.ts";
-import { BackendError, ReplyError, toJson, type Settled } from "./reply.ts";
+import { BackendError, ReplyError, type Settled, toJson } from "./reply.ts";
 
 /** Upstash's per-request limit. */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -55,8 +55,7 @@ function send(res: ServerResponse, status: number, body: unknown, syncToken: str
   res.end(text);
 }
 
-const entry = (s: Settled, base64: boolean) =>
-  s.ok ? { result: toJson(s.value, base64) } : { error: s.error };
+const entry = (s: Settled, base64: boolean) => (s.ok ? { result: toJson(s.value, base64) } : { error: s.error });
 
 /** A node:http request listener serving the Upstash REST API over `backend`. */
 export function createHandler(backend: Backend, token: string) {
@@ -94,7 +93,12 @@ export function createHandler(backend: Backend, token: string) {
           const ran = allowed.length ? await backend.pipeline(allowed) : [];
           results = rejected.map((r) => (r === null ? ran.shift()! : { ok: false, error: r }));
         }
-        send(res, 200, results.map((r) => entry(r, base64)), syncToken);
+        send(
+          res,
+          200,
+          results.map((r) => entry(r, base64)),
+          syncToken,
+        );
         return;
       }
 
@@ -111,7 +115,7 @@ export function createHandler(backend: Backend, token: string) {
       const reason = rejectReason(cmd[0] ?? "", cmd.slice(1));
       if (reason) throw new HttpError(400, reason);
       const [result] = await backend.pipeline([cmd]);
-      if (!result || !result.ok) throw new HttpError(400, result?.error ?? "ERR no reply");
+      if (!result?.ok) throw new HttpError(400, result?.error ?? "ERR no reply");
       send(res, 200, entry(result, base64), syncToken);
     } catch (err) {
       if (err instanceof HttpError) send(res, err.status, { error: err.message }, syncToken);

@@ -33,9 +33,24 @@ function typeOf(value: unknown): string {
 // Commands of a data type that overwrite or tolerate a key of another type.
 const TYPE_EXEMPT = new Set(["set", "setex", "psetex", "setnx", "mset", "msetnx", "mget", "sort", "sort_ro", "bitop"]);
 const INT_ARGS: Record<string, number[]> = {
-  incrby: [1], decrby: [1], hincrby: [2], expire: [1], pexpire: [1], expireat: [1], pexpireat: [1],
-  setex: [1], psetex: [1], lrange: [1, 2], lindex: [1], ltrim: [1, 2], lset: [1], lrem: [1],
-  getrange: [1, 2], setrange: [1], zremrangebyrank: [1, 2], zrevrange: [1, 2],
+  incrby: [1],
+  decrby: [1],
+  hincrby: [2],
+  expire: [1],
+  pexpire: [1],
+  expireat: [1],
+  pexpireat: [1],
+  setex: [1],
+  psetex: [1],
+  lrange: [1, 2],
+  lindex: [1],
+  ltrim: [1, 2],
+  lset: [1],
+  lrem: [1],
+  getrange: [1, 2],
+  setrange: [1],
+  zremrangebyrank: [1, 2],
+  zrevrange: [1, 2],
 };
 const FLOAT_ARGS: Record<string, number[]> = { incrbyfloat: [1], hincrbyfloat: [2], zincrby: [1] };
 const INT_VALUE = new Set(["incr", "decr", "incrby", "decrby"]);

@@ -5,10 +5,10 @@
 import { createHash, randomUUID } from "node:crypto";
 import RedisMock from "ioredis-mock";
 import type { Backend } from "./backend.ts";
-import { COMMANDS, arityError, unknownCommand } from "./commands.ts";
+import { arityError, COMMANDS, unknownCommand } from "./commands.ts";
 import { composeScript, registerHooks } from "./lua.ts";
 import { normalizeOptions, rewrite, runtimeCheck } from "./memory-checks.ts";
-import { ReplyError, Status, parseHexResp, toResp, type Reply, type Settled } from "./reply.ts";
+import { parseHexResp, type Reply, ReplyError, type Settled, Status, toResp } from "./reply.ts";
 
 interface Mock {
   data: { get(key: string): unknown; has(key: string): boolean };
@@ -20,12 +20,25 @@ type MockFn = (...args: string[]) => Promise<unknown>;
 
 const BRIDGE_HANDLED = new Set(["eval", "evalsha", "eval_ro", "evalsha_ro", "script"]);
 const STATUS_REPLIES = new Set([
-  "set", "setex", "psetex", "mset", "hmset", "rename", "ltrim", "lset", "flushdb", "flushall",
-  "type", "ping", "restore", "pfmerge", "save", "bgsave", "debug",
+  "set",
+  "setex",
+  "psetex",
+  "mset",
+  "hmset",
+  "rename",
+  "ltrim",
+  "lset",
+  "flushdb",
+  "flushall",
+  "type",
+  "ping",
+  "restore",
+  "pfmerge",
+  "save",
+  "bgsave",
+  "debug",
 ]);
-const BULK_NUMBERS = new Set([
-  "zscore", "zincrby", "incrbyfloat", "hincrbyfloat", "zmscore", "geodist", "zpopmin", "zpopmax",
-]);
+const BULK_NUMBERS = new Set(["zscore", "zincrby", "incrbyfloat", "hincrbyfloat", "zmscore", "geodist", "zpopmin", "zpopmax"]);
 
 const sha1 = (s: string) => createHash("sha1").update(s).digest("hex");
 
@@ -192,9 +205,7 @@ export function createMemoryBackend(): Backend {
 
 async function settleAll(started: Promise<Reply>[]): Promise<Settled[]> {
   const results = await Promise.allSettled(started);
-  return results.map((r) =>
-    r.status === "fulfilled" ? { ok: true, value: r.value } : { ok: false, error: errorText(r.reason) },
-  );
+  return results.map((r) => (r.status === "fulfilled" ? { ok: true, value: r.value } : { ok: false, error: errorText(r.reason) }));
 }
 
 function jsonToLua(json: string): string | null {
@@ -209,7 +220,9 @@ function jsonToLua(json: string): string | null {
     if (typeof v === "string") return JSON.stringify(v).replace(/\\u([0-9a-f]{4})/gi, "\\u{$1}");
     if (typeof v === "number" || typeof v === "boolean") return String(v);
     if (Array.isArray(v)) return `{${v.map(lit).join(",")}}`;
-    return `{${Object.entries(v as object).map(([k, x]) => `[${lit(k)}]=${lit(x)}`).join(",")}}`;
+    return `{${Object.entries(v as object)
+      .map(([k, x]) => `[${lit(k)}]=${lit(x)}`)
+      .join(",")}}`;
   };
   return lit(value);
 }

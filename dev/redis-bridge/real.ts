@@ -1,8 +1,8 @@
 // The real-Redis backend: one ioredis connection, commands sent raw (no ioredis reply
 // transformers, replies as Buffers) so what comes back is exactly what Redis said.
 import { Command, Redis } from "ioredis";
-import { BackendError, ReplyError, type Reply, type Settled } from "./reply.ts";
 import type { Backend } from "./backend.ts";
+import { BackendError, type Reply, ReplyError, type Settled } from "./reply.ts";
 import { ScriptFlags } from "./script-flags.ts";
 
 // ioredis reshapes some replies (HGETALL into an object); the REST API must keep RESP2 shapes.
@@ -12,8 +12,7 @@ class RawCommand extends Command {
   }
 }
 
-const raw = (cmd: readonly string[]) =>
-  new RawCommand(cmd[0] ?? "", cmd.slice(1), { replyEncoding: null });
+const raw = (cmd: readonly string[]) => new RawCommand(cmd[0] ?? "", cmd.slice(1), { replyEncoding: null });
 
 function settle(err: unknown, value: unknown): Settled {
   if (err == null) return { ok: true, value: fromIoredis(value) };

@@ -18,9 +18,17 @@ export class ScriptFlags {
 
   #strip(script: string): string {
     const m = /^#!lua[^\n]*/.exec(script);
-    if (!m || !m[0].includes(FLAG)) return script;
+    if (!m?.[0].includes(FLAG)) return script;
     const line = m[0]
-      .replace(new RegExp(`(flags=)([^\\s]*)`), (_, k: string, list: string) => k + list.split(",").filter((f) => f !== FLAG).join(","))
+      .replace(
+        /(flags=)([^\s]*)/,
+        (_, k: string, list: string) =>
+          k +
+          list
+            .split(",")
+            .filter((f) => f !== FLAG)
+            .join(","),
+      )
       .replace(/\s+flags=(?=\s|$)/, "");
     const out = line + script.slice(m[0].length);
     this.#shas.set(sha1(script), sha1(out));
@@ -31,7 +39,8 @@ export class ScriptFlags {
     if (this.supported) return cmd;
     const name = (cmd[0] ?? "").toLowerCase();
     if ((name === "eval" || name === "eval_ro") && cmd[1] !== undefined) return [cmd[0]!, this.#strip(cmd[1]), ...cmd.slice(2)];
-    if (name === "script" && (cmd[1] ?? "").toLowerCase() === "load" && cmd[2] !== undefined) return [cmd[0]!, cmd[1]!, this.#strip(cmd[2])];
+    if (name === "script" && (cmd[1] ?? "").toLowerCase() === "load" && cmd[2] !== undefined)
+      return [cmd[0]!, cmd[1]!, this.#strip(cmd[2])];
     if ((name === "evalsha" || name === "evalsha_ro") && cmd[1] !== undefined) {
       const sha = this.#shas.get(cmd[1].toLowerCase());
       if (sha) return [cmd[0]!, sha, ...cmd.slice(2)];

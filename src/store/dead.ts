@@ -100,9 +100,9 @@ export type DiscardResult = { kind: "ok"; dlqId?: string } | { kind: "missing" }
 
 /** Takes a failed task out of the dead letters (it stays failed); reports its DLQ message id. */
 export async function discardDead(store: TaskStore, id: string, now: number): Promise<DiscardResult> {
-  const [[kind, value]] = (await DISCARD.run<[string, string?]>(store.redis, [{ keys: [store.recKey(id)], args: [store.prefix, id, now] }])) as [
-    [string, string?],
-  ];
+  const [[kind, value]] = (await DISCARD.run<[string, string?]>(store.redis, [
+    { keys: [store.recKey(id)], args: [store.prefix, id, now] },
+  ])) as [[string, string?]];
   if (kind === "missing") return { kind };
   if (kind === "conflict") return { kind, state: value ?? "" };
   return { kind: "ok", ...(value ? { dlqId: value } : {}) };

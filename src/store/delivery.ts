@@ -56,7 +56,9 @@ local before = redis.call('GET', seen)
 if before then return { 'dup', before } end
 if redis.call('EXISTS', rec) == 0 then return { 'unknown' } end
 local status, rank, at = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local RANK = { ${Object.entries(RANK).map(([s, r]) => `${s} = ${r}`).join(", ")} }
+local RANK = { ${Object.entries(RANK)
+  .map(([s, r]) => `${s} = ${r}`)
+  .join(", ")} }
 local raw = redis.call('HGET', rec, 'delivery')
 local d = raw and cjson.decode(raw) or { history = {} }
 local changed = ''
@@ -89,7 +91,12 @@ export async function applyEmailEvent(
     {
       keys: [store.recKey(e.taskId), `${store.prefix}resend:event:${e.eventId}`, suppressionsKey(store)],
       args: [
-        SEEN_TTL_S, e.entry.status, RANK[e.entry.status], e.entry.at, JSON.stringify(e.entry), KEEP,
+        SEEN_TTL_S,
+        e.entry.status,
+        RANK[e.entry.status],
+        e.entry.at,
+        JSON.stringify(e.entry),
+        KEEP,
         ...e.suppress.flatMap((s) => [s.address, JSON.stringify(s)]),
       ],
     },

@@ -1,9 +1,9 @@
-import { redact } from "../redact.ts";
 import type { Redis } from "@upstash/redis/cloudflare";
 import type { CallbackSpec } from "../callback-option.ts";
-import { FINAL_STATES, TASK_STATES, pairs, recordFromHash, recordsFromFlat, type TaskRecord, type TaskState } from "./record.ts";
-import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
+import { redact } from "../redact.ts";
 import { Lua, redisIo } from "./lua.ts";
+import { FINAL_STATES, pairs, recordFromHash, recordsFromFlat, TASK_STATES, type TaskRecord, type TaskState } from "./record.ts";
+import { CLAIM, CREATE, DISCARD, LIST, TRANSITION } from "./scripts.ts";
 
 const create = new Lua(CREATE);
 const claim = new Lua(CLAIM);
@@ -41,10 +41,7 @@ export type ClaimResult =
   | { kind: "skip"; state: TaskState }
   | { kind: "stale" }
   | { kind: "busy"; retryInMs: number };
-export type TransitionResult =
-  | { kind: "ok"; from: TaskState }
-  | { kind: "conflict"; state: TaskState }
-  | { kind: "missing" };
+export type TransitionResult = { kind: "ok"; from: TaskState } | { kind: "conflict"; state: TaskState } | { kind: "missing" };
 
 /** A state change: from which states, to which, and what to record with it. */
 export interface Transition {
@@ -120,13 +117,22 @@ export class TaskStore {
       records.map((r, i) => ({
         keys: [this.recKey(r.id), this.histKey(r.id), idemKeys[i] ?? ""],
         args: [
-          this.prefix, r.id, r.task, r.state, r.createdAt, this.recordTtl(r), IDEMPOTENCY_TTL_S,
-          JSON.stringify({ at: r.createdAt, state: r.state }), utcDay(r.createdAt), ...fields[i]!,
+          this.prefix,
+          r.id,
+          r.task,
+          r.state,
+          r.createdAt,
+          this.recordTtl(r),
+          IDEMPOTENCY_TTL_S,
+          JSON.stringify({ at: r.createdAt, state: r.state }),
+          utcDay(r.createdAt),
+          ...fields[i]!,
         ],
       })),
     );
-    return replies.map(([kind, value]): CreateResult =>
-      kind === "dup" ? { kind, createdAt: Number(value) } : kind === "mismatch" ? { kind, task: value! } : { kind: "new" },
+    return replies.map(
+      ([kind, value]): CreateResult =>
+        kind === "dup" ? { kind, createdAt: Number(value) } : kind === "mismatch" ? { kind, task: value! } : { kind: "new" },
     );
   }
 
@@ -168,8 +174,18 @@ export class TaskStore {
         return {
           keys: [this.recKey(id), this.histKey(id)],
           args: [
-            this.prefix, id, t.from.join(","), t.attempt ?? "", t.to, ttl ?? "", entry, utcDay(t.at), t.at,
-            t.gen ?? "", t.uncounted ? "1" : "", ...fields,
+            this.prefix,
+            id,
+            t.from.join(","),
+            t.attempt ?? "",
+            t.to,
+            ttl ?? "",
+            entry,
+            utcDay(t.at),
+            t.at,
+            t.gen ?? "",
+            t.uncounted ? "1" : "",
+            ...fields,
           ],
         };
       }),
@@ -211,13 +227,7 @@ export class TaskStore {
 
   /** One page, newest first; cost grows with the page, not with the number of records. */
   async list(q: { state?: TaskState; task?: string; cursor?: string; limit: number }) {
-    const idx = q.task
-      ? q.state
-        ? `i:task:${q.task}:state:${q.state}`
-        : `i:task:${q.task}`
-      : q.state
-        ? `i:state:${q.state}`
-        : "i:all";
+    const idx = q.task ? (q.state ? `i:task:${q.task}:state:${q.state}` : `i:task:${q.task}`) : q.state ? `i:state:${q.state}` : "i:all";
     const [score, after] = q.cursor ? decodeCursor(q.cursor) : ["+inf", ""];
     const [reply] = await list.run<[string, string, string, (string | number)[]]>(this.redis, [
       { keys: [this.prefix + idx], args: [this.prefix, score, after, q.limit] },
@@ -239,9 +249,16 @@ export class TaskStore {
     const last = Math.floor(now / 60_000);
     const hour = Math.floor(last / 60);
     const [older, current] = await redisIo(() =>
-      this.redis.pipeline().hgetall(`${this.prefix}tput:${hour - 1}`).hgetall(`${this.prefix}tput:${hour}`).exec<[string[] | null, string[] | null]>(),
+      this.redis
+        .pipeline()
+        .hgetall(`${this.prefix}tput:${hour - 1}`)
+        .hgetall(`${this.prefix}tput:${hour}`)
+        .exec<[string[] | null, string[] | null]>(),
     );
-    const byHour = new Map([[hour - 1, pairs(older ?? [])], [hour, pairs(current ?? [])]]);
+    const byHour = new Map([
+      [hour - 1, pairs(older ?? [])],
+      [hour, pairs(current ?? [])],
+    ]);
     const out: MinuteCount[] = [];
     for (let m = last - Math.min(minutes, 60) + 1; m <= last; m++) {
       const h = byHour.get(Math.floor(m / 60)) ?? {};

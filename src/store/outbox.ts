@@ -1,6 +1,6 @@
+import { type NewRecord, type TaskStore, utcDay } from "./index.ts";
 import { Lua } from "./lua.ts";
 import { JOIN, RELEASE, TAKE } from "./outbox-scripts.ts";
-import { utcDay, type NewRecord, type TaskStore } from "./index.ts";
 import type { TaskOptions, TaskState } from "./record.ts";
 
 const join = new Lua(JOIN);
@@ -58,8 +58,15 @@ export class Outbox {
       {
         keys: [this.store.recKey(r.id), this.store.histKey(r.id), k.outbox, k.arm],
         args: [
-          this.store.prefix, r.id, r.task, now, this.store.recordTtl(r), utcDay(now),
-          ARM_TTL_S, newWindow(now), ...(await this.store.recordFields(r)),
+          this.store.prefix,
+          r.id,
+          r.task,
+          now,
+          this.store.recordTtl(r),
+          utcDay(now),
+          ARM_TTL_S,
+          newWindow(now),
+          ...(await this.store.recordFields(r)),
         ],
       },
     ]);
@@ -80,8 +87,18 @@ export class Outbox {
       {
         keys: [k.outbox, k.arm, this.batchKey(f.batchId)],
         args: [
-          this.store.prefix, now, f.maxSize, f.itemLeaseMs, f.window, BATCH_TTL_S, utcDay(now), f.messageId,
-          newWindow(now), ARM_TTL_S, f.batchLeaseMs, f.batchId,
+          this.store.prefix,
+          now,
+          f.maxSize,
+          f.itemLeaseMs,
+          f.window,
+          BATCH_TTL_S,
+          utcDay(now),
+          f.messageId,
+          newWindow(now),
+          ARM_TTL_S,
+          f.batchLeaseMs,
+          f.batchId,
         ],
       },
     ]);
@@ -89,7 +106,13 @@ export class Outbox {
     if (r[0] === "busy") return { kind: "busy", retryInMs: Number(r[1]) };
     const items: TakenItem[] = [];
     for (let i = 5; i + 3 < r.length; i += 4) {
-      items.push({ id: r[i]!, attempt: Number(r[i + 1]), payload: JSON.parse(r[i + 2]!), payloadJson: r[i + 2]!, options: JSON.parse(r[i + 3]!) });
+      items.push({
+        id: r[i]!,
+        attempt: Number(r[i + 1]),
+        payload: JSON.parse(r[i + 2]!),
+        payloadJson: r[i + 2]!,
+        options: JSON.parse(r[i + 3]!),
+      });
     }
     const next = r[2] ? { window: r[2], oldestAt: Number(r[3]), waiting: Number(r[4]) } : null;
     return { kind: "run", attempt: Number(r[1]), items, next };

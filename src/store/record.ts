@@ -4,15 +4,7 @@ import type { Delivery } from "./delivery.ts";
 
 /** Where a task is in its life. `unknown` is only ever reported for an id never seen. */
 export type TaskState = "queued" | "scheduled" | "running" | "retrying" | "succeeded" | "failed" | "cancelled";
-export const TASK_STATES: readonly TaskState[] = [
-  "queued",
-  "scheduled",
-  "running",
-  "retrying",
-  "succeeded",
-  "failed",
-  "cancelled",
-];
+export const TASK_STATES: readonly TaskState[] = ["queued", "scheduled", "running", "retrying", "succeeded", "failed", "cancelled"];
 export const FINAL_STATES: readonly TaskState[] = ["succeeded", "failed", "cancelled"];
 
 /** Why an attempt or a task failed. */

@@ -16,7 +16,12 @@ export interface Json {
 }
 
 /** Calls the relay at `base` (the Worker by default) with the dev API key. */
-export async function call(method: string, path: string, body?: unknown, init: { headers?: Record<string, string>; base?: string; raw?: string } = {}): Promise<Json> {
+export async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  init: { headers?: Record<string, string>; base?: string; raw?: string } = {},
+): Promise<Json> {
   const headers: Record<string, string> = { authorization: `Bearer ${DEV_API_KEY}`, ...init.headers };
   if (body !== undefined || init.raw !== undefined) headers["content-type"] ??= "application/json";
   const r = await fetch((init.base ?? stack().worker) + path, {
@@ -66,7 +71,11 @@ export const mailbox = {
     return (await mailbox.all()).filter((e) => (e.to as string[]).includes(address));
   },
   async fault(f: { mode: string; count: number; retryAfter?: number; delayMs?: number }) {
-    const r = await fetch(`${stack().sink}/_sink/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(f) });
+    const r = await fetch(`${stack().sink}/_sink/faults`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(f),
+    });
     if (!r.ok) throw new Error(`fault injection failed: ${r.status}`);
   },
   async clearFaults() {
@@ -88,7 +97,16 @@ export const broker = {
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
 /** A QStash-style signature JWT, for forging and replaying deliveries in tests. */
-export function sign(opts: { key: string; url: string; body: string | Uint8Array; iat?: number; exp?: number; alg?: string; header?: Record<string, unknown>; claims?: Record<string, unknown> }) {
+export function sign(opts: {
+  key: string;
+  url: string;
+  body: string | Uint8Array;
+  iat?: number;
+  exp?: number;
+  alg?: string;
+  header?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+}) {
   const iat = opts.iat ?? Math.floor(Date.now() / 1000);
   const header = b64url(JSON.stringify({ alg: opts.alg ?? "HS256", typ: "JWT", ...opts.header }));
   const claims = b64url(

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client, Receiver } from "@upstash/qstash";
 import { afterAll, beforeAll } from "vitest";
-import { startBroker, type Broker } from "../../dev/broker/index.ts";
+import { type Broker, startBroker } from "../../dev/broker/index.ts";
 
 export interface Delivery {
   path: string;

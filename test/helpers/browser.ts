@@ -2,7 +2,7 @@
 // (which downloads no browser of its own). `.ci/run` installs the package when it is missing.
 import { existsSync } from "node:fs";
 import axe from "axe-core";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 
 /** Where Debian puts the browser. */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -22,7 +22,9 @@ const ARGS = [
 /** Launches Chromium; close it in the test's `afterAll`. */
 export function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`[celeriac] the browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run installs it when missing)`);
+    throw new Error(
+      `[celeriac] the browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run installs it when missing)`,
+    );
   }
   return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 }
@@ -32,7 +34,9 @@ export async function axeViolations(page: Page): Promise<{ id: string; impact: s
   // Evaluated through the DevTools protocol, so the page's CSP (script-src 'self') stays in force.
   if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axe.source);
   const result = await page.evaluate(() =>
-    (window as unknown as { axe: typeof axe }).axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] }),
+    (window as unknown as { axe: typeof axe }).axe.run(document, {
+      runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
+    }),
   );
   return result.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")

@@ -20,8 +20,33 @@ export async function wranglerDev(cwd: string, args: string[], env: Record<strin
   const url = `http://127.0.0.1:${port}`;
   const group = spawnGroup(
     process.execPath,
-    [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "dev", ...args, "--port", String(port), "--ip", "127.0.0.1", "--env-file", "/dev/null", "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "log"],
-    { cwd, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", ...env, CELERIAC_PUBLIC_URL: url, WRANGLER_SEND_METRICS: "false", CI: "true" } },
+    [
+      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+      "dev",
+      ...args,
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--env-file",
+      "/dev/null",
+      "--inspector-port",
+      "0",
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      "log",
+    ],
+    {
+      cwd,
+      env: {
+        PATH: process.env.PATH!,
+        HOME: process.env.HOME ?? "/tmp",
+        ...env,
+        CELERIAC_PUBLIC_URL: url,
+        WRANGLER_SEND_METRICS: "false",
+        CI: "true",
+      },
+    },
   );
   const close = () => group.close();
   const deadline = Date.now() + 90_000;

@@ -1,7 +1,7 @@
 // The "Add a task" example of the README: a task with a secret of its own. One file, plus one
 // line where the app's tasks are listed (here, the test's createApp call).
 import * as v from "valibot";
-import { PermanentError, RateLimited, defineTask, retryAfterSeconds } from "../../src/task.ts";
+import { defineTask, PermanentError, RateLimited, retryAfterSeconds } from "../../src/task.ts";
 
 export default defineTask({
   name: "send-sms",

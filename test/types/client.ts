@@ -8,7 +8,11 @@ const celeriac = createClient<typeof tasks>({ url: "http://127.0.0.1:8787", apiK
 
 export async function typeChecks() {
   await celeriac.enqueue("send-email", { to: "a@b.co", subject: "Hi", text: "Hello" });
-  await celeriac.enqueue("send-email", { to: ["a@b.co", "Ann <ann@b.co>"], subject: "Hi", html: "<p>Hi</p>" }, { delay: "5m", idempotencyKey: "k1", resultTtl: "1d", redact: ["to"], retryDelay: { base: 5, factor: 2, max: 60 } });
+  await celeriac.enqueue(
+    "send-email",
+    { to: ["a@b.co", "Ann <ann@b.co>"], subject: "Hi", html: "<p>Hi</p>" },
+    { delay: "5m", idempotencyKey: "k1", resultTtl: "1d", redact: ["to"], retryDelay: { base: 5, factor: 2, max: 60 } },
+  );
   await celeriac.enqueue("webhook", { url: "https://example.com/hook", body: { json: { ok: true } } });
 
   // @ts-expect-error a payload without its subject is no send-email payload
