@@ -23,20 +23,34 @@ describe("/openapi.json", () => {
 
   it("names every task's payload schema, derived from its valibot schema", async () => {
     const doc = await spec();
-    for (const t of builtIn) {
+    // An internal task (the callbacks') is not the callers' to enqueue: no route, no schema.
+    for (const t of builtIn.filter((t) => t.internal)) {
+      expect(doc.paths[`/v1/tasks/${t.name}`], t.name).toBeUndefined();
+      expect(doc.components.schemas[`${t.name}.payload`], t.name).toBeUndefined();
+    }
+    expect(builtIn.some((t) => t.internal)).toBe(true);
+    for (const t of builtIn.filter((t) => !t.internal)) {
       const op = doc.paths[`/v1/tasks/${t.name}`]?.post;
       expect(op, t.name).toBeDefined();
-      expect(op.requestBody.content["application/json"].schema.properties.payload).toEqual({ $ref: `#/components/schemas/${t.name}.payload` });
+      expect(op.requestBody.content["application/json"].schema.properties.payload).toEqual({
+        $ref: `#/components/schemas/${t.name}.payload`,
+      });
     }
     // A public task also has its browser route, whose body is the payload itself.
-    expect(doc.paths["/v1/public/verification"].post.requestBody.content["application/json"].schema).toEqual({ $ref: "#/components/schemas/verification.payload" });
+    expect(doc.paths["/v1/public/verification"].post.requestBody.content["application/json"].schema).toEqual({
+      $ref: "#/components/schemas/verification.payload",
+    });
     expect(doc.paths["/v1/public/send-email"]).toBeUndefined();
     const email = doc.components.schemas["send-email.payload"];
     expect(email).toMatchObject({ type: "object", required: ["to", "subject"], additionalProperties: false });
     expect(Object.keys(email.properties)).toEqual(expect.arrayContaining(["from", "to", "cc", "subject", "html", "text", "tags"]));
     expect(doc.servers).toEqual([{ url: "http://celeriac.test" }]);
     // The enqueue options are the route's own schema's.
-    expect(Object.keys(doc.components.schemas.EnqueueOptions.properties).sort()).toEqual(Object.keys(EnqueueBody.entries).filter((k) => k !== "payload").sort());
+    expect(Object.keys(doc.components.schemas.EnqueueOptions.properties).sort()).toEqual(
+      Object.keys(EnqueueBody.entries)
+        .filter((k) => k !== "payload")
+        .sort(),
+    );
   });
 
   it("documents every route the app serves (QStash's signed delivery routes, CORS preflights and the /ui dashboard aside)", async () => {
@@ -58,7 +72,10 @@ describe("/openapi.json", () => {
     expect(doc.servers[0].url).toBe(stack().worker);
     const queued = await call("POST", "/v1/tasks/send-email", { payload: { to: "spec@celeriac.dev", subject: "spec", text: "hi" } });
     const record = await settle(queued.body.id);
-    for (const [name, body] of [["Enqueued", queued.body], ["TaskRecord", record]] as const) {
+    for (const [name, body] of [
+      ["Enqueued", queued.body],
+      ["TaskRecord", record],
+    ] as const) {
       const schema = doc.components.schemas[name];
       for (const k of schema.required) expect(body, `${name}.${k}`).toHaveProperty([k]);
       for (const k of Object.keys(body)) expect(schema.properties, `${name}.${k} is documented`).toHaveProperty([k]);
