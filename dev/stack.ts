@@ -196,6 +196,21 @@ function childEnv(env: Record<string, string>, port: number): Record<string, str
   return { ...base, ...env, PORT: String(port) };
 }
 
+/**
+ * `node wrangler.js dev` on loopback at `port` (then `extra`): bindings from the environment only
+ * (`--env-file /dev/null`), no inspector port to collide on, the Worker's logs at wrangler's `log`
+ * level. The dev stack and the tests that serve a Worker of their own share it.
+ */
+export function wranglerDevArgs(port: number, extra: string[] = []): string[] {
+  return [
+    join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+    "dev",
+    ...extra,
+    ...["--port", String(port), "--ip", "127.0.0.1", "--env-file", "/dev/null", "--inspector-port", "0"],
+    ...["--show-interactive-dev-session=false", "--log-level", "log"],
+  ];
+}
+
 const COMMANDS: Record<Runtime, (port: number, env: Record<string, string>) => [string, string[], Record<string, string>]> = {
   // The bindings reach wrangler as its own environment (CLOUDFLARE_INCLUDE_PROCESS_ENV), so no
   // secret is ever written to a file; `--env-file /dev/null` keeps it from reading .dev.vars or
@@ -203,21 +218,7 @@ const COMMANDS: Record<Runtime, (port: number, env: Record<string, string>) => [
   // tail` would.
   workerd: (port) => [
     process.execPath,
-    [
-      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-      "dev",
-      "--port",
-      String(port),
-      "--ip",
-      "127.0.0.1",
-      "--env-file",
-      "/dev/null",
-      "--inspector-port",
-      "0",
-      "--show-interactive-dev-session=false",
-      "--log-level",
-      "log",
-    ],
+    wranglerDevArgs(port),
     { CLOUDFLARE_INCLUDE_PROCESS_ENV: "true", WRANGLER_SEND_METRICS: "false", CI: "true" },
   ],
   // The bindings reach workerd as its environment too (`fromEnvironment` in the generated config).

@@ -1,8 +1,7 @@
 // Serves a Worker of a test's own (its own directory and wrangler config) with `wrangler dev` on a
 // free port, in a process group of its own (dev/process-group.ts) that dies with the test run.
-import { join } from "node:path";
 import { spawnGroup } from "../../dev/process-group.ts";
-import { freePort, ROOT } from "../../dev/stack.ts";
+import { freePort, wranglerDevArgs } from "../../dev/stack.ts";
 
 export interface DevWorker {
   url: string;
@@ -18,36 +17,17 @@ export interface DevWorker {
 export async function wranglerDev(cwd: string, args: string[], env: Record<string, string>): Promise<DevWorker> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const group = spawnGroup(
-    process.execPath,
-    [
-      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-      "dev",
-      ...args,
-      "--port",
-      String(port),
-      "--ip",
-      "127.0.0.1",
-      "--env-file",
-      "/dev/null",
-      "--inspector-port",
-      "0",
-      "--show-interactive-dev-session=false",
-      "--log-level",
-      "log",
-    ],
-    {
-      cwd,
-      env: {
-        PATH: process.env.PATH!,
-        HOME: process.env.HOME ?? "/tmp",
-        ...env,
-        CELERIAC_PUBLIC_URL: url,
-        WRANGLER_SEND_METRICS: "false",
-        CI: "true",
-      },
+  const group = spawnGroup(process.execPath, wranglerDevArgs(port, args), {
+    cwd,
+    env: {
+      PATH: process.env.PATH!,
+      HOME: process.env.HOME ?? "/tmp",
+      ...env,
+      CELERIAC_PUBLIC_URL: url,
+      WRANGLER_SEND_METRICS: "false",
+      CI: "true",
     },
-  );
+  });
   const close = () => group.close();
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
