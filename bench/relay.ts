@@ -505,39 +505,11 @@ parallel with its publish).
 ${table(
   ["way", "p50", "p99", "max", "p50 ÷ direct", "p99 ÷ direct"],
   [
-    [
-      "A. celeriac in workerd (`workerd serve`, the deploy bundle), `POST /v1/tasks/webhook`",
-      ms(lat.worker.p50),
-      ms(lat.worker.p99),
-      ms(lat.worker.max),
-      ratio(lat.worker.p50, lat.direct.p50),
-      ratio(lat.worker.p99, lat.direct.p99),
-    ],
-    [
-      "A′. celeriac in-process on Node (`app.request`)",
-      ms(lat.inProcess.p50),
-      ms(lat.inProcess.p99),
-      ms(lat.inProcess.max),
-      ratio(lat.inProcess.p50, lat.direct.p50),
-      ratio(lat.inProcess.p99, lat.direct.p99),
-    ],
-    ["B. `Client.publishJSON` straight to the broker", ms(lat.direct.p50), ms(lat.direct.p99), ms(lat.direct.max), "1×", "1×"],
-    [
-      "A (dev runtime). celeriac under `wrangler dev`, measured the same way in its own run",
-      ms(dev.worker.p50),
-      ms(dev.worker.p99),
-      ms(dev.worker.max),
-      ratio(dev.worker.p50, dev.direct.p50),
-      ratio(dev.worker.p99, dev.direct.p99),
-    ],
-    [
-      "B (in that run). `Client.publishJSON` straight to the broker",
-      ms(dev.direct.p50),
-      ms(dev.direct.p99),
-      ms(dev.direct.max),
-      "1×",
-      "1×",
-    ],
+    latencyRow("A. celeriac in workerd (`workerd serve`, the deploy bundle), `POST /v1/tasks/webhook`", lat.worker, lat.direct),
+    latencyRow("A′. celeriac in-process on Node (`app.request`)", lat.inProcess, lat.direct),
+    latencyRow("B. `Client.publishJSON` straight to the broker", lat.direct, lat.direct),
+    latencyRow("A (dev runtime). celeriac under `wrangler dev`, measured the same way in its own run", dev.worker, dev.direct),
+    latencyRow("B (in that run). `Client.publishJSON` straight to the broker", dev.direct, dev.direct),
   ],
 )}
 
@@ -678,4 +650,11 @@ than these warm figures. Section wall time: ${seconds.toFixed(0)} s.`;
 if (import.meta.url === `file://${process.argv[1]}`) {
   await emit(await runRelay());
   process.exit(0);
+}
+
+type Latency = ReturnType<typeof summary>;
+/** One row of the enqueue-latency table: a way's p50/p99/max and its ratios to the direct publish. */
+function latencyRow(way: string, l: Latency, direct: Latency): string[] {
+  const base = l === direct;
+  return [way, ms(l.p50), ms(l.p99), ms(l.max), base ? "1×" : ratio(l.p50, direct.p50), base ? "1×" : ratio(l.p99, direct.p99)];
 }
