@@ -339,7 +339,6 @@ async function roundTrips() {
 // C. CPU time in celeriac's own code: in-process, every fetch answered at once by a stub with
 // canned QStash / Upstash replies (a fake, fine inside a benchmark: it removes I/O, not work).
 
-const b64 = (s: string) => Buffer.from(s).toString("base64");
 const CANNED: Record<string, string[]> = { create: ["new"], claim: ["run", "1"], transition: ["ok", "running"] };
 
 function stubFetch(): typeof fetch {
@@ -358,7 +357,7 @@ function stubFetch(): typeof fetch {
     }
     if (url.host === "redis.stub") {
       const cmds = (await req.json()) as string[][];
-      return json(cmds.map((c) => ({ result: (CANNED[SCRIPT_NAMES.get(String(c[1])) ?? ""] ?? ["?"]).map(b64) })));
+      return json(cmds.map((c) => ({ result: (CANNED[SCRIPT_NAMES.get(String(c[1])) ?? ""] ?? ["?"]) })));
     }
     if (url.host === "provider.stub") {
       await req.arrayBuffer();

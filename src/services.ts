@@ -56,12 +56,17 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
   return s;
 }
 
-/** No client-side retries: a Redis that does not answer must turn into a quick 503, not a
- * request that hangs for seconds of backoff. */
+/**
+ * No client-side retries: a Redis that does not answer must turn into a quick 503, not a
+ * request that hangs for seconds of backoff. Replies as plain JSON strings (no `Upstash-Encoding:
+ * base64`): everything celeriac stores is text it wrote itself, and decoding every reply from
+ * base64 costs CPU on each round trip.
+ */
 const redisOptions = (config: Config) => ({
   url: config.redis.url,
   token: config.redis.token,
   retry: false as const,
   enableTelemetry: false,
   automaticDeserialization: false,
+  responseEncoding: false as const,
 });
