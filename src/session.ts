@@ -4,8 +4,9 @@
 // a key ends every session signed with the old set.
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
-import { keyName, same } from "./auth.ts";
+import { keyName } from "./auth.ts";
 import type { Config } from "./env.ts";
+import { same } from "./hmac.ts";
 
 /** How long a dashboard session lasts, seconds. @default 28800 (8 h) */
 export const SESSION_TTL_S = 8 * 3600;
