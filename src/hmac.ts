@@ -31,7 +31,7 @@ const MAX_KEYS = 64;
 
 /**
  * The HMAC-SHA256 key of `secret`: its UTF-8 bytes, or the bytes it spells in base64. Imported
- * once per isolate. Throws for a `base64` secret that is not base64, or empty.
+ * once per isolate. Rejects a `base64` secret that is not base64, and an empty one.
  * @example await hmacKey("c2VjcmV0", "base64")
  */
 export function hmacKey(secret: string, encoding: "utf8" | "base64" = "utf8"): Promise<CryptoKey> {
@@ -39,7 +39,7 @@ export function hmacKey(secret: string, encoding: "utf8" | "base64" = "utf8"): P
   let k = keys.get(id);
   if (!k) {
     const raw = encoding === "utf8" ? utf8.encode(secret) : fromBase64(secret);
-    if (!raw?.length) throw new Error("the secret is not base64, or empty");
+    if (!raw?.length) return Promise.reject(new Error("the secret is empty, or not base64"));
     if (keys.size >= MAX_KEYS) keys.clear();
     keys.set(id, (k = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])));
   }

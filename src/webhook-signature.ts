@@ -14,13 +14,10 @@ const PREFIX = "whsec_";
 const utf8 = new TextEncoder();
 
 /** The key of a `whsec_<base64>` secret (the prefix is optional, as in the library). */
-function keyOf(secret: string): Promise<CryptoKey> {
-  try {
-    return hmacKey(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, "base64");
-  } catch {
+const keyOf = (secret: string): Promise<CryptoKey> =>
+  hmacKey(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, "base64").catch(() => {
     throw new Error("a webhook secret must be whsec_ followed by non-empty base64");
-  }
-}
+  });
 
 const signatureOf = async (secret: string, id: string, timestamp: number, body: string) =>
   base64(await hmac(await keyOf(secret), `${id}.${timestamp}.${body}`));
