@@ -1,8 +1,9 @@
 // A form generated from a task's input schema, read straight from the valibot schema object (its
 // `type`, `entries`, `options`, `wrapped` and pipe actions), and the payload read back from what the
 // browser posts. The payload is then checked by the task's own schema at enqueue, so this only has
-// to be helpful, never authoritative. (@valibot/to-json-schema would give the same facts through
-// JSON Schema, but costs 4.9 KiB gzipped, unminified, of the dashboard's 20 KiB budget.)
+// to be helpful, never authoritative. (@valibot/to-json-schema, which /openapi.json uses, gives the
+// same facts through JSON Schema; it is in the Worker bundle either way, but loaded only when
+// /openapi.json is first asked for, and the form needs a handful of facts, so it reads them itself.)
 import { html } from "hono/html";
 import type { AnyTask } from "../src/registry.ts";
 import type { Html } from "./ui-layout.ts";

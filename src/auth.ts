@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError, messageOf } from "./errors.ts";
+import { same } from "./hmac.ts";
 import { MAX_BODY_BYTES, readBytes } from "./http.ts";
 import type { AppEnv } from "./relay.ts";
 import { bodyText } from "./signature.ts";
@@ -14,13 +15,6 @@ const digestsOf = (keys: { name: string; key: string }[]) => {
   if (!d) keyDigests.set(keys, (d = Promise.all(keys.map(async (k) => ({ name: k.name, digest: await digest(k.key) })))));
   return d;
 };
-
-/** Compares two byte strings without an early exit, so timing does not reveal a matching prefix. */
-export function same(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
-  return diff === 0;
-}
 
 /**
  * The name of the key `presented` is, or undefined. Every key is compared (digest against digest),

@@ -36,10 +36,10 @@ export const originsOf = (c: Context<AppEnv>, def: TaskDefinition) => def.public
 
 /**
  * A browser's call of a public task, checked in the order that costs least for a refusal:
- * body (415/413/400), payload (422), the IP's limit (429), bot check (403), the recipient's and
- * the task's limits (429, one Redis round trip together); only then one enqueue. A refused call
- * enqueues nothing and stores nothing beyond its count against its own IP. Answers 202 with a
- * receipt.
+ * body (415/413/400), payload (422), the limits (429: the IP's, the recipient's and the task's in
+ * one Redis round trip; with a bot check, the IP's, then the check (403), then the other two);
+ * only then one enqueue. A refused call enqueues nothing and stores nothing beyond, with a bot
+ * check, its count against its own IP. Answers 202 with a receipt.
  */
 export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof publicTask>) {
   const relay = c.get("relay");
@@ -52,16 +52,17 @@ export async function callPublicTask(c: Context<AppEnv>, def: ReturnType<typeof 
     const recipient = field ? (output as Record<string, unknown>)[field] : undefined;
     const who = { ip, ...(typeof recipient === "string" ? { recipient } : {}) };
     const limits = def.public.limits ?? {};
-    const count = (l: PublicLimits) => enforceLimits(relay.services.redisBatched, relay.store.prefix, def.name, l, who);
-    // The caller's own IP counter first: a caller over it counts against nobody else's allowance
-    // (counted together, every refused call still used up the recipient's and the task's). It
-    // also keeps one address from flooding siteverify.
-    limited = await count({ ip: limits.ip, recipient: false, task: false });
-    // The bot check comes before the recipient's and the task's counters, so a caller without a
-    // valid token cannot use up an address's (or everyone's) allowance either.
-    if (def.public.turnstile && pub.turnstile.secret) {
-      await verifyTurnstile({ secret: pub.turnstile.secret, url: pub.turnstile.url, token: c.req.header(TURNSTILE_HEADER), ip });
+    const count = (l: PublicLimits) => enforceLimits(relay.services.redis, relay.store.prefix, def.name, l, who);
+    if (!(def.public.turnstile && pub.turnstile.secret)) {
+      // All limits in one round trip: a call over any of them counts against none.
+      limited = await count(limits);
+      return;
     }
+    // With a bot check, the caller's own IP counter comes first, alone: it keeps one address from
+    // flooding siteverify. The check then comes before the recipient's and the task's counters,
+    // so a caller without a valid token cannot use up an address's (or everyone's) allowance.
+    limited = await count({ ip: limits.ip, recipient: false, task: false });
+    await verifyTurnstile({ secret: pub.turnstile.secret, url: pub.turnstile.url, token: c.req.header(TURNSTILE_HEADER), ip });
     await count({ ...limits, ip: false });
   });
   const expiresAt = Date.parse(e.runAt) + def.resultTtl * 1000;

@@ -1,7 +1,7 @@
-import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
 import { ipBucket } from "./client-ip.ts";
 import { ApiError } from "./errors.ts";
+import { Lua } from "./store/lua.ts";
 
 /** At most `requests` per `window` seconds, counted over a sliding window. */
 export interface Limit {
@@ -44,27 +44,52 @@ export interface LimitOutcome {
   headers: Record<string, string>;
 }
 
-// One limiter per (client, task, policy) for the isolate's lifetime: each keeps an in-memory
-// cache of identifiers already over their limit, which answers repeats without a Redis call.
-const limiters = new WeakMap<Redis, Map<string, Ratelimit>>();
+/**
+ * A sliding-window log per limit: a sorted set of the calls counted in the last `window`, scored
+ * by their time (ms). Exact (no approximation across fixed windows), so Retry-After is when room
+ * really comes; it keeps at most `requests` members per key, since a refused call adds none.
+ * All of one call's limits are checked in one script, atomically: a call over any of them counts
+ * against none. KEYS: one per limit. ARGV: now (ms), a member unique to this call, then each
+ * key's requests and window (ms). Returns 1 (counted) or 0 (refused), then per key: 1 if it had
+ * room (0 if full), the calls it still allows after this one, and the ms until it next frees one.
+ */
+const SLIDING_WINDOW = new Lua(`
+local now, member = tonumber(ARGV[1]), ARGV[2]
+local out, counted = { 1 }, true
+for i, key in ipairs(KEYS) do
+  local max, win = tonumber(ARGV[1 + i * 2]), tonumber(ARGV[2 + i * 2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - win)
+  local n = redis.call('ZCARD', key)
+  -- Under the limit, the oldest call in the window leaves it first; at it, room comes once the
+  -- calls beyond max - 1 have left.
+  local at = redis.call('ZRANGE', key, math.max(0, n - max), math.max(0, n - max), 'WITHSCORES')[2]
+  local wait = (at and tonumber(at) or now) + win - now
+  local room = n < max
+  if not room then counted = false end
+  out[i * 3 - 1], out[i * 3], out[i * 3 + 1] = room and 1 or 0, room and max - n - 1 or 0, wait
+end
+if counted then
+  for i, key in ipairs(KEYS) do
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, ARGV[2 + i * 2])
+  end
+else
+  out[1] = 0
+end
+return out`);
 
-function limiter(redis: Redis, prefix: string, task: string, name: LimitName, l: Limit): Ratelimit {
-  let byKey = limiters.get(redis);
-  if (!byKey) limiters.set(redis, (byKey = new Map()));
-  const key = `${task}\n${name}\n${l.requests}/${l.window}`;
-  let r = byKey.get(key);
-  if (!r) {
-    r = new Ratelimit({
-      redis,
-      limiter: Ratelimit.slidingWindow(l.requests, `${l.window} s`),
-      prefix: `${prefix}rl:${task}:${name}`,
-      analytics: false,
-      // No fail-open: a Redis that does not answer is a 503, never an unlimited public route.
-      timeout: 0,
-    });
-    byKey.set(key, r);
-  }
-  return r;
+// Keys known to be full, and until when (ms): a caller that keeps calling while over its limit is
+// refused without a Redis call. Exact, not a guess: a full key takes no new call until its oldest
+// leaves the window. One map per client, as a client is one store.
+const full = new WeakMap<Redis, Map<string, number>>();
+const MAX_REMEMBERED = 10_000;
+
+function remember(redis: Redis, key: string, until: number, now: number) {
+  let m = full.get(redis);
+  if (!m) full.set(redis, (m = new Map()));
+  if (m.size >= MAX_REMEMBERED) for (const [k, t] of m) if (t <= now) m.delete(k);
+  if (m.size >= MAX_REMEMBERED) m.clear();
+  m.set(key, until);
 }
 
 /** The limits in force: the task's, each falling back to its default. */
@@ -75,12 +100,12 @@ export function resolveLimits(limits: PublicLimits = {}): { name: LimitName; lim
 }
 
 /**
- * Counts one call against every limit of `task` and
- * throws a 429 `rate_limited` with `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy`
- * headers (draft-ietf-httpapi-ratelimit-headers-10) when any is exceeded.
+ * Counts one call against every limit of `task`, in one Redis round trip, or, when any limit is
+ * full, against none of them and throws a 429 `rate_limited` with `Retry-After` and the IETF
+ * `RateLimit` / `RateLimit-Policy` headers (draft-ietf-httpapi-ratelimit-headers-10). A Redis that
+ * does not answer is a 503 (redisIo), never an unlimited public route.
  */
 export async function enforceLimits(
-  /** An auto-pipelining client (Services.redisBatched): the limits, asked in one tick, travel in one request. */
   redis: Redis,
   prefix: string,
   task: string,
@@ -88,37 +113,52 @@ export async function enforceLimits(
   who: LimitSubjects,
 ): Promise<LimitOutcome> {
   const active = resolveLimits(limits).filter((x) => x.name !== "recipient" || who.recipient !== undefined);
+  if (active.length === 0) return { headers: {} };
   const identifiers: Record<LimitName, string> = {
     ip: ipBucket(who.ip),
     recipient: who.recipient ? await digest(recipientBucket(who.recipient)) : "",
     task: "all",
   };
-  const results = await Promise.all(active.map((a) => limiter(redis, prefix, task, a.name, a.limit).limit(identifiers[a.name])));
+  const keys = active.map((a) => `${prefix}rl:${task}:${a.name}:${identifiers[a.name]}`);
   const now = Date.now();
-  const view = active.map((a, i) => ({
-    ...a,
-    success: results[i]!.success,
-    remaining: Math.max(0, results[i]!.remaining),
-    reset: Math.max(1, Math.ceil((results[i]!.reset - now) / 1000)),
-  }));
-  const denied = view.find((v) => !v.success);
-  if (denied) {
+  const known = full.get(redis);
+  let counted: boolean;
+  let view: (Active & { room: boolean; remaining: number; wait: number })[];
+  const i = known ? keys.findIndex((k) => (known.get(k) ?? 0) > now) : -1;
+  if (i >= 0) {
+    counted = false;
+    view = [{ ...active[i]!, room: false, remaining: 0, wait: known!.get(keys[i]!)! - now }];
+  } else {
+    const args = [now, crypto.randomUUID(), ...active.flatMap((a) => [a.limit.requests, a.limit.window * 1000])];
+    const [reply] = await SLIDING_WINDOW.run<number[]>(redis, [{ keys, args }]);
+    counted = reply![0] === 1;
+    view = active.map((a, j) => ({ ...a, room: reply![1 + j * 3] === 1, remaining: reply![2 + j * 3]!, wait: reply![3 + j * 3]! }));
+    for (const [j, v] of view.entries()) if (!v.room) remember(redis, keys[j]!, now + v.wait, now);
+  }
+  if (!counted) {
+    // Room for this call comes when every full limit has some: name the one that frees last.
+    const denied = view.filter((v) => !v.room).reduce((a, b) => (b.wait > a.wait ? b : a));
+    const reset = seconds(denied.wait);
     throw new ApiError(429, {
       code: "rate_limited",
-      message: `[celeriac] too many requests (${denied.name} limit: ${denied.limit.requests} per ${denied.limit.window} s); try again in ${denied.reset} s`,
-      retryAfter: denied.reset,
+      message: `[celeriac] too many requests (${denied.name} limit: ${denied.limit.requests} per ${denied.limit.window} s); try again in ${reset} s`,
+      retryAfter: reset,
       extra: { limit: denied.name },
-      headers: policyHeaders(denied, 0),
+      headers: policyHeaders(denied, 0, reset),
     });
   }
   const ip = view.find((v) => v.name === "ip");
-  return { headers: ip ? policyHeaders(ip, ip.remaining) : {} };
+  return { headers: ip ? policyHeaders(ip, ip.remaining, seconds(ip.wait)) : {} };
 }
 
-function policyHeaders(p: { name: LimitName; limit: Limit; reset: number }, remaining: number): Record<string, string> {
+type Active = ReturnType<typeof resolveLimits>[number];
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+function policyHeaders(p: Active, remaining: number, reset: number): Record<string, string> {
   return {
     "RateLimit-Policy": `"${p.name}";q=${p.limit.requests};w=${p.limit.window}`,
-    RateLimit: `"${p.name}";r=${remaining};t=${p.reset}`,
+    RateLimit: `"${p.name}";r=${remaining};t=${reset}`,
   };
 }
 

@@ -3,31 +3,18 @@
  * task's state. `<task id>.<task name>.<expiry, unix seconds base 36>.<HMAC-SHA256, base64url>`;
  * signed with CELERIAC_RECEIPT_SECRET, expiring with the task's record.
  */
+import { base64Url, fromBase64, hmac, hmacKey } from "./hmac.ts";
 
-const enc = new TextEncoder();
-const b64url = (b: ArrayBuffer) =>
-  btoa(String.fromCharCode(...new Uint8Array(b)))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+const utf8 = new TextEncoder();
 
-const keys = new Map<string, Promise<CryptoKey>>();
-function keyFor(secret: string): Promise<CryptoKey> {
-  let k = keys.get(secret);
-  if (!k)
-    keys.set(
-      secret,
-      (k = crypto.subtle.importKey("raw", enc.encode(`receipt\n${secret}`), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])),
-    );
-  return k;
-}
+const keyFor = (secret: string) => hmacKey(`receipt\n${secret}`);
 
 const RECEIPT = /^(tsk_[0-9a-z]{26})\.([a-z][a-z0-9-]{0,63})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{43})$/;
 
 /** A receipt for task `id` of type `task`, valid until `expiresAt` (ms since the epoch). */
 export async function makeReceipt(secret: string, id: string, task: string, expiresAt: number): Promise<string> {
   const body = `${id}.${task}.${Math.ceil(expiresAt / 1000).toString(36)}`;
-  return `${body}.${b64url(await crypto.subtle.sign("HMAC", await keyFor(secret), enc.encode(body)))}`;
+  return `${body}.${base64Url(await hmac(await keyFor(secret), body))}`;
 }
 
 export type ReceiptCheck = { ok: true; id: string; task: string } | { ok: false; reason: "malformed" | "expired"; task?: string };
@@ -37,8 +24,8 @@ export async function readReceipt(secret: string, receipt: string, now = Date.no
   const m = RECEIPT.exec(receipt);
   if (!m) return { ok: false, reason: "malformed" };
   const [, id, task, exp, sig] = m as unknown as [string, string, string, string, string];
-  const raw = Uint8Array.from(atob(sig.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
-  const good = await crypto.subtle.verify("HMAC", await keyFor(secret), raw, enc.encode(`${id}.${task}.${exp}`));
+  const raw = fromBase64(sig)!; // the pattern admits base64url only
+  const good = await crypto.subtle.verify("HMAC", await keyFor(secret), raw, utf8.encode(`${id}.${task}.${exp}`));
   if (!good) return { ok: false, reason: "malformed" };
   if (parseInt(exp, 36) * 1000 < now) return { ok: false, reason: "expired", task };
   return { ok: true, id, task };

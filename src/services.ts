@@ -7,11 +7,6 @@ import { QStashVerifier } from "./signature.ts";
 /** The clients one configuration needs, created lazily and reused for the isolate's lifetime. */
 export interface Services {
   redis: Redis;
-  /**
-   * The same Redis, with auto-pipelining: commands issued in one tick travel in one request.
-   * For callers that cannot build their pipeline themselves (the rate limiter's several limits).
-   */
-  redisBatched: Redis;
   qstash: Client;
   receiver: QStashVerifier;
   resend: Resend;
@@ -25,7 +20,6 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
   let s = shared ? cache.get(config) : undefined;
   if (s) return s;
   let redis: Redis | undefined;
-  let redisBatched: Redis | undefined;
   let qstash: Client | undefined;
   let receiver: QStashVerifier | undefined;
   let resend: Resend | undefined;
@@ -33,9 +27,6 @@ export function servicesFor(config: Config, injected: Partial<Services> = {}): S
     get redis() {
       // Round trips are explicit (pipelines, Lua), and values are parsed where they are read.
       return (redis ??= injected.redis ?? new Redis({ ...redisOptions(config), enableAutoPipelining: false }));
-    },
-    get redisBatched() {
-      return (redisBatched ??= injected.redisBatched ?? new Redis({ ...redisOptions(config), enableAutoPipelining: true }));
     },
     get qstash() {
       // devMode pinned off: otherwise a stray QSTASH_DEV in the process env (read by the SDK

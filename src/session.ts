@@ -4,8 +4,9 @@
 // a key ends every session signed with the old set.
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
-import { keyName, same } from "./auth.ts";
+import { keyName } from "./auth.ts";
 import type { Config } from "./env.ts";
+import { base64Url, hmac, same } from "./hmac.ts";
 
 /** How long a dashboard session lasts, seconds. @default 28800 (8 h) */
 export const SESSION_TTL_S = 8 * 3600;
@@ -24,16 +25,7 @@ export interface Session {
 }
 
 const encoder = new TextEncoder();
-const b64url = (bytes: ArrayBuffer) =>
-  btoa(String.fromCharCode(...new Uint8Array(bytes)))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-
-async function hmac(key: string, data: string): Promise<string> {
-  const k = await crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return b64url(await crypto.subtle.sign("HMAC", k, encoder.encode(data)));
-}
+const sign = async (key: string, data: string) => base64Url(await hmac(key, data));
 
 // Derived once per configuration (per isolate on Workers).
 const secrets = new WeakMap<Config, Promise<string>>();
@@ -41,7 +33,7 @@ const signingSecret = (config: Config) => {
   let s = secrets.get(config);
   if (!s) {
     const material = [...config.apiKeys.map((k) => `${k.name}:${k.key}`), `${DASHBOARD_KEY_NAME}:${config.dashboardKey}`].join("\n");
-    secrets.set(config, (s = hmac(material, "celeriac ui session v1")));
+    secrets.set(config, (s = sign(material, "celeriac ui session v1")));
   }
   return s;
 };
@@ -56,7 +48,7 @@ const cookieOptions = { path: "/ui", httpOnly: true, secure: true, sameSite: "St
 
 /** Starts a session for `name`: sets the signed cookie. */
 export async function startSession(c: Context, config: Config, name: string, now = Date.now()): Promise<void> {
-  const sid = b64url(crypto.getRandomValues(new Uint8Array(18)).buffer);
+  const sid = base64Url(crypto.getRandomValues(new Uint8Array(18)));
   const exp = Math.floor(now / 1000) + SESSION_TTL_S;
   const value = `${encodeURIComponent(name)}|${exp}|${sid}`;
   await setSignedCookie(c, SESSION_COOKIE, value, await signingSecret(config), { ...cookieOptions, maxAge: SESSION_TTL_S });
@@ -77,7 +69,7 @@ export async function readSession(c: Context, config: Config, now = Date.now()):
   if (exp * 1000 <= now) return null;
   const known = config.apiKeys.some((k) => k.name === keyName) || (keyName === DASHBOARD_KEY_NAME && config.dashboardKey !== "");
   if (!known) return null;
-  return { keyName, exp, csrf: await hmac(secret, `csrf|${m[3]}`) };
+  return { keyName, exp, csrf: await sign(secret, `csrf|${m[3]}`) };
 }
 
 /** Whether a submitted form token is the session's (compared without an early exit). */

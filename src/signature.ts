@@ -4,6 +4,7 @@
 // (a BOM or invalid bytes vanish in decoding, so altered bytes still matched) and its JWT decoder
 // accepts non-canonical encodings (standard base64, padding). Everything is compared byte for byte
 // against the canonical encoding, and the token is checked before the body is read at all.
+import { base64Url, fromBase64, hmacKey } from "./hmac.ts";
 
 /** Why a delivery's signature was refused; the message says which check failed. */
 export class SignatureError extends Error {
@@ -22,20 +23,12 @@ export interface SignedClaims {
 
 const CANONICAL_SEGMENT = /^[A-Za-z0-9_-]+$/;
 
-/** base64url without padding: the only encoding a JWT segment may use. */
-export function toBase64Url(bytes: Uint8Array): string {
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
 /** Decodes one JWT segment, refusing every spelling but the canonical one. */
 function segment(s: string, what: string): Uint8Array<ArrayBuffer> {
   if (!CANONICAL_SEGMENT.test(s) || s.length % 4 === 1) throw new SignatureError(`${what} is not base64url`);
-  const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
-  const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+  const bytes = fromBase64(s)!; // the pattern admits base64url only
   // Trailing bits that are not zero decode to the same bytes: a second spelling of one token.
-  if (toBase64Url(bytes) !== s) throw new SignatureError(`${what} is not in canonical base64url`);
+  if (base64Url(bytes) !== s) throw new SignatureError(`${what} is not in canonical base64url`);
   return bytes;
 }
 
@@ -56,9 +49,7 @@ function json(bytes: Uint8Array, what: string): Record<string, unknown> {
 export class QStashVerifier {
   readonly #keys: Promise<CryptoKey>[];
   constructor(currentSigningKey: string, nextSigningKey: string) {
-    this.#keys = [currentSigningKey, nextSigningKey].map((k) =>
-      crypto.subtle.importKey("raw", utf8.encode(k), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]),
-    );
+    this.#keys = [currentSigningKey, nextSigningKey].map((k) => hmacKey(k));
   }
 
   /**
@@ -96,7 +87,7 @@ export class QStashVerifier {
 
   /** Checks the body's raw bytes (exactly as received) against the token's `body` claim. */
   async checkBody(claims: SignedClaims, body: Uint8Array<ArrayBuffer>): Promise<void> {
-    const hash = toBase64Url(new Uint8Array(await crypto.subtle.digest("SHA-256", body)));
+    const hash = base64Url(await crypto.subtle.digest("SHA-256", body));
     if (hash !== claims.body) throw new SignatureError("body does not match the signed hash");
   }
 }

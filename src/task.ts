@@ -24,6 +24,7 @@ export type { Backoff, RetryDelay } from "./retry-delay.ts";
 export { parseTarget, refuseTarget } from "./ssrf.ts";
 export type { DayReport, TaskDayStats } from "./stats.ts";
 export { utcDay } from "./store/index.ts";
+export { signWebhook } from "./webhook-signature.ts";
 
 /** A task's env schema: a valibot object of the variables it needs. */
 export type EnvSchema = v.GenericSchema<unknown, Record<string, unknown>>;

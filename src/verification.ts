@@ -37,7 +37,7 @@ export async function checkVerification(c: Context<AppEnv>, def: AnyTask, browse
   if (browser) {
     const ip = clientIp(c.req.raw, publicConfig(c).trustedIpHeader);
     const limited = await enforceLimits(
-      relay.services.redisBatched,
+      relay.services.redis,
       relay.store.prefix,
       `${def.name}-check`,
       { ip: def.public?.limits?.ip ?? DEFAULT_LIMITS.ip, recipient: false, task: false },

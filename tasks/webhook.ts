@@ -1,4 +1,3 @@
-import { Webhook } from "standardwebhooks";
 import * as v from "valibot";
 import {
   defineTask,
@@ -10,6 +9,7 @@ import {
   refusalOf,
   refuseTarget,
   retryAfterSeconds,
+  signWebhook,
 } from "../src/task.ts";
 
 /** Hop-by-hop and framing headers belong to the connection, and the signature headers to us. */
@@ -118,12 +118,12 @@ export default defineTask({
     if (req.body && !headers.has("content-type"))
       headers.set("content-type", "json" in req.body ? "application/json" : "text/plain; charset=utf-8");
     if (!headers.has("user-agent")) headers.set("user-agent", "celeriac-webhook/1");
-    const at = new Date(Math.floor(Date.now() / 1000) * 1000); // per attempt; the id is per task
+    const at = Math.floor(Date.now() / 1000); // per attempt; the id is per task
     headers.set("webhook-id", ctx.id);
-    headers.set("webhook-timestamp", String(at.getTime() / 1000));
+    headers.set("webhook-timestamp", String(at));
     // Without a secret the request goes out unsigned; webhook-id still lets receivers deduplicate.
     const secret = ctx.env.CELERIAC_WEBHOOK_SECRET;
-    if (secret) headers.set("webhook-signature", new Webhook(secret).sign(ctx.id, at, body ?? ""));
+    if (secret) headers.set("webhook-signature", await signWebhook(secret, ctx.id, at, body ?? ""));
     const what = `[celeriac] webhook ${req.method} ${new URL(req.url).origin}`;
     let res: Response;
     try {

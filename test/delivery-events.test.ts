@@ -157,4 +157,17 @@ describe("events that must change nothing", () => {
     expect(last.status).toBe("delivered");
     expect(last.history).toHaveLength(before.delivery.history.length + 1);
   });
+  it("a RESEND_WEBHOOK_SECRET that is not base64 is the configuration's fault: 503 misconfigured, not 401", async () => {
+    const { createApp } = await import("../src/app.ts");
+    const body = JSON.stringify(event("email.delivered", "tsk_00000000000000000000000000", "x@celeriac.dev"));
+    const at = String(Math.floor(Date.now() / 1000));
+    const headers = { "content-type": "application/json", "svix-id": "msg_1", "svix-timestamp": at, "svix-signature": "v1,AAAA" };
+    const r = await createApp().request(
+      "/webhooks/resend",
+      { method: "POST", headers, body },
+      { ...stack().env, RESEND_WEBHOOK_SECRET: "whsec_a" }, // the variable's pattern allows it; base64 does not
+    );
+    expect(r.status).toBe(503);
+    expect(await r.json()).toMatchObject({ error: { code: "misconfigured", message: expect.stringContaining("RESEND_WEBHOOK_SECRET") } });
+  });
 });

@@ -2,7 +2,8 @@
 // code replacing the old, single use, the wrong-try limit, expiry (short TTLs), and tokens that a
 // standard JWT library verifies.
 import { Redis } from "@upstash/redis/cloudflare";
-import { verify } from "hono/jwt";
+import { sign, verify } from "hono/jwt";
+import { jwtVerify } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkCode, codeFor, issueCode, MAX_TRIES, signToken } from "../src/one-time-codes.ts";
 import { stack } from "./helpers/api.ts";
@@ -144,5 +145,15 @@ describe("tokens", () => {
     await expect(verify(token, "not-the-secret-000000000000000000000", "HS256")).rejects.toThrow();
     const expired = await signToken(SECRET, { email: "a@b.co", purpose: "x", ttl: 1, now: Date.now() - 10_000 });
     await expect(verify(expired, SECRET, "HS256")).rejects.toThrow(/expired/i);
+  });
+  it("are the same bytes a JWT library signs, and jose verifies them (header included)", async () => {
+    const now = Date.now();
+    const iat = Math.floor(now / 1000);
+    const token = await signToken(SECRET, { email: "Bea@Example.com", purpose: "sign-in", now });
+    const claims = { sub: "bea@example.com", purpose: "sign-in", iat, exp: iat + 600, iss: "celeriac" };
+    expect(token).toBe(await sign(claims, SECRET, "HS256"));
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(SECRET), { algorithms: ["HS256"] });
+    expect(protectedHeader).toEqual({ alg: "HS256", typ: "JWT" });
+    expect(payload).toEqual(claims);
   });
 });

@@ -51,8 +51,9 @@ describe("a Worker of one's own on the celeriac package", () => {
     const bundle = readFileSync(join(dir, "dist/index.js"), "utf8");
     expect(bundle).toContain('"greet"');
     expect(bundle).not.toMatch(/from\s*["']celeriac/);
-    // postal-mime aliased to celeriac's stand-in, as in celeriac's own config.
+    // postal-mime and standardwebhooks aliased to celeriac's stand-ins, as in celeriac's own config.
     expect(bundle).toContain("inbound mail parsing (postal-mime) is not part of the Worker bundle");
+    expect(bundle).toContain("the standardwebhooks package is not part of the Worker bundle");
 
     const { CELERIAC_PUBLIC_URL: _, ...env } = stack().env;
     worker = await wranglerDev(dir, ["dist/index.js", "--no-bundle"], env);

@@ -3,6 +3,7 @@
 // Redis bridge, broker and Turnstile stand-in. Every refusal is checked to have enqueued nothing.
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../dev/stack.ts";
 import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../dev/turnstile.ts";
 import { serveNode } from "../src/node.ts";
 import { defineTask, OPEN_RELAY_ACK, type TaskDefinition } from "../src/task.ts";
@@ -35,11 +36,29 @@ const byInbox = pub("by-inbox", { limits: { ip: false, recipient: { requests: 2,
 const byAll = pub("by-all", {
   limits: { ip: { requests: 2, window: 60 }, recipient: { requests: 3, window: 60 }, task: { requests: 4, window: 60 } },
 });
+const atomic = pub("atomic", {
+  limits: { ip: { requests: 3, window: 60 }, recipient: { requests: 1, window: 60 }, task: { requests: 10, window: 60 } },
+});
+const noRedis = pub("no-redis");
 const botLimited = pub("bot-limited", {
   turnstile: true,
   limits: { ip: false, recipient: { requests: 1, window: 60 }, task: { requests: 3, window: 60 } },
 });
-const tasks = [...builtIn, greet, byIp, byRecipient, byTask, botChecked, shortLived, botLimited, byIp6, byInbox, byAll] as TaskDefinition[];
+const tasks = [
+  ...builtIn,
+  greet,
+  byIp,
+  byRecipient,
+  byTask,
+  botChecked,
+  shortLived,
+  botLimited,
+  byIp6,
+  byInbox,
+  byAll,
+  atomic,
+  noRedis,
+] as TaskDefinition[];
 
 let app: { url: string; close: () => Promise<void> };
 // The configuration is parsed once per env object: a test that changes a variable swaps the object.
@@ -241,6 +260,28 @@ describe("rate limits", () => {
     expect((await post(byAll, addr("bystander"), "192.0.2.82")).status).toBe(202); // the task's fourth
     expect(await enqueuedOf(byAll)).toBe(4);
   });
+  it("a call refused by one limit counts against none of the others", async () => {
+    expect((await post(atomic, addr("once"), "192.0.2.90")).status).toBe(202);
+    expect429(await post(atomic, addr("once"), "192.0.2.90"), "recipient", 1);
+    expect((await post(atomic, addr("twice"), "192.0.2.90")).status).toBe(202); // the IP's second, not third
+    const third = await post(atomic, addr("thrice"), "192.0.2.90");
+    expect(third.status).toBe(202);
+    expect(third.headers.get("ratelimit")).toMatch(/^"ip";r=0;t=\d+$/);
+    expect429(await post(atomic, addr("fourth"), "192.0.2.90"), "ip", 3);
+    expect(await enqueuedOf(atomic)).toBe(3);
+  });
+  it("no fail-open: with Redis unreachable a public call is a 503 and enqueues nothing", async () => {
+    const saved = env;
+    env = { ...env, UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${await freePort()}` };
+    try {
+      const r = await post(noRedis, addr("no-redis"), "192.0.2.95");
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe("redis_unavailable");
+    } finally {
+      env = saved;
+    }
+    expect(await enqueuedOf(noRedis)).toBe(0);
+  });
   it("per task overall", async () => {
     for (let i = 0; i < 3; i++) expect((await post(byTask, addr(`t${i}`), `192.0.2.${20 + i}`)).status).toBe(202);
     expect429(await post(byTask, addr("t9"), "192.0.2.29"), "task", 3);
@@ -339,9 +380,11 @@ describe("Turnstile before the limits", () => {
     const again = await post(addr("victim"), token);
     expect(again.status).toBe(429);
     expect(again.body.limit).toBe("recipient");
-    expect((await post(addr("victim-2"), token)).status).toBe(202); // the task's third count (the refused call above was its second)
-    expect((await post(addr("victim-3"), token)).body.limit).toBe("task");
-    expect(await enqueuedOf(botLimited)).toBe(2);
+    // The call refused for its recipient counted against the task's limit neither.
+    expect((await post(addr("victim-2"), token)).status).toBe(202);
+    expect((await post(addr("victim-3"), token)).status).toBe(202); // the task's third
+    expect((await post(addr("victim-4"), token)).body.limit).toBe("task");
+    expect(await enqueuedOf(botLimited)).toBe(3);
   });
 });
 
@@ -369,14 +412,14 @@ describe("the siteverify stand-in", () => {
 });
 
 describe("the cost of the limits", () => {
-  it("the three limits of one call are one Redis request (once the scripts are loaded)", async () => {
+  it("the three limits of one call are one Redis request (once the script is loaded)", async () => {
     const { Redis } = await import("@upstash/redis/cloudflare");
     const { enforceLimits } = await import("../src/rate-limit.ts");
     const redis = new Redis({
       url: stack().env.UPSTASH_REDIS_REST_URL!,
       token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
       automaticDeserialization: false,
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
     });
     const real = globalThis.fetch;
     let requests = 0;
@@ -389,6 +432,14 @@ describe("the cost of the limits", () => {
       requests = 0;
       await call(2);
       expect(requests).toBe(1);
+      // A caller over its limit is told so by the isolate, without asking Redis again.
+      const one = { ip: { requests: 1, window: 60 }, recipient: false as const, task: false as const };
+      const over = () => enforceLimits(redis, `celeriac:`, `cost-${tag}`, one, { ip: "192.0.2.99" });
+      await over();
+      await expect(over()).rejects.toMatchObject({ status: 429, retryAfter: expect.any(Number) });
+      requests = 0;
+      await expect(over()).rejects.toMatchObject({ status: 429, code: "rate_limited", extra: { limit: "ip" } });
+      expect(requests).toBe(0);
     } finally {
       globalThis.fetch = real;
     }
