@@ -27,6 +27,7 @@ import {
   startProvider,
   table,
 } from "./lib.ts";
+import { taskCpu } from "./task-cpu.ts";
 
 const TASKS = QUICK ? 100 : 300;
 const headers = { authorization: "Bearer celeriac-dev-key-change-me", "content-type": "application/json" };
@@ -98,6 +99,8 @@ export async function runProfile(): Promise<SectionResult> {
   const dir = mkdtempSync(join(tmpdir(), "celeriac-profile-"));
   let child: ReturnType<typeof spawn> | undefined;
   try {
+    note("profile: workerd CPU per task, before / after / floor");
+    const cpu = await taskCpu(stack, provider);
     note("profile: an unminified deploy bundle in workerd serve, with --inspector-addr");
     const r = spawnSync(
       process.execPath,
@@ -194,8 +197,9 @@ ${table(
   ["function, module", "self time per task", "share"],
   own.map(([k, t]) => [k, per(t), `${((t / busy) * 100).toFixed(1)} %`]),
 )}
-`;
-    return { id: "profile", title: "Where a task's CPU goes", markdown, data: { groups: [...groups], top, own } };
+
+${cpu.markdown}`;
+    return { id: "profile", title: "Where a task's CPU goes", markdown, data: { groups: [...groups], top, own, cpu: { ...cpu, markdown: undefined } } };
   } finally {
     if (child && child.exitCode === null) child.kill("SIGTERM");
     await provider.close();
