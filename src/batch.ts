@@ -13,15 +13,18 @@
 //    A duplicate or concurrent delivery finds the id in the outbox (nothing joins twice) and
 //    publishes the flush again, which QStash deduplicates: a delivery that died after arming but
 //    before publishing is covered by QStash redelivering it.
-// 2. Flush. The flush's first run pops up to maxSize waiting items and fixes them, in one Lua
-//    call, as the batch `<task>.<window>` (claiming each: `running`, attempt n, like any run).
-//    Items still waiting get the next window's flush at once when a full batch waits, else when
-//    the oldest has waited maxWaitMs: a lone item waits at most maxWaitMs, and under load each
-//    call carries as many items as are waiting, at the pace flow control allows.
+// 2. Flush. The flush's first run pops up to maxSize waiting items that are due and fixes them,
+//    in one Lua call, as the batch `<task>.<window>` (claiming each: `running`, attempt n, like
+//    any run). Items still waiting get the next window's flush at once when a full batch is due,
+//    else maxWaitMs after the earliest is due: a lone item waits at most maxWaitMs, and under
+//    load each call carries as many items as are waiting, at the pace flow control allows.
 // 3. Run. `runBatch(items, ctx)` makes one call; its side effects carry the batch id as their
 //    idempotency key (Resend's Idempotency-Key), fixed before the first call. Each item's outcome
 //    is recorded on its own record, fenced by its attempt, in one round trip: succeeded,
-//    failed, or (a retryable error of that item alone) retrying and back in the outbox.
+//    failed, or (a retryable error of that item alone) retrying and back in the outbox, scored by
+//    when its retry is due (its Retry-After, else its retryDelay, as a task on its own would
+//    wait): flushes before then pass it by, and the window armed for it (or any later flush that
+//    leaves it waiting) is due when it is, so it is never stranded.
 // 4. Retry. A whole call that fails retries the flush: the same QStash message finds its batch
 //    as it was (same items, same body, same key, so a call whose answer was lost is answered from
 //    Resend's idempotency memory and nothing is sent twice). A flush that crashed is redelivered
@@ -42,6 +45,7 @@ import { deliveryOptions, FLUSH_PATH, qstashDelay } from "./queue.ts";
 import { mayWait, roomAfter } from "./rate-limit-wait.ts";
 import { checkPayload } from "./registry.ts";
 import { flowControlOf, type Relay, taskEnv } from "./relay.ts";
+import { retryDelayExpression, retryWaitMs } from "./retry-delay.ts";
 import { type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult, TimeoutError } from "./runner.ts";
 import { suppressionsOf } from "./store/delivery.ts";
 import type { Transition } from "./store/index.ts";
@@ -101,13 +105,14 @@ async function publishFlush(
 export async function joinBatch(deps: Relay, d: Delivery, def: Batched): Promise<Outcome | null> {
   const m = d.message;
   const key = keyOf(def, m.payload);
-  const r = await outboxOf(deps).join(`${def.name}:${key}`, { ...m, state: "queued" }, Date.now());
+  const now = Date.now();
+  const r = await outboxOf(deps).join(`${def.name}:${key}`, { ...m, state: "queued" }, now, now, now + def.batch.maxWaitMs);
   if (r.kind === "solo") return null;
   if (r.kind === "skip") return ok({ id: m.id, skipped: r.state });
   if (r.kind === "stale") return ok({ id: m.id, skipped: "payload differs from the task's" });
   if (r.kind === "armed") {
     try {
-      await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+      await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, Math.max(0, r.at - now) / 1000);
     } catch (err) {
       // QStash redelivers this item, which finds itself in the outbox and publishes again.
       console.warn(`[celeriac] task ${m.id}: could not schedule its batch's flush: ${messageOf(err)}`);
@@ -135,6 +140,7 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
       batchId,
       messageId: d.messageId,
       maxSize: def.batch.maxSize,
+      maxWaitMs: def.batch.maxWaitMs,
       itemLeaseMs: leaseMs(def),
       batchLeaseMs: leaseMs(def),
     },
@@ -148,7 +154,7 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
     };
   }
   const log = logger(batchId, def.name, taken.attempt);
-  // Items still waiting: their flush now if a full batch waits, else when the oldest is due.
+  // Items still waiting: their flush when the next window is due.
   const next = taken.next;
   const scheduled = next ? publishNext(deps, batched, fm.flush.key, next, started) : Promise.resolve();
   const claimed = taken.items.filter((i) => i.attempt > 0);
@@ -167,9 +173,8 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
 }
 
 /** Schedules the flush of the items still waiting after a batch was taken. */
-function publishNext(deps: Relay, def: Batched, key: string, next: { window: string; oldestAt: number; waiting: number }, now: number) {
-  const delay = next.waiting >= def.batch.maxSize ? 0 : Math.max(0, next.oldestAt + def.batch.maxWaitMs - now) / 1000;
-  return publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: next.window } }, delay);
+function publishNext(deps: Relay, def: Batched, key: string, next: { window: string; at: number }, now: number) {
+  return publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: next.window } }, Math.max(0, next.at - now) / 1000);
 }
 
 /**
@@ -230,14 +235,16 @@ async function runAndRecord(
   const now = Date.now();
   const claimed = items.filter((i) => i.attempt > 0);
   const changes: { id: string; t: Transition; ttl?: number }[] = [];
-  const rejoin: TakenItem[] = [];
+  const rejoin: { it: TakenItem; due: number }[] = [];
   const final = (it: TakenItem, to: "succeeded" | "failed", fields: Record<string, string>, error?: TaskError) =>
     changes.push({
       id: it.id,
       t: { from: ["running", "failed"], to, at: now, attempt: it.attempt, fields, ...(error ? { error } : {}) },
       ttl: it.options.resultTtl,
     });
-  const retrying = (it: TakenItem, error: TaskError, runAt?: number) =>
+  // `due`: when the next attempt is due, when known (shown as nextAttemptAt; "" clears an older
+  // one); `runAt`: a wait the provider asked for, recorded as the task's due time too.
+  const retrying = (it: TakenItem, error: TaskError, due?: number, runAt = false) =>
     changes.push({
       id: it.id,
       t: {
@@ -246,7 +253,7 @@ async function runAndRecord(
         at: now,
         attempt: it.attempt,
         error,
-        fields: { error: JSON.stringify(error), ...(runAt ? { runAt } : {}) },
+        fields: { error: JSON.stringify(error), nextAt: due ?? "", ...(runAt && due ? { runAt: due } : {}) },
       },
     });
 
@@ -263,7 +270,7 @@ async function runAndRecord(
           after,
           `flush.${batchId}.wait.${attempt}`,
         );
-        for (const it of claimed) retrying(it, error, now + Math.round(after * 1000));
+        for (const it of claimed) retrying(it, error, now + Math.round(after * 1000), true);
         await deps.store.transitionMany(changes);
         await outboxOf(deps).release(batchId);
         log.warn("rate limited: the batch waits for room without spending an attempt", { after, items: claimed.length });
@@ -283,7 +290,9 @@ async function runAndRecord(
         : { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { batch: batchId, state: "failed", error } };
     }
     const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
-    for (const it of claimed) retrying(it, error, retryAfter !== undefined ? now + retryAfter * 1000 : undefined);
+    // QStash retries the flush after Retry-After, else after the task's retryDelay.
+    const wait = retryAfter !== undefined ? retryAfter * 1000 : retryWaitMs(def.retryDelay, retried);
+    for (const it of claimed) retrying(it, error, wait !== undefined ? now + wait : undefined, retryAfter !== undefined);
     await deps.store.transitionMany(changes);
     // Let QStash's retry of this flush take the batch at once rather than after the lease.
     await outboxOf(deps).release(batchId);
@@ -319,13 +328,22 @@ async function runAndRecord(
     const error = describe(stored.failure);
     if (!error.retryable || it.attempt > it.options.retries) final(it, "failed", { error: JSON.stringify(error) }, error);
     else {
-      retrying(it, error);
-      rejoin.push(it);
+      const due = now + retryWaitOf(it, stored.failure);
+      retrying(it, error, due);
+      rejoin.push({ it, due });
     }
   }
   await recordAndTell(deps, changes);
-  // An item that failed alone, retryably, waits in the outbox for a later batch.
-  await Promise.all(rejoin.map((it) => joinBatchAgain(deps, def, it)));
+  // An item that failed alone, retryably, waits in the outbox for a later batch, until its retry is due.
+  try {
+    await Promise.all(rejoin.map(({ it, due }) => joinBatchAgain(deps, def, it, due)));
+  } catch (err) {
+    // Its flush must exist: this flush's retry finds the item waiting and publishes that flush
+    // (an item the join missed is still this batch's, and the retry runs it).
+    console.warn(`[celeriac] batch ${batchId}: could not put back ${rejoin.length} item(s) that will retry: ${messageOf(err)}`);
+    await outboxOf(deps).release(batchId);
+    return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "retry_not_scheduled" } };
+  }
   log.info("batch done", { items: claimed.length, succeeded, ms: now - now0 });
   return ok({ batch: batchId, items: claimed.length, succeeded });
 }
@@ -344,17 +362,33 @@ async function recordAndTell(deps: Relay, changes: { id: string; t: Transition; 
   return rs;
 }
 
-/** Puts an item that failed alone back into its outbox, arming a flush if none is scheduled. */
-async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem) {
+/**
+ * How long an item that failed alone waits before a flush may take it again (ms): its
+ * Retry-After, else its retryDelay for this retry, as QStash waits before retrying a task on its
+ * own (an expression celeriac did not write, which it cannot read, waits the default backoff).
+ */
+function retryWaitOf(it: TakenItem, failure: unknown): number {
+  if (failure instanceof RetryLater) return Math.min(failure.afterSeconds, MAX_ITEM_WAIT_S) * 1000;
+  const retried = it.attempt - 1; // QStash's Upstash-Retried for this retry
+  return (it.options.retryDelay ? retryWaitMs(it.options.retryDelay, retried) : undefined) ?? retryWaitMs(retryDelayExpression(), retried)!;
+}
+
+/** Longest an item waits in its outbox for a Retry-After (s): a year, as a retryDelay may name. */
+const MAX_ITEM_WAIT_S = 365 * 86_400;
+
+/** Puts an item that failed alone back into its outbox, due at `due` (ms), arming a flush for then unless one is due by then. */
+async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem, due: number) {
   const key = keyOf(def, it.payload);
   const now = Date.now();
   const r = await outboxOf(deps).join(
     `${def.name}:${key}`,
     { id: it.id, task: def.name, state: "retrying", payload: it.payload, options: it.options, createdAt: now, runAt: now },
     now,
+    due,
+    due + def.batch.maxWaitMs,
   );
   if (r.kind === "armed")
-    await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+    await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, Math.max(0, r.at - now) / 1000);
 }
 
 /**
