@@ -48,9 +48,9 @@ import { flowControlOf, type Relay, taskEnv } from "./relay.ts";
 import { retryDelayExpression, retryWaitMs } from "./retry-delay.ts";
 import { type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult, TimeoutError } from "./runner.ts";
 import { suppressionsOf } from "./store/delivery.ts";
-import type { Transition } from "./store/index.ts";
+import type { Transition, TransitionResult } from "./store/index.ts";
 import { Outbox, type TakenItem } from "./store/outbox.ts";
-import { FINAL_STATES, type TaskError } from "./store/record.ts";
+import { FINAL_STATES, type TaskError, type TaskState } from "./store/record.ts";
 import type { BatchContext, BatchOutcome, TaskDefinition } from "./task.ts";
 
 type Batched = TaskDefinition & Required<Pick<TaskDefinition, "batch" | "runBatch">>;
@@ -161,6 +161,10 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   const recorded = claimed.length
     ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, log)
     : ok({ batch: batchId, items: 0 });
+  // A retry of this flush: the callers of items that ended in an earlier run may not have been
+  // told yet (see recordAndTell).
+  const earlier = taken.items.filter((i) => i.attempt === 0).map((i) => i.id);
+  const told = earlier.length === 0 || (await tellEnded(deps, endedOf(earlier, await statesIn(deps, batchId, earlier))));
   try {
     await scheduled;
   } catch (err) {
@@ -169,7 +173,7 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
     await outbox.release(batchId);
     return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "next_flush_not_scheduled" } };
   }
-  return recorded;
+  return told ? recorded : retryToTell(deps, batchId);
 }
 
 /** Schedules the flush of the items still waiting after a batch was taken. */
@@ -283,8 +287,9 @@ async function runAndRecord(
     const lastTry = (fm.spent ?? 0) + retried >= def.retries;
     if (!error.retryable || lastTry) {
       for (const it of claimed) final(it, "failed", { error: JSON.stringify(error) }, error);
-      await recordAndTell(deps, changes);
+      const { told } = await recordAndTell(deps, changes);
       log.error("batch failed", { code: error.code, message: error.message, items: claimed.length });
+      if (!told) return retryToTell(deps, batchId);
       return error.retryable
         ? { status: 500, headers: {}, body: { batch: batchId, state: "failed", error } }
         : { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { batch: batchId, state: "failed", error } };
@@ -333,7 +338,7 @@ async function runAndRecord(
       rejoin.push({ it, due });
     }
   }
-  await recordAndTell(deps, changes);
+  const { told } = await recordAndTell(deps, changes);
   // An item that failed alone, retryably, waits in the outbox for a later batch, until its retry is due.
   try {
     await Promise.all(rejoin.map(({ it, due }) => joinBatchAgain(deps, def, it, due)));
@@ -345,21 +350,47 @@ async function runAndRecord(
     return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "retry_not_scheduled" } };
   }
   log.info("batch done", { items: claimed.length, succeeded, ms: now - now0 });
-  return ok({ batch: batchId, items: claimed.length, succeeded });
+  return told ? ok({ batch: batchId, items: claimed.length, succeeded }) : retryToTell(deps, batchId);
 }
 
 /**
  * Records the items' changes in one round trip, then tells the callers of those that ended (one
- * more round trip finds which asked). A callback that cannot be enqueued is logged: the items'
- * outcomes stand, and a flush is not run again for it.
+ * more round trip finds which asked). `told` is false when a callback could not be enqueued (QStash
+ * or Redis unreachable): the caller then answers 503 ({@link retryToTell}), and the flush's retry
+ * (or, once QStash gives up on it, its failure callback) tells the callers of the batch's items
+ * that ended. No list of pending callbacks is needed, nor kept apart from the outcomes: the
+ * records are that list, written in the same step (an item that ended here is final and keeps
+ * `batch` = this batch and its `callback`), and enqueuing a callback is idempotent (its task id
+ * derives from `<task id>.<event>`), so telling again a caller already told enqueues nothing
+ * more: each callback is enqueued once in effect. The retry sends nothing again: its items have
+ * ended (or wait in their outbox), so the batch claims none of them and runBatch is not called.
  */
-async function recordAndTell(deps: Relay, changes: { id: string; t: Transition; ttl?: number }[]) {
+async function recordAndTell(
+  deps: Relay,
+  changes: { id: string; t: Transition; ttl?: number }[],
+): Promise<{ rs: TransitionResult[]; told: boolean }> {
   const rs = await deps.store.transitionMany(changes);
   const ended = changes.flatMap((c, i) => (rs[i]?.kind === "ok" && FINAL_STATES.includes(c.t.to) ? [{ id: c.id, state: c.t.to }] : []));
-  await notifyEnded(deps, ended).catch((err) =>
-    console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`),
-  );
-  return rs;
+  return { rs, told: await tellEnded(deps, ended) };
+}
+
+/** Tells the callers of tasks that ended; false (logged) when a callback could not be enqueued. */
+async function tellEnded(deps: Relay, ended: { id: string; state: TaskState }[]): Promise<boolean> {
+  try {
+    await notifyEnded(deps, ended);
+    return true;
+  } catch (err) {
+    console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`);
+    return false;
+  }
+}
+
+const notTold = () => unavailable("qstash", "the callbacks of tasks that ended could not all be enqueued");
+
+/** The answer when callers are still to be told: QStash comes back, and the batch's lease is let go so it need not wait. */
+async function retryToTell(deps: Relay, batchId: string): Promise<Outcome> {
+  await outboxOf(deps).release(batchId);
+  return { status: 503, headers: { "Retry-After": "5" }, body: { batch: batchId, callbacks: "not enqueued yet" } };
 }
 
 /**
@@ -410,8 +441,13 @@ export async function failGivenUpFlush(
   const batchId = batchIdOf(fm.flush.task, fm.flush.window);
   const def = deps.registry.get(fm.flush.task);
   const batch = await outboxOf(deps).batch(batchId);
-  const held = batch.ids.length ? await heldBy(deps, batchId, batch.ids) : [];
-  if (held.length === 0) return { failed: 0, rechecking: false };
+  const states = batch.ids.length ? await statesIn(deps, batchId, batch.ids) : [];
+  const held = batch.ids.filter((_, i) => states[i] === "running" || states[i] === "retrying");
+  if (held.length === 0) {
+    // Nothing left to settle; callers an earlier run could not tell are told now (see recordAndTell).
+    if (!(await tellEnded(deps, endedOf(batch.ids, states)))) throw notTold(); // 503: QStash calls back again
+    return { failed: 0, rechecking: false };
+  }
   // A re-check counts once it started a run of its own (the batch's runs moved on) that died too.
   const rechecks = (fm.recheck?.n ?? 0) + (fm.recheck && batch.attempt > fm.recheck.attempt ? 1 : 0);
   if (isBatched(def) && rechecks < MAX_RECHECKS) {
@@ -437,7 +473,7 @@ export async function failGivenUpFlush(
     retryable: false,
   };
   const ttl = def?.resultTtl;
-  const rs = await recordAndTell(
+  const { rs, told } = await recordAndTell(
     deps,
     held.map((id) => ({
       id,
@@ -445,6 +481,8 @@ export async function failGivenUpFlush(
       ...(ttl ? { ttl } : {}),
     })),
   );
+  // 503: QStash calls back again, finds nothing held, and tells the callers then.
+  if (!told) throw notTold();
   return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
 }
 
@@ -462,10 +500,17 @@ export async function retryingIn(deps: Relay, rec: { id: string; task: string; s
   return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
 }
 
-/** The items of a batch it still holds unfinished: running or retrying, and taken last by this batch. */
-async function heldBy(deps: Relay, batchId: string, ids: string[]): Promise<string[]> {
+/** Each item's state when this batch took it last, else null (one round trip). */
+async function statesIn(deps: Relay, batchId: string, ids: string[]): Promise<(TaskState | null)[]> {
   const p = deps.store.redis.pipeline();
   for (const id of ids) p.hget(deps.store.recKey(id), "state").hget(deps.store.recKey(id), "batch");
   const rows = await p.exec<(string | null)[]>();
-  return ids.filter((_, i) => rows[2 * i + 1] === batchId && (rows[2 * i] === "running" || rows[2 * i] === "retrying"));
+  return ids.map((_, i) => (rows[2 * i + 1] === batchId ? (rows[2 * i] as TaskState | null) : null));
 }
+
+/** The items that ended, with their final states (`states` from {@link statesIn}). */
+const endedOf = (ids: string[], states: (TaskState | null)[]) =>
+  ids.flatMap((id, i) => {
+    const state = states[i];
+    return state && FINAL_STATES.includes(state) ? [{ id, state }] : [];
+  });
