@@ -132,9 +132,10 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   const batched = def;
   const batchId = batchIdOf(def.name, fm.flush.window);
   const outbox = outboxOf(deps);
+  const outboxKey = `${def.name}:${fm.flush.key}`;
   const started = Date.now();
   const taken = await outbox.take(
-    `${def.name}:${fm.flush.key}`,
+    outboxKey,
     {
       window: fm.flush.window,
       batchId,
@@ -164,7 +165,7 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   // A retry of this flush: the callers of items that ended in an earlier run may not have been
   // told yet (see recordAndTell).
   const earlier = taken.items.filter((i) => i.attempt === 0).map((i) => i.id);
-  const told = earlier.length === 0 || (await tellEnded(deps, endedOf(earlier, await statesIn(deps, batchId, earlier))));
+  const told = earlier.length === 0 || (await tellEnded(deps, endedOf(earlier, await outbox.heldStates(outboxKey, batchId, earlier))));
   try {
     await scheduled;
   } catch (err) {
@@ -441,7 +442,7 @@ export async function failGivenUpFlush(
   const batchId = batchIdOf(fm.flush.task, fm.flush.window);
   const def = deps.registry.get(fm.flush.task);
   const batch = await outboxOf(deps).batch(batchId);
-  const states = batch.ids.length ? await statesIn(deps, batchId, batch.ids) : [];
+  const states = batch.ids.length ? await outboxOf(deps).heldStates(`${fm.flush.task}:${fm.flush.key}`, batchId, batch.ids) : [];
   const held = batch.ids.filter((_, i) => states[i] === "running" || states[i] === "retrying");
   if (held.length === 0) {
     // Nothing left to settle; callers an earlier run could not tell are told now (see recordAndTell).
@@ -500,15 +501,7 @@ export async function retryingIn(deps: Relay, rec: { id: string; task: string; s
   return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
 }
 
-/** Each item's state when this batch took it last, else null (one round trip). */
-async function statesIn(deps: Relay, batchId: string, ids: string[]): Promise<(TaskState | null)[]> {
-  const p = deps.store.redis.pipeline();
-  for (const id of ids) p.hget(deps.store.recKey(id), "state").hget(deps.store.recKey(id), "batch");
-  const rows = await p.exec<(string | null)[]>();
-  return ids.map((_, i) => (rows[2 * i + 1] === batchId ? (rows[2 * i] as TaskState | null) : null));
-}
-
-/** The items that ended, with their final states (`states` from {@link statesIn}). */
+/** The items that ended, with their final states (`states` from Outbox.heldStates). */
 const endedOf = (ids: string[], states: (TaskState | null)[]) =>
   ids.flatMap((id, i) => {
     const state = states[i];

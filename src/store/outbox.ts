@@ -136,6 +136,18 @@ export class Outbox {
     return { kind: "run", attempt: Number(r[1]), items, next };
   }
 
+  /**
+   * Each item's state while `batchId` holds it, else null: it took the item last, and the item is
+   * not back in `outbox` (an item that failed alone waits there for a later batch). One round trip.
+   */
+  async heldStates(outbox: string, batchId: string, ids: string[]): Promise<(TaskState | null)[]> {
+    const ob = this.#keys(outbox).outbox;
+    const p = this.store.redis.pipeline();
+    for (const id of ids) p.hget(this.store.recKey(id), "state").hget(this.store.recKey(id), "batch").zscore(ob, id);
+    const rows = await p.exec<(string | number | null)[]>();
+    return ids.map((_, i) => (rows[3 * i + 1] === batchId && rows[3 * i + 2] === null ? (rows[3 * i] as TaskState | null) : null));
+  }
+
   /** Whether `id` waits in `outbox` (no batch holds it yet). */
   async waiting(outbox: string, id: string): Promise<boolean> {
     return (await this.store.redis.zscore(this.#keys(outbox).outbox, id)) !== null;
