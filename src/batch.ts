@@ -46,7 +46,7 @@ import { mayWait, roomAfter } from "./rate-limit-wait.ts";
 import { checkPayload } from "./registry.ts";
 import { flowControlOf, type Relay, taskEnv } from "./relay.ts";
 import { retryDelayExpression, retryWaitMs } from "./retry-delay.ts";
-import { type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult, TimeoutError } from "./runner.ts";
+import { attemptTime, type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult } from "./runner.ts";
 import { suppressionsOf } from "./store/delivery.ts";
 import type { Transition, TransitionResult } from "./store/index.ts";
 import { Outbox, type TakenItem } from "./store/outbox.ts";
@@ -160,7 +160,7 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   const scheduled = next ? publishNext(deps, batched, fm.flush.key, next, started) : Promise.resolve();
   const claimed = taken.items.filter((i) => i.attempt > 0);
   const recorded = claimed.length
-    ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, log)
+    ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, started, log)
     : ok({ batch: batchId, items: 0 });
   // A retry of this flush: the callers of items that ended in an earlier run may not have been
   // told yet (see recordAndTell).
@@ -195,6 +195,7 @@ async function runAndRecord(
   batchId: string,
   attempt: number,
   items: TakenItem[],
+  claimedAt: number,
   log: ReturnType<typeof logger>,
 ): Promise<Outcome> {
   const now0 = Date.now();
@@ -207,22 +208,18 @@ async function runAndRecord(
   let outcomes: BatchOutcome[] | undefined;
   let failure: unknown;
   if (valid.length) {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new TimeoutError(`timed out after ${def.timeout} s`)), def.timeout * 1000);
+    const time = attemptTime(claimedAt, def.timeout);
     const ctx: BatchContext<any> = {
       batchId,
       attempt,
-      signal: timeout.signal,
+      signal: time.signal,
       log,
       mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`, (addresses) => suppressionsOf(deps.store, addresses)),
-      fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: timeout.signal, ...init })) as typeof fetch,
+      fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: time.signal, ...init })) as typeof fetch,
       env,
     };
     try {
-      outcomes = await Promise.race([
-        def.runBatch(valid, ctx),
-        new Promise<never>((_, reject) => timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true })),
-      ]);
+      outcomes = await time.run(() => def.runBatch(valid, ctx));
       if (!Array.isArray(outcomes) || outcomes.length !== valid.length) {
         throw new PermanentError(
           `runBatch returned ${Array.isArray(outcomes) ? outcomes.length : "no"} outcomes for ${valid.length} items`,
@@ -232,8 +229,6 @@ async function runAndRecord(
     } catch (err) {
       failure = err;
       outcomes = undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
