@@ -13,15 +13,18 @@
 //    A duplicate or concurrent delivery finds the id in the outbox (nothing joins twice) and
 //    publishes the flush again, which QStash deduplicates: a delivery that died after arming but
 //    before publishing is covered by QStash redelivering it.
-// 2. Flush. The flush's first run pops up to maxSize waiting items and fixes them, in one Lua
-//    call, as the batch `<task>.<window>` (claiming each: `running`, attempt n, like any run).
-//    Items still waiting get the next window's flush at once when a full batch waits, else when
-//    the oldest has waited maxWaitMs: a lone item waits at most maxWaitMs, and under load each
-//    call carries as many items as are waiting, at the pace flow control allows.
+// 2. Flush. The flush's first run pops up to maxSize waiting items that are due and fixes them,
+//    in one Lua call, as the batch `<task>.<window>` (claiming each: `running`, attempt n, like
+//    any run). Items still waiting get the next window's flush at once when a full batch is due,
+//    else maxWaitMs after the earliest is due: a lone item waits at most maxWaitMs, and under
+//    load each call carries as many items as are waiting, at the pace flow control allows.
 // 3. Run. `runBatch(items, ctx)` makes one call; its side effects carry the batch id as their
 //    idempotency key (Resend's Idempotency-Key), fixed before the first call. Each item's outcome
 //    is recorded on its own record, fenced by its attempt, in one round trip: succeeded,
-//    failed, or (a retryable error of that item alone) retrying and back in the outbox.
+//    failed, or (a retryable error of that item alone) retrying and back in the outbox, scored by
+//    when its retry is due (its Retry-After, else its retryDelay, as a task on its own would
+//    wait): flushes before then pass it by, and the window armed for it (or any later flush that
+//    leaves it waiting) is due when it is, so it is never stranded.
 // 4. Retry. A whole call that fails retries the flush: the same QStash message finds its batch
 //    as it was (same items, same body, same key, so a call whose answer was lost is answered from
 //    Resend's idempotency memory and nothing is sent twice). A flush that crashed is redelivered
@@ -42,11 +45,12 @@ import { deliveryOptions, FLUSH_PATH, qstashDelay } from "./queue.ts";
 import { mayWait, roomAfter } from "./rate-limit-wait.ts";
 import { checkPayload } from "./registry.ts";
 import { flowControlOf, type Relay, taskEnv } from "./relay.ts";
-import { type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult, TimeoutError } from "./runner.ts";
+import { retryDelayExpression, retryWaitMs } from "./retry-delay.ts";
+import { attemptTime, type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult } from "./runner.ts";
 import { suppressionsOf } from "./store/delivery.ts";
-import type { Transition } from "./store/index.ts";
+import type { Transition, TransitionResult } from "./store/index.ts";
 import { Outbox, type TakenItem } from "./store/outbox.ts";
-import { FINAL_STATES, type TaskError } from "./store/record.ts";
+import { FINAL_STATES, type TaskError, type TaskState } from "./store/record.ts";
 import type { BatchContext, BatchOutcome, TaskDefinition } from "./task.ts";
 
 type Batched = TaskDefinition & Required<Pick<TaskDefinition, "batch" | "runBatch">>;
@@ -101,13 +105,14 @@ async function publishFlush(
 export async function joinBatch(deps: Relay, d: Delivery, def: Batched): Promise<Outcome | null> {
   const m = d.message;
   const key = keyOf(def, m.payload);
-  const r = await outboxOf(deps).join(`${def.name}:${key}`, { ...m, state: "queued" }, Date.now());
+  const now = Date.now();
+  const r = await outboxOf(deps).join(`${def.name}:${key}`, { ...m, state: "queued" }, now, now, now + def.batch.maxWaitMs);
   if (r.kind === "solo") return null;
   if (r.kind === "skip") return ok({ id: m.id, skipped: r.state });
   if (r.kind === "stale") return ok({ id: m.id, skipped: "payload differs from the task's" });
   if (r.kind === "armed") {
     try {
-      await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+      await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, Math.max(0, r.at - now) / 1000);
     } catch (err) {
       // QStash redelivers this item, which finds itself in the outbox and publishes again.
       console.warn(`[celeriac] task ${m.id}: could not schedule its batch's flush: ${messageOf(err)}`);
@@ -127,14 +132,16 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   const batched = def;
   const batchId = batchIdOf(def.name, fm.flush.window);
   const outbox = outboxOf(deps);
+  const outboxKey = `${def.name}:${fm.flush.key}`;
   const started = Date.now();
   const taken = await outbox.take(
-    `${def.name}:${fm.flush.key}`,
+    outboxKey,
     {
       window: fm.flush.window,
       batchId,
       messageId: d.messageId,
       maxSize: def.batch.maxSize,
+      maxWaitMs: def.batch.maxWaitMs,
       itemLeaseMs: leaseMs(def),
       batchLeaseMs: leaseMs(def),
     },
@@ -148,13 +155,17 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
     };
   }
   const log = logger(batchId, def.name, taken.attempt);
-  // Items still waiting: their flush now if a full batch waits, else when the oldest is due.
+  // Items still waiting: their flush when the next window is due.
   const next = taken.next;
   const scheduled = next ? publishNext(deps, batched, fm.flush.key, next, started) : Promise.resolve();
   const claimed = taken.items.filter((i) => i.attempt > 0);
   const recorded = claimed.length
-    ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, log)
+    ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, started, log)
     : ok({ batch: batchId, items: 0 });
+  // A retry of this flush: the callers of items that ended in an earlier run may not have been
+  // told yet (see recordAndTell).
+  const earlier = taken.items.filter((i) => i.attempt === 0).map((i) => i.id);
+  const told = earlier.length === 0 || (await tellEnded(deps, endedOf(earlier, await outbox.heldStates(outboxKey, batchId, earlier))));
   try {
     await scheduled;
   } catch (err) {
@@ -163,13 +174,12 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
     await outbox.release(batchId);
     return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "next_flush_not_scheduled" } };
   }
-  return recorded;
+  return told ? recorded : retryToTell(deps, batchId);
 }
 
 /** Schedules the flush of the items still waiting after a batch was taken. */
-function publishNext(deps: Relay, def: Batched, key: string, next: { window: string; oldestAt: number; waiting: number }, now: number) {
-  const delay = next.waiting >= def.batch.maxSize ? 0 : Math.max(0, next.oldestAt + def.batch.maxWaitMs - now) / 1000;
-  return publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: next.window } }, delay);
+function publishNext(deps: Relay, def: Batched, key: string, next: { window: string; at: number }, now: number) {
+  return publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: next.window } }, Math.max(0, next.at - now) / 1000);
 }
 
 /**
@@ -185,6 +195,7 @@ async function runAndRecord(
   batchId: string,
   attempt: number,
   items: TakenItem[],
+  claimedAt: number,
   log: ReturnType<typeof logger>,
 ): Promise<Outcome> {
   const now0 = Date.now();
@@ -197,22 +208,18 @@ async function runAndRecord(
   let outcomes: BatchOutcome[] | undefined;
   let failure: unknown;
   if (valid.length) {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new TimeoutError(`timed out after ${def.timeout} s`)), def.timeout * 1000);
+    const time = attemptTime(claimedAt, def.timeout);
     const ctx: BatchContext<any> = {
       batchId,
       attempt,
-      signal: timeout.signal,
+      signal: time.signal,
       log,
       mailBatch: batchMailerFor(deps.services.resend, `celeriac-batch/${batchId}`, (addresses) => suppressionsOf(deps.store, addresses)),
-      fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: timeout.signal, ...init })) as typeof fetch,
+      fetch: ((input: RequestInfo, init?: RequestInit) => fetch(input, { signal: time.signal, ...init })) as typeof fetch,
       env,
     };
     try {
-      outcomes = await Promise.race([
-        def.runBatch(valid, ctx),
-        new Promise<never>((_, reject) => timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true })),
-      ]);
+      outcomes = await time.run(() => def.runBatch(valid, ctx));
       if (!Array.isArray(outcomes) || outcomes.length !== valid.length) {
         throw new PermanentError(
           `runBatch returned ${Array.isArray(outcomes) ? outcomes.length : "no"} outcomes for ${valid.length} items`,
@@ -222,22 +229,22 @@ async function runAndRecord(
     } catch (err) {
       failure = err;
       outcomes = undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   const now = Date.now();
   const claimed = items.filter((i) => i.attempt > 0);
   const changes: { id: string; t: Transition; ttl?: number }[] = [];
-  const rejoin: TakenItem[] = [];
+  const rejoin: { it: TakenItem; due: number }[] = [];
   const final = (it: TakenItem, to: "succeeded" | "failed", fields: Record<string, string>, error?: TaskError) =>
     changes.push({
       id: it.id,
       t: { from: ["running", "failed"], to, at: now, attempt: it.attempt, fields, ...(error ? { error } : {}) },
       ttl: it.options.resultTtl,
     });
-  const retrying = (it: TakenItem, error: TaskError, runAt?: number) =>
+  // `due`: when the next attempt is due, when known (shown as nextAttemptAt; "" clears an older
+  // one); `runAt`: a wait the provider asked for, recorded as the task's due time too.
+  const retrying = (it: TakenItem, error: TaskError, due?: number, runAt = false) =>
     changes.push({
       id: it.id,
       t: {
@@ -246,7 +253,7 @@ async function runAndRecord(
         at: now,
         attempt: it.attempt,
         error,
-        fields: { error: JSON.stringify(error), ...(runAt ? { runAt } : {}) },
+        fields: { error: JSON.stringify(error), nextAt: due ?? "", ...(runAt && due ? { runAt: due } : {}) },
       },
     });
 
@@ -263,7 +270,7 @@ async function runAndRecord(
           after,
           `flush.${batchId}.wait.${attempt}`,
         );
-        for (const it of claimed) retrying(it, error, now + Math.round(after * 1000));
+        for (const it of claimed) retrying(it, error, now + Math.round(after * 1000), true);
         await deps.store.transitionMany(changes);
         await outboxOf(deps).release(batchId);
         log.warn("rate limited: the batch waits for room without spending an attempt", { after, items: claimed.length });
@@ -276,14 +283,17 @@ async function runAndRecord(
     const lastTry = (fm.spent ?? 0) + retried >= def.retries;
     if (!error.retryable || lastTry) {
       for (const it of claimed) final(it, "failed", { error: JSON.stringify(error) }, error);
-      await recordAndTell(deps, changes);
+      const { told } = await recordAndTell(deps, changes);
       log.error("batch failed", { code: error.code, message: error.message, items: claimed.length });
+      if (!told) return retryToTell(deps, batchId);
       return error.retryable
         ? { status: 500, headers: {}, body: { batch: batchId, state: "failed", error } }
         : { status: 489, headers: { "Upstash-NonRetryable-Error": "true" }, body: { batch: batchId, state: "failed", error } };
     }
     const retryAfter = failure instanceof RetryLater ? failure.afterSeconds : undefined;
-    for (const it of claimed) retrying(it, error, retryAfter !== undefined ? now + retryAfter * 1000 : undefined);
+    // QStash retries the flush after Retry-After, else after the task's retryDelay.
+    const wait = retryAfter !== undefined ? retryAfter * 1000 : retryWaitMs(def.retryDelay, retried);
+    for (const it of claimed) retrying(it, error, wait !== undefined ? now + wait : undefined, retryAfter !== undefined);
     await deps.store.transitionMany(changes);
     // Let QStash's retry of this flush take the batch at once rather than after the lease.
     await outboxOf(deps).release(batchId);
@@ -319,42 +329,93 @@ async function runAndRecord(
     const error = describe(stored.failure);
     if (!error.retryable || it.attempt > it.options.retries) final(it, "failed", { error: JSON.stringify(error) }, error);
     else {
-      retrying(it, error);
-      rejoin.push(it);
+      const due = now + retryWaitOf(it, stored.failure);
+      retrying(it, error, due);
+      rejoin.push({ it, due });
     }
   }
-  await recordAndTell(deps, changes);
-  // An item that failed alone, retryably, waits in the outbox for a later batch.
-  await Promise.all(rejoin.map((it) => joinBatchAgain(deps, def, it)));
+  const { told } = await recordAndTell(deps, changes);
+  // An item that failed alone, retryably, waits in the outbox for a later batch, until its retry is due.
+  try {
+    await Promise.all(rejoin.map(({ it, due }) => joinBatchAgain(deps, def, it, due)));
+  } catch (err) {
+    // Its flush must exist: this flush's retry finds the item waiting and publishes that flush
+    // (an item the join missed is still this batch's, and the retry runs it).
+    console.warn(`[celeriac] batch ${batchId}: could not put back ${rejoin.length} item(s) that will retry: ${messageOf(err)}`);
+    await outboxOf(deps).release(batchId);
+    return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "retry_not_scheduled" } };
+  }
   log.info("batch done", { items: claimed.length, succeeded, ms: now - now0 });
-  return ok({ batch: batchId, items: claimed.length, succeeded });
+  return told ? ok({ batch: batchId, items: claimed.length, succeeded }) : retryToTell(deps, batchId);
 }
 
 /**
  * Records the items' changes in one round trip, then tells the callers of those that ended (one
- * more round trip finds which asked). A callback that cannot be enqueued is logged: the items'
- * outcomes stand, and a flush is not run again for it.
+ * more round trip finds which asked). `told` is false when a callback could not be enqueued (QStash
+ * or Redis unreachable): the caller then answers 503 ({@link retryToTell}), and the flush's retry
+ * (or, once QStash gives up on it, its failure callback) tells the callers of the batch's items
+ * that ended. No list of pending callbacks is needed, nor kept apart from the outcomes: the
+ * records are that list, written in the same step (an item that ended here is final and keeps
+ * `batch` = this batch and its `callback`), and enqueuing a callback is idempotent (its task id
+ * derives from `<task id>.<event>`), so telling again a caller already told enqueues nothing
+ * more: each callback is enqueued once in effect. The retry sends nothing again: its items have
+ * ended (or wait in their outbox), so the batch claims none of them and runBatch is not called.
  */
-async function recordAndTell(deps: Relay, changes: { id: string; t: Transition; ttl?: number }[]) {
+async function recordAndTell(
+  deps: Relay,
+  changes: { id: string; t: Transition; ttl?: number }[],
+): Promise<{ rs: TransitionResult[]; told: boolean }> {
   const rs = await deps.store.transitionMany(changes);
   const ended = changes.flatMap((c, i) => (rs[i]?.kind === "ok" && FINAL_STATES.includes(c.t.to) ? [{ id: c.id, state: c.t.to }] : []));
-  await notifyEnded(deps, ended).catch((err) =>
-    console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`),
-  );
-  return rs;
+  return { rs, told: await tellEnded(deps, ended) };
 }
 
-/** Puts an item that failed alone back into its outbox, arming a flush if none is scheduled. */
-async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem) {
+/** Tells the callers of tasks that ended; false (logged) when a callback could not be enqueued. */
+async function tellEnded(deps: Relay, ended: { id: string; state: TaskState }[]): Promise<boolean> {
+  try {
+    await notifyEnded(deps, ended);
+    return true;
+  } catch (err) {
+    console.error(`[celeriac] could not enqueue the callbacks of ${ended.length} task(s): ${messageOf(err)}`);
+    return false;
+  }
+}
+
+const notTold = () => unavailable("qstash", "the callbacks of tasks that ended could not all be enqueued");
+
+/** The answer when callers are still to be told: QStash comes back, and the batch's lease is let go so it need not wait. */
+async function retryToTell(deps: Relay, batchId: string): Promise<Outcome> {
+  await outboxOf(deps).release(batchId);
+  return { status: 503, headers: { "Retry-After": "5" }, body: { batch: batchId, callbacks: "not enqueued yet" } };
+}
+
+/**
+ * How long an item that failed alone waits before a flush may take it again (ms): its
+ * Retry-After, else its retryDelay for this retry, as QStash waits before retrying a task on its
+ * own (an expression celeriac did not write, which it cannot read, waits the default backoff).
+ */
+function retryWaitOf(it: TakenItem, failure: unknown): number {
+  if (failure instanceof RetryLater) return Math.min(failure.afterSeconds, MAX_ITEM_WAIT_S) * 1000;
+  const retried = it.attempt - 1; // QStash's Upstash-Retried for this retry
+  return (it.options.retryDelay ? retryWaitMs(it.options.retryDelay, retried) : undefined) ?? retryWaitMs(retryDelayExpression(), retried)!;
+}
+
+/** Longest an item waits in its outbox for a Retry-After (s): a year, as a retryDelay may name. */
+const MAX_ITEM_WAIT_S = 365 * 86_400;
+
+/** Puts an item that failed alone back into its outbox, due at `due` (ms), arming a flush for then unless one is due by then. */
+async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem, due: number) {
   const key = keyOf(def, it.payload);
   const now = Date.now();
   const r = await outboxOf(deps).join(
     `${def.name}:${key}`,
     { id: it.id, task: def.name, state: "retrying", payload: it.payload, options: it.options, createdAt: now, runAt: now },
     now,
+    due,
+    due + def.batch.maxWaitMs,
   );
   if (r.kind === "armed")
-    await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, def.batch.maxWaitMs / 1000);
+    await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, Math.max(0, r.at - now) / 1000);
 }
 
 /**
@@ -376,8 +437,13 @@ export async function failGivenUpFlush(
   const batchId = batchIdOf(fm.flush.task, fm.flush.window);
   const def = deps.registry.get(fm.flush.task);
   const batch = await outboxOf(deps).batch(batchId);
-  const held = batch.ids.length ? await heldBy(deps, batchId, batch.ids) : [];
-  if (held.length === 0) return { failed: 0, rechecking: false };
+  const states = batch.ids.length ? await outboxOf(deps).heldStates(`${fm.flush.task}:${fm.flush.key}`, batchId, batch.ids) : [];
+  const held = batch.ids.filter((_, i) => states[i] === "running" || states[i] === "retrying");
+  if (held.length === 0) {
+    // Nothing left to settle; callers an earlier run could not tell are told now (see recordAndTell).
+    if (!(await tellEnded(deps, endedOf(batch.ids, states)))) throw notTold(); // 503: QStash calls back again
+    return { failed: 0, rechecking: false };
+  }
   // A re-check counts once it started a run of its own (the batch's runs moved on) that died too.
   const rechecks = (fm.recheck?.n ?? 0) + (fm.recheck && batch.attempt > fm.recheck.attempt ? 1 : 0);
   if (isBatched(def) && rechecks < MAX_RECHECKS) {
@@ -403,7 +469,7 @@ export async function failGivenUpFlush(
     retryable: false,
   };
   const ttl = def?.resultTtl;
-  const rs = await recordAndTell(
+  const { rs, told } = await recordAndTell(
     deps,
     held.map((id) => ({
       id,
@@ -411,6 +477,8 @@ export async function failGivenUpFlush(
       ...(ttl ? { ttl } : {}),
     })),
   );
+  // 503: QStash calls back again, finds nothing held, and tells the callers then.
+  if (!told) throw notTold();
   return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
 }
 
@@ -428,10 +496,9 @@ export async function retryingIn(deps: Relay, rec: { id: string; task: string; s
   return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
 }
 
-/** The items of a batch it still holds unfinished: running or retrying, and taken last by this batch. */
-async function heldBy(deps: Relay, batchId: string, ids: string[]): Promise<string[]> {
-  const p = deps.store.redis.pipeline();
-  for (const id of ids) p.hget(deps.store.recKey(id), "state").hget(deps.store.recKey(id), "batch");
-  const rows = await p.exec<(string | null)[]>();
-  return ids.filter((_, i) => rows[2 * i + 1] === batchId && (rows[2 * i] === "running" || rows[2 * i] === "retrying"));
-}
+/** The items that ended, with their final states (`states` from Outbox.heldStates). */
+const endedOf = (ids: string[], states: (TaskState | null)[]) =>
+  ids.flatMap((id, i) => {
+    const state = states[i];
+    return state && FINAL_STATES.includes(state) ? [{ id, state }] : [];
+  });

@@ -91,18 +91,12 @@ export async function runDelivery(relay: Relay, d: Delivery): Promise<Outcome> {
         "invalid_payload",
       );
     } else {
-      const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(new TimeoutError(`timed out after ${m.options.timeout} s`)), m.options.timeout * 1000);
-      const ctx = context(relay, def, env, d, attempt, timeout.signal, log);
+      const time = attemptTime(started, m.options.timeout);
+      const ctx = context(relay, def, env, d, attempt, time.signal, log);
       try {
-        result = await Promise.race([
-          def.run(input.output, ctx),
-          new Promise<never>((_, reject) => timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true })),
-        ]);
+        result = await time.run(() => def.run(input.output, ctx));
       } catch (err) {
         failure = err;
-      } finally {
-        clearTimeout(timer);
       }
     }
   }
@@ -175,6 +169,37 @@ async function tell(relay: Relay, m: TaskMessage, state: TaskState): Promise<Out
 
 export class TimeoutError extends Error {
   override name = "TimeoutError";
+}
+
+/**
+ * An attempt's time, counted from its claim (`claimedAt`, ms), not from when its work starts: its
+ * signal aborts (TimeoutError) at the claim plus the timeout, so before QStash stops waiting for
+ * the delivery (TIMEOUT_GRACE_S later) and before the claim lapses and another delivery may take
+ * the task over (LEASE_GRACE_MS later), however long the reply to the claim or the payload check
+ * took under load. `run` runs the work under it, and none at all once the time is up: a delivery
+ * that lost its claim calls no provider. (Counted from the start of the work, a delivery whose
+ * claim's reply came late sent its webhook after another delivery had taken the task over and sent
+ * it: test/claim-fence.test.ts.)
+ */
+export function attemptTime(claimedAt: number, timeoutS: number) {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const abort = () => controller.abort(new TimeoutError(`timed out after ${timeoutS} s`));
+  const left = claimedAt + timeoutS * 1000 - Date.now();
+  const timer = left > 0 ? setTimeout(abort, left) : undefined;
+  if (left <= 0) abort();
+  return {
+    signal,
+    async run<T>(work: () => Promise<T>): Promise<T> {
+      try {
+        signal.throwIfAborted();
+        const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+        return await Promise.race([work(), aborted]);
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
+      }
+    },
+  };
 }
 
 /**

@@ -117,8 +117,16 @@ describe("coalesced send-email", () => {
     expect(dueIn).toBeLessThanOrEqual(200 * stack().timeScale + 1);
   });
 
-  /** Two send-email tasks held by a batch whose flush's worker died: running, the batch lease at `leaseUntil`. */
-  async function crashedBatch(mark: string, leaseUntil: number, extra: Record<string, unknown> = {}) {
+  /**
+   * Two send-email tasks held by a batch whose flush's worker died: running, the batch lease at
+   * `leaseUntil`; `prepare` may change them before the flush is redelivered.
+   */
+  async function crashedBatch(
+    mark: string,
+    leaseUntil: number,
+    extra: Record<string, unknown> = {},
+    prepare?: (ids: string[]) => Promise<void>,
+  ) {
     const ids = await Promise.all(
       [`${mark} a`, `${mark} b`].map(async (subject) => {
         const r = await call("POST", "/v1/tasks/send-email", { payload: email(subject), delay: "1h" });
@@ -130,6 +138,7 @@ describe("coalesced send-email", () => {
     for (const id of ids) await redis().hset(`${keyPrefix()}t:${id}`, { state: "running", batch: `send-email.${window}`, leaseUntil });
     await redis().hset(`${keyPrefix()}b:send-email.${window}`, { items: ids.join(","), attempt: 1, leaseUntil });
     await redis().expire(`${keyPrefix()}b:send-email.${window}`, 600);
+    await prepare?.(ids);
     const { Client } = await import("@upstash/qstash");
     // QStash redelivers the flush (here: publishes it again, as its retry would).
     await new Client({ baseUrl: stack().broker, token: stack().env.QSTASH_TOKEN }).publishJSON({
@@ -196,6 +205,20 @@ describe("coalesced send-email", () => {
     for (const r of recs) expect(r).toMatchObject({ state: "failed", error: { code: "delivery_failed" } });
     expect(recs[0].error.message).toMatch(/gave up on batch send-email\..*whether it took effect is unknown/);
     expect((await mailbox.all()).filter((e) => e.subject.startsWith(mark))).toHaveLength(0);
+  });
+
+  it("when QStash gives up on a flush, an item of its batch that failed alone and waits in its outbox for its retry is not failed", async () => {
+    const mark = unique("given-up flush, item waiting");
+    const outbox = `${keyPrefix()}ob:send-email:`;
+    let waiting = "";
+    const [held] = await crashedBatch(mark, Date.now() + 3_600_000, { recheck: { n: 3, attempt: 1 } }, async ([, b]) => {
+      waiting = b!;
+      await redis().hset(`${keyPrefix()}t:${waiting}`, { state: "retrying" });
+      await redis().zadd(outbox, { score: Date.now() + 3_600_000, member: waiting });
+    });
+    expect((await settle(held!)).error.code).toBe("delivery_failed");
+    expect((await call("GET", `/v1/tasks/${waiting}`)).body.state).toBe("retrying");
+    await redis().zrem(outbox, waiting); // tidy: no flush is to wait for it
   });
 });
 

@@ -1,30 +1,46 @@
 // Lua for coalesced tasks (src/batch.ts has the design). Keys, besides the task records:
-// <p>ob:<outbox> (sorted set: ids of items waiting for a batch, scored by when they joined),
-// <p>ob:<outbox>:arm (string: the window whose flush is scheduled; a safety TTL),
-// <p>b:<batch> (hash: `items` (comma-joined ids, fixed when the batch is formed), `attempt`,
-// `leaseUntil`). An item record holds `batch`: the batch that last took it.
+// <p>ob:<outbox> (sorted set: ids of items waiting for a batch, scored by when a flush may take
+// them: when they joined, or when the retry of one that failed alone is due),
+// <p>ob:<outbox>:arm (string `<window>@<ms>`: the window whose flush is scheduled and when it is
+// due; a safety TTL past that), <p>b:<batch> (hash: `items` (comma-joined ids, fixed when the
+// batch is formed), `attempt`, `leaseUntil`). An item record holds `batch`: the batch that last took it.
 
 import { LIB } from "./scripts.ts";
+
+/** Reading and setting the armed window (an arm written before due times were kept reads as due at once). */
+const ARM = `
+local function armed(arm)
+  local v = redis.call('GET', arm)
+  if not v then return nil, nil end
+  local w, at = string.match(v, '^([^@]+)@?(%d*)$')
+  return w, tonumber(at) or 0
+end
+local function arm_at(arm, w, at, now, ttl)
+  redis.call('SET', arm, w .. '@' .. string.format('%d', at), 'EX', ttl + math.ceil(math.max(0, at - now) / 1000))
+end
+`;
 
 /**
  * An item's delivery joins its outbox, atomically with its claim on the task.
  * KEYS: rec, hist, outbox, arm. ARGV: prefix, id, task, now (ms), ttl (s) for a recreated record,
- * day, arm TTL (s), a fresh window id, then the record's field/value pairs (`payloadHash` first,
- * as the store writes them), which recreate it when it is missing.
- * Returns {"armed", window}: publish that window's flush (QStash deduplicates a repeat);
+ * day, arm TTL (s), a fresh window id, due (ms: when a flush may take the item), flush at (ms: when
+ * its flush should run), then the record's field/value pairs (`payloadHash` first, as the store
+ * writes them), which recreate it when it is missing.
+ * Returns {"armed", window, due ms}: publish that window's flush (QStash deduplicates a repeat);
  * {"joined", window}: it is already scheduled; {"skip", state}; {"stale", state}; {"solo", state}:
  * the task was already attempted on its own (its side effects keyed by its id, not a batch's),
  * so it stays on that path.
  */
-export const JOIN = `${LIB}
+export const JOIN = `${LIB}${ARM}
 local rec, hist, outbox, arm = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local p, id, task, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local due, flushAt = tonumber(ARGV[9]), tonumber(ARGV[10])
 local state = redis.call('HGET', rec, 'state')
 if not state then
   -- The delivery outran the enqueue's write: recreate the record from the message, as CLAIM does.
   local ttl = tonumber(ARGV[5])
   state = 'queued'
-  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, unpack(ARGV, 9))
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, unpack(ARGV, 11))
   redis.call('EXPIRE', rec, ttl)
   history(hist, '{"at":' .. now .. ',"state":"queued"}', ttl)
   count(p, ARGV[6], task, 'enqueued')
@@ -32,7 +48,7 @@ if not state then
   redis.call('ZADD', p .. 'i:task:' .. task, now, id)
   reindex(p, id, task, nil, state, now)
   expires(p, id, task, now + ttl * 1000)
-elseif (redis.call('HGET', rec, 'payloadHash') or ARGV[10]) ~= ARGV[10] then
+elseif (redis.call('HGET', rec, 'payloadHash') or ARGV[12]) ~= ARGV[12] then
   return { 'stale', state }
 end
 if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' and not redis.call('HGET', rec, 'batch')
@@ -41,27 +57,32 @@ if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' and not r
 end
 -- Running: a batch holds it (its flush retries it); final: nothing to do. Either way, acknowledged.
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then return { 'skip', state } end
-local fresh = redis.call('ZADD', outbox, 'NX', now, id)
-local w = redis.call('GET', arm)
-if not w then
-  redis.call('SET', arm, ARGV[8], 'EX', tonumber(ARGV[7]))
-  return { 'armed', ARGV[8] }
+-- NX: a redelivery never moves an item's due time (a waiting retry keeps its backoff).
+local fresh = redis.call('ZADD', outbox, 'NX', due, id)
+local w, at = armed(arm)
+-- No flush scheduled, or only one due later than this item's (armed for a retry due later).
+if not w or at > flushAt then
+  arm_at(arm, ARGV[8], flushAt, now, tonumber(ARGV[7]))
+  return { 'armed', ARGV[8], string.format('%d', flushAt) }
 end
 -- A redelivery publishes the window's flush again, in case the first delivery died before it did.
-if fresh == 0 then return { 'armed', w } end
+if fresh == 0 then return { 'armed', w, string.format('%d', at) } end
 return { 'joined', w }
 `;
 
 /**
- * A flush takes its batch: the first run of a window pops up to maxSize waiting items and fixes
- * them as the batch; a retry finds the batch as it was. Claims every item the batch still owns.
+ * A flush takes its batch: the first run of a window pops up to maxSize waiting items that are
+ * due and fixes them as the batch; a retry finds the batch as it was. Claims every item the batch
+ * still owns. Arms the next window when items are left: due at once when a full batch is due,
+ * else maxWaitMs after the earliest is due.
  * KEYS: outbox, arm, batch. ARGV: prefix, now (ms), maxSize, item lease (ms), window, batch TTL
- * (s), day, flush message id, a fresh window id, arm TTL (s), batch lease (ms), batch id.
+ * (s), day, flush message id, a fresh window id, arm TTL (s), batch lease (ms), batch id, maxWaitMs.
  * Returns {"busy", ms} while another copy of this flush runs, else {"run", attempt, next window
- * ("" for none), oldest waiting join time ("" for none), waiting count, then per item: id,
- * attempt (0 when it is not claimed: final, cancelled or in a later batch), payload, options}.
+ * ("" for none), when its flush is due (ms, "" for none), waiting count, then per item: id,
+ * attempt (0 when it is not claimed: final, cancelled, back in the outbox or in a later batch),
+ * payload, options}.
  */
-export const TAKE = `${LIB}
+export const TAKE = `${LIB}${ARM}
 local outbox, arm, batch = KEYS[1], KEYS[2], KEYS[3]
 local p, now, maxSize, lease, w = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local day, mid, bid = ARGV[7], ARGV[8], ARGV[12]
@@ -73,15 +94,17 @@ if items then
   for id in string.gmatch(items, '[^,]+') do ids[#ids + 1] = id end
   attempt = redis.call('HINCRBY', batch, 'attempt', 1)
 else
-  if redis.call('GET', arm) == w then redis.call('DEL', arm) end
+  if armed(arm) == w then redis.call('DEL', arm) end
   while #ids < maxSize do
-    local popped = redis.call('ZPOPMIN', outbox, maxSize - #ids)
+    -- Only items that are due: a retry waits out its backoff in the outbox.
+    local popped = redis.call('ZRANGEBYSCORE', outbox, '-inf', now, 'LIMIT', 0, maxSize - #ids)
     if #popped == 0 then break end
-    for i = 1, #popped, 2 do
-      local s = redis.call('HGET', p .. 't:' .. popped[i], 'state')
+    redis.call('ZREM', outbox, unpack(popped))
+    for _, id in ipairs(popped) do
+      local s = redis.call('HGET', p .. 't:' .. id, 'state')
       if s == 'queued' or s == 'scheduled' or s == 'retrying' then
-        ids[#ids + 1] = popped[i]
-        redis.call('HSET', p .. 't:' .. popped[i], 'batch', bid)
+        ids[#ids + 1] = id
+        redis.call('HSET', p .. 't:' .. id, 'batch', bid)
       end
     end
   end
@@ -96,8 +119,10 @@ for _, id in ipairs(ids) do
   local rec = p .. 't:' .. id
   local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'payload', 'options', 'batch')
   local s, n = f[1], 0
-  -- Running: an earlier run of this batch died (its lease has passed).
-  if f[6] == bid and (s == 'queued' or s == 'scheduled' or s == 'retrying' or s == 'running') then
+  -- Running: an earlier run of this batch died (its lease has passed). Back in the outbox: it
+  -- failed alone and waits for a later batch (after its backoff), not for a retry of this one.
+  if f[6] == bid and (s == 'queued' or s == 'scheduled' or s == 'retrying' or s == 'running')
+    and not redis.call('ZSCORE', outbox, id) then
     n = redis.call('HINCRBY', rec, 'attempts', 1)
     redis.call('HSET', rec, 'state', 'running', 'startedAt', now, 'leaseUntil', now + lease, 'messageId', mid)
     reindex(p, id, f[2], s, 'running', tonumber(f[3]))
@@ -109,17 +134,24 @@ for _, id in ipairs(ids) do
   out[#out + 1] = f[4] or 'null'
   out[#out + 1] = f[5] or '{}'
 end
--- Items still waiting get the next window's flush (the one already armed, or a new one).
-local left, nextW, oldest = redis.call('ZCARD', outbox), '', ''
+-- Items still waiting get the next window's flush (the one already armed, unless it is due
+-- later than needed, or a new one).
+local left, nextW, nextAt = redis.call('ZCARD', outbox), '', ''
 if left > 0 then
-  nextW = redis.call('GET', arm)
-  if not nextW then
-    nextW = ARGV[9]
-    redis.call('SET', arm, nextW, 'EX', tonumber(ARGV[10]))
+  local ready = redis.call('ZCOUNT', outbox, '-inf', now)
+  local earliest = tonumber(redis.call('ZRANGE', outbox, 0, 0, 'WITHSCORES')[2])
+  local due = now
+  if ready < maxSize then due = math.max(now, earliest + tonumber(ARGV[13])) end
+  local aw, at = armed(arm)
+  if aw and at <= due then
+    nextW, nextAt = aw, at
+  else
+    nextW, nextAt = ARGV[9], due
+    arm_at(arm, nextW, due, now, tonumber(ARGV[10]))
   end
-  oldest = redis.call('ZRANGE', outbox, 0, 0, 'WITHSCORES')[2]
+  nextAt = string.format('%d', nextAt)
 end
-return { 'run', tostring(attempt), nextW, oldest, tostring(left), unpack(out) }
+return { 'run', tostring(attempt), nextW, nextAt, tostring(left), unpack(out) }
 `;
 
 /**

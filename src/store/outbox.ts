@@ -13,7 +13,9 @@ const ARM_TTL_S = 600;
 const BATCH_TTL_S = 7 * 86_400;
 
 export type JoinResult =
-  | { kind: "armed" | "joined"; window: string }
+  /** `at`: when the armed window's flush is due (ms). */
+  | { kind: "armed"; window: string; at: number }
+  | { kind: "joined"; window: string }
   | { kind: "skip"; state: TaskState }
   | { kind: "solo"; state: TaskState }
   | { kind: "stale" };
@@ -30,7 +32,7 @@ export interface TakenItem {
 
 export type TakeResult =
   | { kind: "busy"; retryInMs: number }
-  | { kind: "run"; attempt: number; items: TakenItem[]; next: { window: string; oldestAt: number; waiting: number } | null };
+  | { kind: "run"; attempt: number; items: TakenItem[]; next: { window: string; at: number; waiting: number } | null };
 
 /** A fresh window id: unique without a counter, so a flushed Redis never reuses a batch id. */
 export const newWindow = (now: number) =>
@@ -51,10 +53,14 @@ export class Outbox {
     return `${this.store.prefix}b:${batchId}`;
   }
 
-  /** An item's delivery joins `outbox` (its claim on the task), arming a window when none is. */
-  async join(outbox: string, r: NewRecord, now: number): Promise<JoinResult> {
+  /**
+   * An item's delivery joins `outbox` (its claim on the task), arming a window when none is due
+   * by `flushAt`. `due`: when a flush may take it (ms; now, or when the retry of an item that
+   * failed alone is due); `flushAt`: when its flush should run (ms).
+   */
+  async join(outbox: string, r: NewRecord, now: number, due: number, flushAt: number): Promise<JoinResult> {
     const k = this.#keys(outbox);
-    const [reply] = await join.run<[string, string]>(this.store.redis, [
+    const [reply] = await join.run<[string, string, string?]>(this.store.redis, [
       {
         keys: [this.store.recKey(r.id), this.store.histKey(r.id), k.outbox, k.arm],
         args: [
@@ -66,12 +72,15 @@ export class Outbox {
           utcDay(now),
           ARM_TTL_S,
           newWindow(now),
+          due,
+          flushAt,
           ...(await this.store.recordFields(r)),
         ],
       },
     ]);
-    const [kind, value] = reply!;
-    if (kind === "armed" || kind === "joined") return { kind, window: value };
+    const [kind, value, at] = reply!;
+    if (kind === "armed") return { kind, window: value, at: Number(at) };
+    if (kind === "joined") return { kind, window: value };
     if (kind === "stale") return { kind };
     return kind === "solo" ? { kind, state: value as TaskState } : { kind: "skip", state: value as TaskState };
   }
@@ -79,7 +88,15 @@ export class Outbox {
   /** A flush takes (or, on a retry, finds again) its batch and claims the items it still owns. */
   async take(
     outbox: string,
-    f: { window: string; batchId: string; messageId: string; maxSize: number; itemLeaseMs: number; batchLeaseMs: number },
+    f: {
+      window: string;
+      batchId: string;
+      messageId: string;
+      maxSize: number;
+      maxWaitMs: number;
+      itemLeaseMs: number;
+      batchLeaseMs: number;
+    },
     now: number,
   ): Promise<TakeResult> {
     const k = this.#keys(outbox);
@@ -99,6 +116,7 @@ export class Outbox {
           ARM_TTL_S,
           f.batchLeaseMs,
           f.batchId,
+          f.maxWaitMs,
         ],
       },
     ]);
@@ -114,8 +132,20 @@ export class Outbox {
         options: JSON.parse(r[i + 3]!),
       });
     }
-    const next = r[2] ? { window: r[2], oldestAt: Number(r[3]), waiting: Number(r[4]) } : null;
+    const next = r[2] ? { window: r[2], at: Number(r[3]), waiting: Number(r[4]) } : null;
     return { kind: "run", attempt: Number(r[1]), items, next };
+  }
+
+  /**
+   * Each item's state while `batchId` holds it, else null: it took the item last, and the item is
+   * not back in `outbox` (an item that failed alone waits there for a later batch). One round trip.
+   */
+  async heldStates(outbox: string, batchId: string, ids: string[]): Promise<(TaskState | null)[]> {
+    const ob = this.#keys(outbox).outbox;
+    const p = this.store.redis.pipeline();
+    for (const id of ids) p.hget(this.store.recKey(id), "state").hget(this.store.recKey(id), "batch").zscore(ob, id);
+    const rows = await p.exec<(string | number | null)[]>();
+    return ids.map((_, i) => (rows[3 * i + 1] === batchId && rows[3 * i + 2] === null ? (rows[3 * i] as TaskState | null) : null));
   }
 
   /** Whether `id` waits in `outbox` (no batch holds it yet). */
