@@ -8,7 +8,7 @@ import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../dev/turnstile.
 import { serveNode } from "../src/node.ts";
 import { defineTask, OPEN_RELAY_ACK, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
-import { call, stack, until } from "./helpers/api.ts";
+import { call, keyPrefix, stack, until } from "./helpers/api.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 const SHOP = "https://shop.example";
@@ -440,6 +440,44 @@ describe("the cost of the limits", () => {
       requests = 0;
       await expect(over()).rejects.toMatchObject({ status: 429, code: "rate_limited", extra: { limit: "ip" } });
       expect(requests).toBe(0);
+    } finally {
+      globalThis.fetch = real;
+    }
+  });
+});
+
+describe("the limiter's answers", () => {
+  const limiter = async () => {
+    const { Redis } = await import("@upstash/redis/cloudflare");
+    const { enforceLimits } = await import("../src/rate-limit.ts");
+    const redis = new Redis({
+      url: stack().env.UPSTASH_REDIS_REST_URL!,
+      token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
+      automaticDeserialization: false,
+      enableAutoPipelining: false,
+      responseEncoding: false,
+    });
+    return { redis, enforceLimits };
+  };
+
+  it("a refusal told by the isolate names the limit that frees last, as Redis's answer did", async () => {
+    const { redis, enforceLimits } = await limiter();
+    // The IP's limit frees in seconds, the recipient's in ten minutes: the call waits for both.
+    const limits = { ip: { requests: 1, window: 5 }, recipient: { requests: 1, window: 600 }, task: false as const };
+    const who = { ip: "192.0.2.121", recipient: addr("frees-last") };
+    const call = () => enforceLimits(redis, keyPrefix(), `frees-last-${tag}`, limits, who).catch((e: unknown) => e);
+    expect(await call()).toEqual({ headers: expect.any(Object) });
+    const fromRedis = (await call()) as { status: number; retryAfter: number; extra: { limit: string } };
+    expect(fromRedis).toMatchObject({ status: 429, extra: { limit: "recipient" } });
+    expect(fromRedis.retryAfter).toBeGreaterThan(5);
+    const real = globalThis.fetch;
+    let requests = 0;
+    globalThis.fetch = ((...a: Parameters<typeof fetch>) => (requests++, real(...a))) as typeof fetch;
+    try {
+      const fromIsolate = (await call()) as { status: number; retryAfter: number; extra: { limit: string } };
+      expect(requests).toBe(0);
+      expect(fromIsolate).toMatchObject({ status: 429, extra: { limit: "recipient" } });
+      expect(fromIsolate.retryAfter).toBeGreaterThanOrEqual(fromRedis.retryAfter - 1);
     } finally {
       globalThis.fetch = real;
     }
