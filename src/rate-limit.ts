@@ -130,7 +130,9 @@ export async function enforceLimits(
     counted = false;
     view = remembered.filter((v) => v.wait > 0);
   } else {
-    const args = [now, crypto.randomUUID(), ...active.flatMap((a) => [a.limit.requests, a.limit.window * 1000])];
+    // Whole milliseconds: PEXPIRE refuses a fraction (16.1 s is 16100.000000000002 ms in floating
+    // point), and the script would fail after its ZADD, leaving a key that never expires.
+    const args = [now, crypto.randomUUID(), ...active.flatMap((a) => [a.limit.requests, Math.max(1, Math.round(a.limit.window * 1000))])];
     const [reply] = await SLIDING_WINDOW.run<number[]>(redis, [{ keys, args }]);
     counted = reply![0] === 1;
     view = active.map((a, j) => ({ ...a, room: reply![1 + j * 3] === 1, remaining: reply![2 + j * 3]!, wait: reply![3 + j * 3]! }));

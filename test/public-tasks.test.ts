@@ -482,6 +482,18 @@ describe("the limiter's answers", () => {
       globalThis.fetch = real;
     }
   });
+
+  it("a window of 16.1 s (16100.000000000002 ms in floating point) counts, and its key expires", async () => {
+    const { redis, enforceLimits } = await limiter();
+    const { ipBucket } = await import("../src/client-ip.ts");
+    const task = `decimal-window-${tag}`;
+    const limits = { ip: { requests: 2, window: 16.1 }, recipient: false as const, task: false as const };
+    const ip = "192.0.2.122";
+    await expect(enforceLimits(redis, keyPrefix(), task, limits, { ip })).resolves.toMatchObject({ headers: expect.any(Object) });
+    const ttl = await redis.pttl(`${keyPrefix()}rl:${task}:ip:${ipBucket(ip)}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(16_100);
+  });
 });
 
 describe("configuration of the browsers' routes", () => {
