@@ -411,30 +411,37 @@ describe("the siteverify stand-in", () => {
   });
 });
 
+/** The limiter itself, over the run's Redis (through the bridge) and under the run's key prefix. */
+async function limiter() {
+  const { Redis } = await import("@upstash/redis/cloudflare");
+  const { enforceLimits } = await import("../src/rate-limit.ts");
+  const redis = new Redis({
+    url: stack().env.UPSTASH_REDIS_REST_URL!,
+    token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+    responseEncoding: false,
+  });
+  return { redis, enforceLimits };
+}
+
 describe("the cost of the limits", () => {
   it("the three limits of one call are one Redis request (once the script is loaded)", async () => {
-    const { Redis } = await import("@upstash/redis/cloudflare");
-    const { enforceLimits } = await import("../src/rate-limit.ts");
-    const redis = new Redis({
-      url: stack().env.UPSTASH_REDIS_REST_URL!,
-      token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
-      automaticDeserialization: false,
-      enableAutoPipelining: false,
-    });
+    const { redis, enforceLimits } = await limiter();
     const real = globalThis.fetch;
     let requests = 0;
     globalThis.fetch = ((...a: Parameters<typeof fetch>) => (requests++, real(...a))) as typeof fetch;
     try {
       const limits = { ip: { requests: 50, window: 60 }, recipient: { requests: 50, window: 60 }, task: { requests: 50, window: 60 } };
       const call = (i: number) =>
-        enforceLimits(redis, `celeriac:`, `cost-${tag}`, limits, { ip: `192.0.2.${i}`, recipient: addr(`cost${i}`) });
+        enforceLimits(redis, keyPrefix(), `cost-${tag}`, limits, { ip: `192.0.2.${i}`, recipient: addr(`cost${i}`) });
       await call(1);
       requests = 0;
       await call(2);
       expect(requests).toBe(1);
       // A caller over its limit is told so by the isolate, without asking Redis again.
       const one = { ip: { requests: 1, window: 60 }, recipient: false as const, task: false as const };
-      const over = () => enforceLimits(redis, `celeriac:`, `cost-${tag}`, one, { ip: "192.0.2.99" });
+      const over = () => enforceLimits(redis, keyPrefix(), `cost-${tag}`, one, { ip: "192.0.2.99" });
       await over();
       await expect(over()).rejects.toMatchObject({ status: 429, retryAfter: expect.any(Number) });
       requests = 0;
@@ -447,19 +454,6 @@ describe("the cost of the limits", () => {
 });
 
 describe("the limiter's answers", () => {
-  const limiter = async () => {
-    const { Redis } = await import("@upstash/redis/cloudflare");
-    const { enforceLimits } = await import("../src/rate-limit.ts");
-    const redis = new Redis({
-      url: stack().env.UPSTASH_REDIS_REST_URL!,
-      token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
-      automaticDeserialization: false,
-      enableAutoPipelining: false,
-      responseEncoding: false,
-    });
-    return { redis, enforceLimits };
-  };
-
   it("a refusal told by the isolate names the limit that frees last, as Redis's answer did", async () => {
     const { redis, enforceLimits } = await limiter();
     // The IP's limit frees in seconds, the recipient's in ten minutes: the call waits for both.
