@@ -3,8 +3,8 @@
 // runs send-email unbatched (CELERIAC_UNBATCHED), one Resend call per email.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
