@@ -47,7 +47,15 @@ const result = { status: 200, headers: { "content-type": "text/plain" }, body: "
 
 /** The same client options as src/services.ts. */
 function upstash(url: string, token: string) {
-  return new Redis({ url, token, retry: false, enableTelemetry: false, enableAutoPipelining: false, automaticDeserialization: false, responseEncoding: false });
+  return new Redis({
+    url,
+    token,
+    retry: false,
+    enableTelemetry: false,
+    enableAutoPipelining: false,
+    automaticDeserialization: false,
+    responseEncoding: false,
+  });
 }
 
 /** A spread of tasks and final states like a live store's: mostly succeeded, some failed, a few queued. */

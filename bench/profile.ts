@@ -199,7 +199,12 @@ ${table(
 )}
 
 ${cpu.markdown}`;
-    return { id: "profile", title: "Where a task's CPU goes", markdown, data: { groups: [...groups], top, own, cpu: { ...cpu, markdown: undefined } } };
+    return {
+      id: "profile",
+      title: "Where a task's CPU goes",
+      markdown,
+      data: { groups: [...groups], top, own, cpu: { ...cpu, markdown: undefined } },
+    };
   } finally {
     if (child && child.exitCode === null) child.kill("SIGTERM");
     await provider.close();

@@ -357,7 +357,7 @@ function stubFetch(): typeof fetch {
     }
     if (url.host === "redis.stub") {
       const cmds = (await req.json()) as string[][];
-      return json(cmds.map((c) => ({ result: (CANNED[SCRIPT_NAMES.get(String(c[1])) ?? ""] ?? ["?"]) })));
+      return json(cmds.map((c) => ({ result: CANNED[SCRIPT_NAMES.get(String(c[1])) ?? ""] ?? ["?"] })));
     }
     if (url.host === "provider.stub") {
       await req.arrayBuffer();

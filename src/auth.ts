@@ -70,7 +70,7 @@ export const requireQstashSignature: MiddlewareHandler<AppEnv> = async (c, next)
       c.set("claims", claims);
       verified = true;
     } catch (err) {
-      if (err instanceof ApiError) throw err; // too large: 413, still nothing done
+      if (err instanceof ApiError) throw err; // too large (413) or cut short (400): still nothing done
       console.warn(`[celeriac] rejected a delivery to ${url.pathname}: ${messageOf(err)}`);
     }
     if (verified) return next();

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   },
   invalid_json: { status: 400, meaning: "the body is not valid JSON" },
   json_too_deep: { status: 400, meaning: "the body nests arrays and objects deeper than 64 levels" },
+  incomplete_body: { status: 400, meaning: "the body ended before its `Content-Length` (the client gave up, or the connection dropped)" },
   invalid_options: { status: 400, meaning: "an enqueue option is unknown or malformed (issues name each)" },
   invalid_query: { status: 400, meaning: "a query parameter of a list is malformed" },
   invalid_check: {

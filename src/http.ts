@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { ApiError } from "./errors.ts";
+import { ApiError, messageOf } from "./errors.ts";
 
 /** Largest request body accepted, bytes: QStash's free-plan message limit. @default 1 MB */
 export const MAX_BODY_BYTES = 1_000_000;
@@ -37,18 +37,29 @@ export async function readJson(c: Context, maxBytes = MAX_BODY_BYTES): Promise<u
 
 /**
  * Reads a body's raw bytes, counting them as they arrive (a chunked body declares no length):
- * 413 as soon as it passes `maxBytes`, without reading the rest.
+ * 413 as soon as it passes `maxBytes`, without reading the rest; 400 when it ends early (the
+ * client gave up or the connection dropped), which is the client's doing, not a 500 of ours.
  */
 export async function readBytes(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   const length = c.req.header("content-length");
   const declared = Number(length ?? 0);
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  // A declared length is what the runtime's HTTP framing delivers, no more: within the cap the
-  // body is read in one native call (a chunk-by-chunk read costs several times the CPU).
-  if (length !== undefined && /^\d+$/.test(length)) return new Uint8Array(await c.req.raw.arrayBuffer());
+  try {
+    // A declared length is what the runtime's HTTP framing delivers, no more: within the cap the
+    // body is read in one native call (a chunk-by-chunk read costs several times the CPU).
+    if (length !== undefined && /^\d+$/.test(length)) return new Uint8Array(await c.req.raw.arrayBuffer());
+    return await readCounted(c.req.raw.body, maxBytes);
+  } catch (err) {
+    throw err instanceof ApiError
+      ? err
+      : new ApiError(400, { code: "incomplete_body", message: `the body ended before all of it arrived (${messageOf(err)})`, cause: err });
+  }
+}
+
+async function readCounted(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = c.req.raw.body?.getReader();
+  const reader = body?.getReader();
   for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) {
     size += r.value.byteLength;
     if (size > maxBytes) {

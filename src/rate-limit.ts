@@ -124,12 +124,15 @@ export async function enforceLimits(
   const known = full.get(redis);
   let counted: boolean;
   let view: (Active & { room: boolean; remaining: number; wait: number })[];
-  const i = known ? keys.findIndex((k) => (known.get(k) ?? 0) > now) : -1;
-  if (i >= 0) {
+  // Every limit this isolate knows to be full, not just the first: the call waits for all of them.
+  const remembered = known ? active.map((a, j) => ({ ...a, room: false, remaining: 0, wait: (known.get(keys[j]!) ?? 0) - now })) : [];
+  if (remembered.some((v) => v.wait > 0)) {
     counted = false;
-    view = [{ ...active[i]!, room: false, remaining: 0, wait: known!.get(keys[i]!)! - now }];
+    view = remembered.filter((v) => v.wait > 0);
   } else {
-    const args = [now, crypto.randomUUID(), ...active.flatMap((a) => [a.limit.requests, a.limit.window * 1000])];
+    // Whole milliseconds: PEXPIRE refuses a fraction (16.1 s is 16100.000000000002 ms in floating
+    // point), and the script would fail after its ZADD, leaving a key that never expires.
+    const args = [now, crypto.randomUUID(), ...active.flatMap((a) => [a.limit.requests, Math.max(1, Math.round(a.limit.window * 1000))])];
     const [reply] = await SLIDING_WINDOW.run<number[]>(redis, [{ keys, args }]);
     counted = reply![0] === 1;
     view = active.map((a, j) => ({ ...a, room: reply![1 + j * 3] === 1, remaining: reply![2 + j * 3]!, wait: reply![3 + j * 3]! }));

@@ -8,7 +8,7 @@ import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../dev/turnstile.
 import { serveNode } from "../src/node.ts";
 import { defineTask, OPEN_RELAY_ACK, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
-import { call, stack, until } from "./helpers/api.ts";
+import { call, keyPrefix, stack, until } from "./helpers/api.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 const SHOP = "https://shop.example";
@@ -411,30 +411,37 @@ describe("the siteverify stand-in", () => {
   });
 });
 
+/** The limiter itself, over the run's Redis (through the bridge) and under the run's key prefix. */
+async function limiter() {
+  const { Redis } = await import("@upstash/redis/cloudflare");
+  const { enforceLimits } = await import("../src/rate-limit.ts");
+  const redis = new Redis({
+    url: stack().env.UPSTASH_REDIS_REST_URL!,
+    token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+    responseEncoding: false,
+  });
+  return { redis, enforceLimits };
+}
+
 describe("the cost of the limits", () => {
   it("the three limits of one call are one Redis request (once the script is loaded)", async () => {
-    const { Redis } = await import("@upstash/redis/cloudflare");
-    const { enforceLimits } = await import("../src/rate-limit.ts");
-    const redis = new Redis({
-      url: stack().env.UPSTASH_REDIS_REST_URL!,
-      token: stack().env.UPSTASH_REDIS_REST_TOKEN!,
-      automaticDeserialization: false,
-      enableAutoPipelining: false,
-    });
+    const { redis, enforceLimits } = await limiter();
     const real = globalThis.fetch;
     let requests = 0;
     globalThis.fetch = ((...a: Parameters<typeof fetch>) => (requests++, real(...a))) as typeof fetch;
     try {
       const limits = { ip: { requests: 50, window: 60 }, recipient: { requests: 50, window: 60 }, task: { requests: 50, window: 60 } };
       const call = (i: number) =>
-        enforceLimits(redis, `celeriac:`, `cost-${tag}`, limits, { ip: `192.0.2.${i}`, recipient: addr(`cost${i}`) });
+        enforceLimits(redis, keyPrefix(), `cost-${tag}`, limits, { ip: `192.0.2.${i}`, recipient: addr(`cost${i}`) });
       await call(1);
       requests = 0;
       await call(2);
       expect(requests).toBe(1);
       // A caller over its limit is told so by the isolate, without asking Redis again.
       const one = { ip: { requests: 1, window: 60 }, recipient: false as const, task: false as const };
-      const over = () => enforceLimits(redis, `celeriac:`, `cost-${tag}`, one, { ip: "192.0.2.99" });
+      const over = () => enforceLimits(redis, keyPrefix(), `cost-${tag}`, one, { ip: "192.0.2.99" });
       await over();
       await expect(over()).rejects.toMatchObject({ status: 429, retryAfter: expect.any(Number) });
       requests = 0;
@@ -443,6 +450,43 @@ describe("the cost of the limits", () => {
     } finally {
       globalThis.fetch = real;
     }
+  });
+});
+
+describe("the limiter's answers", () => {
+  it("a refusal told by the isolate names the limit that frees last, as Redis's answer did", async () => {
+    const { redis, enforceLimits } = await limiter();
+    // The IP's limit frees in seconds, the recipient's in ten minutes: the call waits for both.
+    const limits = { ip: { requests: 1, window: 5 }, recipient: { requests: 1, window: 600 }, task: false as const };
+    const who = { ip: "192.0.2.121", recipient: addr("frees-last") };
+    const call = () => enforceLimits(redis, keyPrefix(), `frees-last-${tag}`, limits, who).catch((e: unknown) => e);
+    expect(await call()).toEqual({ headers: expect.any(Object) });
+    const fromRedis = (await call()) as { status: number; retryAfter: number; extra: { limit: string } };
+    expect(fromRedis).toMatchObject({ status: 429, extra: { limit: "recipient" } });
+    expect(fromRedis.retryAfter).toBeGreaterThan(5);
+    const real = globalThis.fetch;
+    let requests = 0;
+    globalThis.fetch = ((...a: Parameters<typeof fetch>) => (requests++, real(...a))) as typeof fetch;
+    try {
+      const fromIsolate = (await call()) as { status: number; retryAfter: number; extra: { limit: string } };
+      expect(requests).toBe(0);
+      expect(fromIsolate).toMatchObject({ status: 429, extra: { limit: "recipient" } });
+      expect(fromIsolate.retryAfter).toBeGreaterThanOrEqual(fromRedis.retryAfter - 1);
+    } finally {
+      globalThis.fetch = real;
+    }
+  });
+
+  it("a window of 16.1 s (16100.000000000002 ms in floating point) counts, and its key expires", async () => {
+    const { redis, enforceLimits } = await limiter();
+    const { ipBucket } = await import("../src/client-ip.ts");
+    const task = `decimal-window-${tag}`;
+    const limits = { ip: { requests: 2, window: 16.1 }, recipient: false as const, task: false as const };
+    const ip = "192.0.2.122";
+    await expect(enforceLimits(redis, keyPrefix(), task, limits, { ip })).resolves.toMatchObject({ headers: expect.any(Object) });
+    const ttl = await redis.pttl(`${keyPrefix()}rl:${task}:ip:${ipBucket(ip)}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(16_100);
   });
 });
 

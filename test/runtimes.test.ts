@@ -3,6 +3,7 @@
 // runs send-email unbatched (CELERIAC_UNBATCHED), one Resend call per email.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
@@ -70,6 +71,25 @@ describe.each(cases)("on %s", (runtime, vars: Record<string, string>) => {
     expect(r.headers.get("ratelimit-policy")).toBe('"ip";q=10;w=600');
     await until("the code mail", async () => ((await mailbox.to(email)).length === 1 ? true : undefined));
   }, 60_000);
+
+  it("a body cut short of its Content-Length (the client gave up) is a 400, not celeriac's 500", async () => {
+    const u = new URL(app!.url);
+    const status = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname, () => {
+        const head = `POST /v1/tasks/send-email HTTP/1.1\r\nHost: ${u.host}\r\nauthorization: Bearer ${DEV_API_KEY}\r\n`;
+        // 7 of the 100 bytes declared, then the client closes its side.
+        sock.end(`${head}content-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":1}`);
+      });
+      let got = "";
+      sock.on("data", (d) => {
+        got += d;
+        if (got.includes("\r\n")) resolve(got.split("\r\n")[0]!);
+      });
+      sock.on("error", reject);
+      sock.on("close", () => resolve(got.split("\r\n")[0]!));
+    });
+    expect(status).toBe("HTTP/1.1 400 Bad Request");
+  }, 30_000);
 });
 
 describe("the Node entry", () => {
