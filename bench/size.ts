@@ -122,7 +122,7 @@ export async function runSize(): Promise<SectionResult> {
     ["--name", "bare-hono", "--compatibility-date", "2026-11-01", join(ROOT, "bench/fixtures/bare-hono.ts")],
     cwd,
   );
-  // Before issue 13: postal-mime bundled, not minified, keepNames on (a config without those lines).
+  // Before issue 13: postal-mime and standardwebhooks bundled, not minified, keepNames on (a config without those lines).
   const beforeDir = mkdtempSync(join(tmpdir(), "celeriac-size-before-"));
   const beforeToml = join(beforeDir, "wrangler.toml");
   writeFileSync(
@@ -159,7 +159,7 @@ export async function runSize(): Promise<SectionResult> {
   const markdown = `## 4. Size and start-up
 
 The Worker bundle as \`npx wrangler deploy --dry-run --outdir <tmp>\` writes it (esbuild inside
-wrangler; minified with postal-mime aliased away, as \`wrangler.jsonc\` says; the "before" row is the
+wrangler; minified with postal-mime and standardwebhooks (resend's, for inbound mail and webhook checks celeriac never calls) aliased away, as \`wrangler.jsonc\` says; the "before" row is the
 same code built without those settings), gzip-compressed with Node's zlib at its default level;
 wrangler's own "Total Upload" line beside it. The baseline is a bare Hono app
 (\`bench/fixtures/bare-hono.ts\`, one route) bundled by the same wrangler with the same
@@ -169,14 +169,14 @@ ${table(
   ["bundle", "size", "gzip", "wrangler reports", "× bare Hono (gzip)"],
   [
     [
-      "celeriac (`src/worker.ts`), as deployed: minified, postal-mime aliased away",
+      "celeriac (`src/worker.ts`), as deployed: minified, postal-mime and standardwebhooks aliased away",
       bytes(celeriac.raw),
       bytes(celeriac.gzip),
       celeriac.reported,
       ratio(celeriac.gzip, bare.gzip),
     ],
     [
-      "celeriac before: not minified, postal-mime bundled",
+      "celeriac before: not minified, postal-mime and standardwebhooks bundled",
       bytes(before.raw),
       bytes(before.gzip),
       before.reported,
