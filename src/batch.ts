@@ -528,6 +528,22 @@ export async function retryingIn(deps: Relay, rec: { id: string; task: string; s
   return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
 }
 
+/**
+ * Whether a task waits in its outbox (a batched task's delivery joined it, or it failed alone and
+ * waits for its retry), after making sure its outbox has a flush (see {@link flushWaiting}). Such
+ * a task is its outbox's now, not its message's: when QStash gives up on that message (its join
+ * could not publish the flush it armed, on its last try), the task is not failed, and the flush
+ * its arm stood for, which later joins counted on too, is published.
+ */
+export async function keepWaiting(deps: Relay, rec: { id: string; task: string; payload: unknown }): Promise<boolean> {
+  const def = deps.registry.get(rec.task);
+  if (!isBatched(def)) return false;
+  const key = keyOf(def, rec.payload);
+  if (!(await outboxOf(deps).waiting(`${def.name}:${key}`, rec.id))) return false;
+  await flushWaiting(deps, def, key);
+  return true;
+}
+
 /** The items that ended, with their final states (`states` from Outbox.heldStates). */
 const endedOf = (ids: string[], states: (TaskState | null)[]) =>
   ids.flatMap((id, i) => {

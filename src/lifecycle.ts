@@ -1,4 +1,4 @@
-import { retryingIn } from "./batch.ts";
+import { keepWaiting, retryingIn } from "./batch.ts";
 import { notifyCaller, notifyCallerOf } from "./callbacks.ts";
 import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { ApiError, messageOf, unavailable } from "./errors.ts";
@@ -140,8 +140,9 @@ export type GiveUp = "failed" | "rechecking" | "ignored";
 
 /**
  * QStash gave up on a task's message (its failure callback). The task has failed unless it is
- * already final, was re-enqueued since (another generation) or waits for a rate limit under a
- * later message (which QStash did not give up on) — or an attempt of it is `running`.
+ * already final, was re-enqueued since (another generation), waits for a rate limit under a
+ * later message (which QStash did not give up on) or waits in its batch's outbox (whose flush
+ * runs it) — or an attempt of it is `running`.
  * Then QStash's last attempts only met that attempt's claim, and whether its side effect happened
  * is not known here: the worker may have sent the email and died before recording it. So the
  * failure is not guessed: the task's message is published once more, due when the claim lapses. A duplicate still running records its own outcome meanwhile (the re-check
@@ -167,6 +168,11 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
       }
     }
     // The task goes on under another message: QStash's dead letter of this one is spent.
+    if (cb.dlqId) await deleteDlq(relay, cb.dlqId);
+    return "ignored";
+  }
+  // A batched task waiting in its outbox: its flush, not this message, runs it.
+  if (CANCELLABLE.includes(rec.state) && (await keepWaiting(relay, rec))) {
     if (cb.dlqId) await deleteDlq(relay, cb.dlqId);
     return "ignored";
   }

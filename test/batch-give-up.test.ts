@@ -1,7 +1,8 @@
-// Items waiting in an outbox keep a flush when QStash gives up on the flush that should have
-// published it (src/batch.ts, failGivenUpFlush): a flush whose next window, or an item's retry
-// window, could not be published answers 503 so that its retry publishes it; on its last try
-// there is no retry, only its failure callback. A test-only batched task (no retries, so a
+// Items waiting in an outbox keep a flush when QStash gives up on the message that should have
+// published it: a flush whose next window (or an item's retry window) could not be published, or
+// an item's delivery whose join could not publish the window it armed, answers 503 so that its
+// retry publishes it; on its last try there is no retry, only its failure callback
+// (failGivenUpFlush, giveUp). A test-only batched task (no retries, so a
 // flush's first 503 is its last) on the Node entry reaches QStash (the stack's broker) through a
 // proxy that refuses chosen publishes; the broker delivers to the app directly.
 import http from "node:http";
@@ -34,6 +35,9 @@ const single = defineTask({
 /** Flush publishes the proxy still refuses (answering 500, as QStash down would). */
 let refuseFlushes = 0;
 const failures: number[] = [];
+/** While set, failure callbacks wait at the app's door until it resolves; `held` counts them. */
+let holdFailures: Promise<void> | undefined;
+let held = 0;
 const proxy = http.createServer(async (req, res) => {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
@@ -66,6 +70,10 @@ beforeAll(async () => {
       Object.entries(req.headers).filter(([k]) => !["host", "connection", "content-length"].includes(k)) as [string, string][],
     );
     const body = req.method === "GET" || req.method === "HEAD" ? {} : { body: Buffer.concat(chunks) };
+    if (req.url === "/qstash/failure" && holdFailures) {
+      held++;
+      await holdFailures;
+    }
     const r = await fetch(served.url + req.url, { method: req.method!, headers, ...body });
     if (req.url === "/qstash/failure") failures.push(r.status);
     res
@@ -90,8 +98,8 @@ afterAll(async () => {
   proxy.close();
 });
 
-describe("a flush QStash gave up on", () => {
-  it("leaves no item waiting in its outbox without a flush: one whose next window it could not publish goes out", async () => {
+describe("when QStash gives up", () => {
+  it("on a flush that could not publish its next window's, the item left waiting still goes out", async () => {
     // Two items, delivered one after the other: the first arms a window (its flush published),
     // the second joins it.
     const ids: string[] = [];
@@ -114,5 +122,32 @@ describe("a flush QStash gave up on", () => {
       state: "succeeded",
       attempts: 1,
     });
+  });
+
+  it("on an item's own message, whose join could not publish the flush it armed, the item is not failed: that flush goes out with it and the items that joined it", async () => {
+    const before = failures.length;
+    // The item's delivery joins its outbox and arms a window whose flush's publish is refused:
+    // 503, its last try, and QStash gives up on the item's message. Its failure callback waits.
+    let release!: () => void;
+    holdFailures = new Promise<void>((r) => (release = r));
+    refuseFlushes = 1;
+    const a = await call("POST", `/v1/tasks/${single.name}`, { payload: { n: 3 } }, { base: app.url });
+    expect(a.status).toBe(202);
+    await until("the item's failure callback", async () => (held === 1 ? true : undefined));
+    // Meanwhile another item joins the armed window (nothing to publish: it is armed).
+    const b = await call("POST", `/v1/tasks/${single.name}`, { payload: { n: 4 }, delay: "1h" }, { base: app.url });
+    expect((await broker.deliver(b.body.messageId, 1)).statuses).toEqual([200]);
+    release();
+    holdFailures = undefined;
+    await until("the failure callback to be answered", async () => (failures.length > before ? true : undefined));
+    expect(failures.slice(before)).toEqual([200]);
+    // Both go out, each once.
+    for (const [r, n] of [
+      [a, 3],
+      [b, 4],
+    ] as const) {
+      expect(await settle(r.body.id, undefined, app.url)).toMatchObject({ state: "succeeded", attempts: 1, result: n });
+      expect(calls.filter((c) => c.includes(r.body.id))).toHaveLength(1);
+    }
   });
 });
