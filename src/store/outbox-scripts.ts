@@ -59,6 +59,11 @@ end
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then return { 'skip', state } end
 -- NX: a redelivery never moves an item's due time (a waiting retry keeps its backoff).
 local fresh = redis.call('ZADD', outbox, 'NX', due, id)
+-- Queued again, yet due later: it was cancelled while it waited for a retry and has been
+-- re-enqueued since (its new message's join); that backoff is no longer its own.
+if fresh == 0 and state ~= 'retrying' and tonumber(redis.call('ZSCORE', outbox, id)) > due then
+  redis.call('ZADD', outbox, 'XX', due, id)
+end
 local w, at = armed(arm)
 -- No flush scheduled, or only one due later than this item's (armed for a retry due later).
 if not w or at > flushAt then
