@@ -125,9 +125,10 @@ for _, id in ipairs(ids) do
   local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'payload', 'options', 'batch')
   local s, n = f[1], 0
   -- Running: an earlier run of this batch died (its lease has passed). Back in the outbox: it
-  -- failed alone and waits for a later batch (after its backoff), not for a retry of this one.
+  -- failed alone and waits for a later batch (after its backoff), not for a retry of this one
+  -- (only a retry need look: a batch formed by this call has just taken its items out).
   if f[6] == bid and (s == 'queued' or s == 'scheduled' or s == 'retrying' or s == 'running')
-    and not redis.call('ZSCORE', outbox, id) then
+    and not (items and redis.call('ZSCORE', outbox, id)) then
     n = redis.call('HINCRBY', rec, 'attempts', 1)
     redis.call('HSET', rec, 'state', 'running', 'startedAt', now, 'leaseUntil', now + lease, 'messageId', mid)
     reindex(p, id, f[2], s, 'running', tonumber(f[3]))
