@@ -49,7 +49,7 @@ import { retryDelayExpression, retryWaitMs } from "./retry-delay.ts";
 import { attemptTime, type Delivery, describe, LEASE_GRACE_MS, logger, type Outcome, storedResult } from "./runner.ts";
 import { suppressionsOf } from "./store/delivery.ts";
 import type { Transition, TransitionResult } from "./store/index.ts";
-import { Outbox, type TakenItem } from "./store/outbox.ts";
+import { newWindow, Outbox, type TakenItem } from "./store/outbox.ts";
 import { FINAL_STATES, type TaskError, type TaskState } from "./store/record.ts";
 import type { BatchContext, BatchOutcome, TaskDefinition } from "./task.ts";
 
@@ -157,7 +157,14 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   const log = logger(batchId, def.name, taken.attempt);
   // Items still waiting: their flush when the next window is due.
   const next = taken.next;
-  const scheduled = next ? publishNext(deps, batched, fm.flush.key, next, started) : Promise.resolve();
+  // Its failure is awaited (and answered) only after the run: caught at once, as an unhandled
+  // rejection meanwhile would end a Node or Deno process.
+  const scheduled: Promise<{ err: unknown } | null> = next
+    ? publishNext(deps, batched, fm.flush.key, next, started).then(
+        () => null,
+        (err: unknown) => ({ err }),
+      )
+    : Promise.resolve(null);
   const claimed = taken.items.filter((i) => i.attempt > 0);
   const recorded = claimed.length
     ? await runAndRecord(deps, batched, fm, d.retried, batchId, taken.attempt, taken.items, started, log)
@@ -166,11 +173,10 @@ export async function runFlush(deps: Relay, d: { message: FlushMessage; messageI
   // told yet (see recordAndTell).
   const earlier = taken.items.filter((i) => i.attempt === 0).map((i) => i.id);
   const told = earlier.length === 0 || (await tellEnded(deps, endedOf(earlier, await outbox.heldStates(outboxKey, batchId, earlier))));
-  try {
-    await scheduled;
-  } catch (err) {
+  const unscheduled = await scheduled;
+  if (unscheduled) {
     // The waiting items' flush must exist: retry this flush, which publishes it again.
-    console.warn(`[celeriac] batch ${batchId}: could not schedule the next flush: ${messageOf(err)}`);
+    console.warn(`[celeriac] batch ${batchId}: could not schedule the next flush: ${messageOf(unscheduled.err)}`);
     await outbox.release(batchId);
     return { status: 503, headers: { "Retry-After": "1" }, body: { batch: batchId, error: "next_flush_not_scheduled" } };
   }
@@ -442,6 +448,7 @@ export async function failGivenUpFlush(
   if (held.length === 0) {
     // Nothing left to settle; callers an earlier run could not tell are told now (see recordAndTell).
     if (!(await tellEnded(deps, endedOf(batch.ids, states)))) throw notTold(); // 503: QStash calls back again
+    if (isBatched(def)) await flushWaiting(deps, def, fm.flush.key);
     return { failed: 0, rechecking: false };
   }
   // A re-check counts once it started a run of its own (the batch's runs moved on) that died too.
@@ -479,7 +486,32 @@ export async function failGivenUpFlush(
   );
   // 503: QStash calls back again, finds nothing held, and tells the callers then.
   if (!told) throw notTold();
+  if (isBatched(def)) await flushWaiting(deps, def, fm.flush.key);
   return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
+}
+
+/**
+ * Makes sure the items waiting in an outbox have a flush, after QStash gave up on one that may
+ * not have published theirs: a flush whose next window (or an item's retry window) could not be
+ * published answers 503 so that its retry publishes it, and its last try has no retry. Publishes
+ * the armed window's flush again, due when it is (QStash deduplicates one it holds), so the arm
+ * does not hold back the joins it gathers; or, when none is armed, a new window's at once, whose
+ * run takes the items that are due and arms the rest. Nothing when no item waits.
+ */
+async function flushWaiting(deps: Relay, def: Batched, key: string): Promise<void> {
+  const { waiting, armed } = await outboxOf(deps).pending(`${def.name}:${key}`);
+  if (waiting === 0) return;
+  const now = Date.now();
+  try {
+    await publishFlush(
+      deps,
+      def,
+      { v: 1, flush: { task: def.name, key, window: armed?.window ?? newWindow(now) } },
+      armed ? Math.max(0, armed.at - now) / 1000 : 0,
+    );
+  } catch (err) {
+    throw unavailable("qstash", err); // 503: QStash calls back again
+  }
 }
 
 /**
@@ -494,6 +526,22 @@ export async function retryingIn(deps: Relay, rec: { id: string; task: string; s
   const batch = (await deps.store.redis.hget(deps.store.recKey(rec.id), "batch")) as string | null;
   if (!batch) return null;
   return (await outboxOf(deps).waiting(`${def.name}:${keyOf(def, rec.payload)}`, rec.id)) ? null : batch;
+}
+
+/**
+ * Whether a task waits in its outbox (a batched task's delivery joined it, or it failed alone and
+ * waits for its retry), after making sure its outbox has a flush (see {@link flushWaiting}). Such
+ * a task is its outbox's now, not its message's: when QStash gives up on that message (its join
+ * could not publish the flush it armed, on its last try), the task is not failed, and the flush
+ * its arm stood for, which later joins counted on too, is published.
+ */
+export async function keepWaiting(deps: Relay, rec: { id: string; task: string; payload: unknown }): Promise<boolean> {
+  const def = deps.registry.get(rec.task);
+  if (!isBatched(def)) return false;
+  const key = keyOf(def, rec.payload);
+  if (!(await outboxOf(deps).waiting(`${def.name}:${key}`, rec.id))) return false;
+  await flushWaiting(deps, def, key);
+  return true;
 }
 
 /** The items that ended, with their final states (`states` from Outbox.heldStates). */

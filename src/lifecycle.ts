@@ -1,9 +1,10 @@
-import { retryingIn } from "./batch.ts";
+import { keepWaiting, retryingIn } from "./batch.ts";
 import { notifyCaller, notifyCallerOf } from "./callbacks.ts";
 import { SCHEDULED_AFTER_MS } from "./enqueue-core.ts";
 import { ApiError, messageOf, unavailable } from "./errors.ts";
 import type { FailureCallback, TaskMessage } from "./messages.ts";
 import { cancelMessages, publish } from "./queue.ts";
+import { republishWait, supersedingWait } from "./rate-limit-wait.ts";
 import { deliveryFlowControl, type Relay } from "./relay.ts";
 import { noteDlq } from "./store/dead.ts";
 import type { TaskRecord, TaskState } from "./store/record.ts";
@@ -139,7 +140,9 @@ export type GiveUp = "failed" | "rechecking" | "ignored";
 
 /**
  * QStash gave up on a task's message (its failure callback). The task has failed unless it is
- * already final or was re-enqueued since (another generation) — or an attempt of it is `running`.
+ * already final, was re-enqueued since (another generation), waits for a rate limit under a
+ * later message (which QStash did not give up on) or waits in its batch's outbox (whose flush
+ * runs it) — or an attempt of it is `running`.
  * Then QStash's last attempts only met that attempt's claim, and whether its side effect happened
  * is not known here: the worker may have sent the email and died before recording it. So the
  * failure is not guessed: the task's message is published once more, due when the claim lapses. A duplicate still running records its own outcome meanwhile (the re-check
@@ -149,8 +152,30 @@ export type GiveUp = "failed" | "rechecking" | "ignored";
  * killed every time) gets {@link MAX_RECHECKS} re-checks; then it fails, its outcome stated unknown.
  */
 export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, now = Date.now()): Promise<GiveUp> {
-  const rec = await relay.store.get(m.id);
+  const [rec, wait] = await Promise.all([relay.store.get(m.id), supersedingWait(relay, m)]);
   if (!rec || (rec.generation ?? 0) !== (m.gen ?? 0)) return "ignored";
+  // A rate-limit wait's message holds the task, not this one: no attempt ran since the wait, or
+  // one of another message did (this message went on only if the wait's publish failed).
+  const waiting = wait && rec.attempts === wait.attempt;
+  if (wait && (waiting || (cb.sourceMessageId && rec.messageId && rec.messageId !== cb.sourceMessageId))) {
+    // Nothing to fail. While the task still waits, the wait's message must exist (published
+    // again; QStash deduplicates it).
+    if (waiting && rec.state === "retrying") {
+      try {
+        await republishWait(relay, m, wait, cb.retried ?? 0, Date.parse(rec.runAt), now);
+      } catch (err) {
+        throw unavailable("qstash", err); // 503: QStash calls back again
+      }
+    }
+    // The task goes on under another message: QStash's dead letter of this one is spent.
+    if (cb.dlqId) await deleteDlq(relay, cb.dlqId);
+    return "ignored";
+  }
+  // A batched task waiting in its outbox: its flush, not this message, runs it.
+  if (CANCELLABLE.includes(rec.state) && (await keepWaiting(relay, rec))) {
+    if (cb.dlqId) await deleteDlq(relay, cb.dlqId);
+    return "ignored";
+  }
   // A re-check counts once it started an attempt of its own (the record's attempts moved on since
   // it was published) that died too; one that only met the same claim again (it came early) does not.
   const rechecks = (m.recheck?.n ?? 0) + (m.recheck && rec.attempts > m.recheck.attempts ? 1 : 0);

@@ -80,6 +80,16 @@ describe("an item that fails alone in its batch", () => {
     expect((await call("DELETE", `/v1/tasks/${slow}`, undefined, { base: app.url })).body.state).toBe("cancelled");
   });
 
+  it("cancelled while it waits, then retried through the API, runs at once rather than when its backoff would have ended", async () => {
+    const id = await enqueue({ n: 4, failFirst: 1 }, { retryDelay: { base: 3600 } });
+    await until("its first attempt to fail", async () => ((await get(id)).state === "retrying" ? true : undefined));
+    expect((await call("DELETE", `/v1/tasks/${id}`, undefined, { base: app.url })).body.state).toBe("cancelled");
+    const retried = await call("POST", `/v1/tasks/${id}/retry`, undefined, { base: app.url });
+    expect(retried.status).toBe(202);
+    expect(await settle(id, undefined, app.url)).toMatchObject({ state: "succeeded", attempts: 2, result: 4, generation: 1 });
+    expect(ranTimes(id)).toBe(2);
+  });
+
   it("runs again once its retry is due, and succeeds", async () => {
     const id = await enqueue({ n: 3, failFirst: 1 }, { retryDelay: { base: 1 } });
     const done = await settle(id, undefined, app.url);

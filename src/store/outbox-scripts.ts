@@ -59,6 +59,11 @@ end
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then return { 'skip', state } end
 -- NX: a redelivery never moves an item's due time (a waiting retry keeps its backoff).
 local fresh = redis.call('ZADD', outbox, 'NX', due, id)
+-- Queued again, yet due later: it was cancelled while it waited for a retry and has been
+-- re-enqueued since (its new message's join); that backoff is no longer its own.
+if fresh == 0 and state ~= 'retrying' and tonumber(redis.call('ZSCORE', outbox, id)) > due then
+  redis.call('ZADD', outbox, 'XX', due, id)
+end
 local w, at = armed(arm)
 -- No flush scheduled, or only one due later than this item's (armed for a retry due later).
 if not w or at > flushAt then
@@ -120,9 +125,10 @@ for _, id in ipairs(ids) do
   local f = redis.call('HMGET', rec, 'state', 'task', 'createdAt', 'payload', 'options', 'batch')
   local s, n = f[1], 0
   -- Running: an earlier run of this batch died (its lease has passed). Back in the outbox: it
-  -- failed alone and waits for a later batch (after its backoff), not for a retry of this one.
+  -- failed alone and waits for a later batch (after its backoff), not for a retry of this one
+  -- (only a retry need look: a batch formed by this call has just taken its items out).
   if f[6] == bid and (s == 'queued' or s == 'scheduled' or s == 'retrying' or s == 'running')
-    and not redis.call('ZSCORE', outbox, id) then
+    and not (items and redis.call('ZSCORE', outbox, id)) then
     n = redis.call('HINCRBY', rec, 'attempts', 1)
     redis.call('HSET', rec, 'state', 'running', 'startedAt', now, 'leaseUntil', now + lease, 'messageId', mid)
     reindex(p, id, f[2], s, 'running', tonumber(f[3]))

@@ -148,6 +148,17 @@ export class Outbox {
     return ids.map((_, i) => (rows[3 * i + 1] === batchId && rows[3 * i + 2] === null ? (rows[3 * i] as TaskState | null) : null));
   }
 
+  /**
+   * How many items wait in `outbox`, and the window armed for them with when its flush is due (ms;
+   * 0 for an arm written before due times were kept), or null when none is. One round trip.
+   */
+  async pending(outbox: string): Promise<{ waiting: number; armed: { window: string; at: number } | null }> {
+    const k = this.#keys(outbox);
+    const [waiting, arm] = await this.store.redis.pipeline().zcard(k.outbox).get(k.arm).exec<[number, string | null]>();
+    const m = arm ? /^([^@]+)@?(\d*)$/.exec(String(arm)) : null;
+    return { waiting: Number(waiting), armed: m ? { window: m[1]!, at: Number(m[2] || 0) } : null };
+  }
+
   /** Whether `id` waits in `outbox` (no batch holds it yet). */
   async waiting(outbox: string, id: string): Promise<boolean> {
     return (await this.store.redis.zscore(this.#keys(outbox).outbox, id)) !== null;
