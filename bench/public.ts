@@ -92,9 +92,9 @@ ${table(
   ],
 )}
 
-The limits of one call go to Redis as two requests, one after the other: the caller's IP limit
-first, then (only within it) the recipient's and the task's, auto-pipelined into one; those two
-requests, plus HMAC for the receipt, are what the public path adds.
+The three limits of one call are checked and counted by one Lua script in one Redis request (with a
+bot check on, two: the caller's IP limit before Turnstile, the other two after it); that request,
+plus HMAC for the receipt, is what the public path adds.
 `;
   await emit({ id: "public", title: "5. Browser callers", markdown, data: { apiKey: a, public: p } });
 } finally {
