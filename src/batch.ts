@@ -419,6 +419,7 @@ async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem, due: num
     now,
     due,
     due + def.batch.maxWaitMs,
+    true,
   );
   if (r.kind === "armed")
     await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, Math.max(0, r.at - now) / 1000);

@@ -3,17 +3,19 @@
 // an item's delivery whose join could not publish the window it armed, answers 503 so that its
 // retry publishes it; on its last try there is no retry, only its failure callback
 // (failGivenUpFlush, giveUp). And an item a batch holds for its call's retry is that batch's, not
-// its own message's: QStash giving up on that message does not fail it. A test-only batched task (no retries, so a
+// its own message's: QStash giving up on that message does not fail it, and its redelivery does not
+// put it back in its outbox. A test-only batched task (no retries, so a
 // flush's first 503 is its last) on the Node entry reaches QStash (the stack's broker) through a
 // proxy that refuses chosen publishes; the broker delivers to the app directly.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Redis } from "@upstash/redis";
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveNode } from "../src/node.ts";
 import { defineTask, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
-import { broker, call, settle, sign, stack, until } from "./helpers/api.ts";
+import { broker, call, keyPrefix, settle, sign, stack, until } from "./helpers/api.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 /** Every runBatch call: the ids it ran. */
@@ -213,6 +215,33 @@ describe("when QStash gives up", () => {
     expect((await broker.deliver(flushId, 1)).statuses).toEqual([200]);
     for (const [i, id] of ids.entries()) {
       expect(await settle(id, undefined, app.url)).toMatchObject({ state: "succeeded", attempts: 2, result: 5 + i });
+    }
+    expect(calls.filter((c) => c.includes(ids[0]!))).toEqual([ids, ids]);
+  });
+});
+
+describe("an item a batch holds for its call's retry", () => {
+  it("is not put back in its outbox by a redelivery of its own message: only that retry sends it", async () => {
+    pairFails = 1;
+    const ids: string[] = [];
+    const messages: string[] = [];
+    for (const n of [7, 8]) {
+      const r = await call("POST", `/v1/tasks/${pair.name}`, { payload: { n }, delay: "1h" }, { base: app.url });
+      expect((await broker.deliver(r.body.messageId, 1)).statuses).toEqual([200]);
+      ids.push(r.body.id);
+      messages.push(r.body.messageId);
+    }
+    const flushId = flushMessages.at(-1)!;
+    for (const id of ids) await settle(id, ["retrying"], app.url);
+    // QStash delivers the first item's message again (its first answer was lost): acknowledged,
+    // the item stays its batch's. Put back in its outbox, a later flush would send it under
+    // another key, and the batch's retry (whose body holds it) again.
+    expect((await broker.deliver(messages[0]!, 1)).statuses).toEqual([200]);
+    const redis = new Redis({ url: stack().env.UPSTASH_REDIS_REST_URL, token: stack().env.UPSTASH_REDIS_REST_TOKEN });
+    expect(await redis.zscore(`${keyPrefix()}ob:${pair.name}:`, ids[0]!)).toBeNull();
+    expect((await broker.deliver(flushId, 1)).statuses).toEqual([200]);
+    for (const [i, id] of ids.entries()) {
+      expect(await settle(id, undefined, app.url)).toMatchObject({ state: "succeeded", attempts: 2, result: 7 + i });
     }
     expect(calls.filter((c) => c.includes(ids[0]!))).toEqual([ids, ids]);
   });
