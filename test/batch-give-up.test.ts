@@ -2,11 +2,12 @@
 // published it: a flush whose next window (or an item's retry window) could not be published, or
 // an item's delivery whose join could not publish the window it armed, answers 503 so that its
 // retry publishes it; on its last try there is no retry, only its failure callback
-// (failGivenUpFlush, giveUp). And an item a batch holds for its call's retry is that batch's, not
+// (failGivenUpFlush, giveUp); so does a flush none of whose tries took its batch. And an item a batch holds for its call's retry is that batch's, not
 // its own message's: QStash giving up on that message does not fail it, and its redelivery does not
 // put it back in its outbox. A test-only batched task (no retries, so a
 // flush's first 503 is its last) on the Node entry reaches QStash (the stack's broker) through a
-// proxy that refuses chosen publishes; the broker delivers to the app directly.
+// proxy that refuses chosen publishes; the broker delivers to the app through a front that can
+// fail a flush's delivery or hold a failure callback.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "@upstash/redis";
@@ -58,6 +59,8 @@ const flushMessages: string[] = [];
 /** Flush publishes the proxy still refuses (answering 500, as QStash down would). */
 let refuseFlushes = 0;
 const failures: number[] = [];
+/** Flush deliveries the app's front still answers 500 to before the app sees them (as a worker that died before it took its batch). */
+let failFlushDeliveries = 0;
 /** While set, failure callbacks wait at the app's door until it resolves; `held` counts them. */
 let holdFailures: Promise<void> | undefined;
 let held = 0;
@@ -95,6 +98,10 @@ beforeAll(async () => {
       Object.entries(req.headers).filter(([k]) => !["host", "connection", "content-length"].includes(k)) as [string, string][],
     );
     const body = req.method === "GET" || req.method === "HEAD" ? {} : { body: Buffer.concat(chunks) };
+    if (req.url === "/qstash/flush" && failFlushDeliveries > 0) {
+      failFlushDeliveries--;
+      return void res.writeHead(500, { "content-type": "application/json" }).end('{"error":"injected: the worker died"}');
+    }
     if (req.url === "/qstash/failure" && holdFailures) {
       held++;
       await holdFailures;
@@ -217,6 +224,21 @@ describe("when QStash gives up", () => {
       expect(await settle(id, undefined, app.url)).toMatchObject({ state: "succeeded", attempts: 2, result: 5 + i });
     }
     expect(calls.filter((c) => c.includes(ids[0]!))).toEqual([ids, ids]);
+  });
+});
+
+describe("when QStash gives up on a flush that never took its batch", () => {
+  it("its items still go out: the window's flush is published again, not deduplicated against the one given up on", async () => {
+    // The flush's only try (no retries) fails before it takes its batch; QStash gives up on it.
+    const before = failures.length;
+    failFlushDeliveries = 1;
+    const r = await call("POST", `/v1/tasks/${single.name}`, { payload: { n: 9 } }, { base: app.url });
+    expect(r.status).toBe(202);
+    await until("the flush's failure callback to be answered", async () => (failures.length > before ? true : undefined));
+    expect(failures.slice(before)).toEqual([200]);
+    expect(failFlushDeliveries).toBe(0);
+    expect(await settle(r.body.id, undefined, app.url)).toMatchObject({ state: "succeeded", attempts: 1, result: 9 });
+    expect(calls.filter((c) => c.includes(r.body.id))).toHaveLength(1);
   });
 });
 
