@@ -419,6 +419,7 @@ async function joinBatchAgain(deps: Relay, def: Batched, it: TakenItem, due: num
     now,
     due,
     due + def.batch.maxWaitMs,
+    true,
   );
   if (r.kind === "armed")
     await publishFlush(deps, def, { v: 1, flush: { task: def.name, key, window: r.window } }, Math.max(0, r.at - now) / 1000);
@@ -448,7 +449,7 @@ export async function failGivenUpFlush(
   if (held.length === 0) {
     // Nothing left to settle; callers an earlier run could not tell are told now (see recordAndTell).
     if (!(await tellEnded(deps, endedOf(batch.ids, states)))) throw notTold(); // 503: QStash calls back again
-    if (isBatched(def)) await flushWaiting(deps, def, fm.flush.key);
+    if (isBatched(def)) await flushWaiting(deps, def, fm.flush.key, { window: fm.flush.window, messageId: cb.sourceMessageId });
     return { failed: 0, rechecking: false };
   }
   // A re-check counts once it started a run of its own (the batch's runs moved on) that died too.
@@ -486,7 +487,7 @@ export async function failGivenUpFlush(
   );
   // 503: QStash calls back again, finds nothing held, and tells the callers then.
   if (!told) throw notTold();
-  if (isBatched(def)) await flushWaiting(deps, def, fm.flush.key);
+  if (isBatched(def)) await flushWaiting(deps, def, fm.flush.key, { window: fm.flush.window, messageId: cb.sourceMessageId });
   return { failed: rs.filter((r) => r.kind === "ok").length, rechecking: false };
 }
 
@@ -497,17 +498,29 @@ export async function failGivenUpFlush(
  * the armed window's flush again, due when it is (QStash deduplicates one it holds), so the arm
  * does not hold back the joins it gathers; or, when none is armed, a new window's at once, whose
  * run takes the items that are due and arms the rest. Nothing when no item waits.
+ * `gaveUp`: the flush QStash gave up on. When the window armed is still its own (none of its tries
+ * took its batch: each died or failed before), publishing that window under its usual
+ * deduplication id would only meet the dead message's (QStash keeps the id ten minutes), so the
+ * window's flush goes out under an id of its own, once per message given up on.
  */
-async function flushWaiting(deps: Relay, def: Batched, key: string): Promise<void> {
+async function flushWaiting(
+  deps: Relay,
+  def: Batched,
+  key: string,
+  gaveUp?: { window: string; messageId?: string | undefined },
+): Promise<void> {
   const { waiting, armed } = await outboxOf(deps).pending(`${def.name}:${key}`);
   if (waiting === 0) return;
   const now = Date.now();
+  const window = armed?.window ?? newWindow(now);
+  const again = armed && gaveUp && armed.window === gaveUp.window;
   try {
     await publishFlush(
       deps,
       def,
-      { v: 1, flush: { task: def.name, key, window: armed?.window ?? newWindow(now) } },
+      { v: 1, flush: { task: def.name, key, window } },
       armed ? Math.max(0, armed.at - now) / 1000 : 0,
+      again ? `flush.${batchIdOf(def.name, window)}.again-of-${gaveUp.messageId ?? "given-up"}` : undefined,
     );
   } catch (err) {
     throw unavailable("qstash", err); // 503: QStash calls back again

@@ -141,8 +141,8 @@ export type GiveUp = "failed" | "rechecking" | "ignored";
 /**
  * QStash gave up on a task's message (its failure callback). The task has failed unless it is
  * already final, was re-enqueued since (another generation), waits for a rate limit under a
- * later message (which QStash did not give up on) or waits in its batch's outbox (whose flush
- * runs it) — or an attempt of it is `running`.
+ * later message (which QStash did not give up on), waits in its batch's outbox or retries in a
+ * batch (whose flush runs it) — or an attempt of it is `running`.
  * Then QStash's last attempts only met that attempt's claim, and whether its side effect happened
  * is not known here: the worker may have sent the email and died before recording it. So the
  * failure is not guessed: the task's message is published once more, due when the claim lapses. A duplicate still running records its own outcome meanwhile (the re-check
@@ -171,8 +171,10 @@ export async function giveUp(relay: Relay, m: TaskMessage, cb: FailureCallback, 
     if (cb.dlqId) await deleteDlq(relay, cb.dlqId);
     return "ignored";
   }
-  // A batched task waiting in its outbox: its flush, not this message, runs it.
-  if (CANCELLABLE.includes(rec.state) && (await keepWaiting(relay, rec))) {
+  // A batched task waiting in its outbox, or retrying in a batch whose flush retries its call
+  // with the task in it: that flush, not this message, runs it (and QStash giving up on the flush
+  // fails it: failGivenUpFlush). Failed here, it would still be sent by that retry.
+  if (CANCELLABLE.includes(rec.state) && ((await keepWaiting(relay, rec)) || (await retryingIn(relay, rec)))) {
     if (cb.dlqId) await deleteDlq(relay, cb.dlqId);
     return "ignored";
   }

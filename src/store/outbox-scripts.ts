@@ -24,8 +24,9 @@ end
  * An item's delivery joins its outbox, atomically with its claim on the task.
  * KEYS: rec, hist, outbox, arm. ARGV: prefix, id, task, now (ms), ttl (s) for a recreated record,
  * day, arm TTL (s), a fresh window id, due (ms: when a flush may take the item), flush at (ms: when
- * its flush should run), then the record's field/value pairs (`payloadHash` first, as the store
- * writes them), which recreate it when it is missing.
+ * its flush should run), rejoin ("1": a batch puts back an item that failed alone, else "0": the
+ * item's delivery), then the record's field/value pairs (`payloadHash` first, as the store writes
+ * them), which recreate it when it is missing.
  * Returns {"armed", window, due ms}: publish that window's flush (QStash deduplicates a repeat);
  * {"joined", window}: it is already scheduled; {"skip", state}; {"stale", state}; {"solo", state}:
  * the task was already attempted on its own (its side effects keyed by its id, not a batch's),
@@ -40,7 +41,7 @@ if not state then
   -- The delivery outran the enqueue's write: recreate the record from the message, as CLAIM does.
   local ttl = tonumber(ARGV[5])
   state = 'queued'
-  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, unpack(ARGV, 11))
+  redis.call('HSET', rec, 'id', id, 'task', task, 'state', state, 'createdAt', now, 'attempts', 0, 'recreated', 1, unpack(ARGV, 12))
   redis.call('EXPIRE', rec, ttl)
   history(hist, '{"at":' .. now .. ',"state":"queued"}', ttl)
   count(p, ARGV[6], task, 'enqueued')
@@ -48,7 +49,7 @@ if not state then
   redis.call('ZADD', p .. 'i:task:' .. task, now, id)
   reindex(p, id, task, nil, state, now)
   expires(p, id, task, now + ttl * 1000)
-elseif (redis.call('HGET', rec, 'payloadHash') or ARGV[12]) ~= ARGV[12] then
+elseif (redis.call('HGET', rec, 'payloadHash') or ARGV[13]) ~= ARGV[13] then
   return { 'stale', state }
 end
 if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' and not redis.call('HGET', rec, 'batch')
@@ -57,6 +58,10 @@ if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' and not r
 end
 -- Running: a batch holds it (its flush retries it); final: nothing to do. Either way, acknowledged.
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then return { 'skip', state } end
+-- Retrying and out of its outbox: a batch holds it for its call's retry, whose body carries it.
+-- Only that batch may put it back (it failed alone); a redelivery of its own message that did
+-- would have a later batch send it too, under another key.
+if state == 'retrying' and ARGV[11] ~= '1' and not redis.call('ZSCORE', outbox, id) then return { 'skip', state } end
 -- NX: a redelivery never moves an item's due time (a waiting retry keeps its backoff).
 local fresh = redis.call('ZADD', outbox, 'NX', due, id)
 -- Queued again, yet due later: it was cancelled while it waited for a retry and has been

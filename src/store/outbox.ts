@@ -56,9 +56,10 @@ export class Outbox {
   /**
    * An item's delivery joins `outbox` (its claim on the task), arming a window when none is due
    * by `flushAt`. `due`: when a flush may take it (ms; now, or when the retry of an item that
-   * failed alone is due); `flushAt`: when its flush should run (ms).
+   * failed alone is due); `flushAt`: when its flush should run (ms); `rejoin`: its batch puts back
+   * an item that failed alone (else the item's delivery, which leaves one a batch holds alone).
    */
-  async join(outbox: string, r: NewRecord, now: number, due: number, flushAt: number): Promise<JoinResult> {
+  async join(outbox: string, r: NewRecord, now: number, due: number, flushAt: number, rejoin = false): Promise<JoinResult> {
     const k = this.#keys(outbox);
     const [reply] = await join.run<[string, string, string?]>(this.store.redis, [
       {
@@ -74,6 +75,7 @@ export class Outbox {
           newWindow(now),
           due,
           flushAt,
+          rejoin ? "1" : "0",
           ...(await this.store.recordFields(r)),
         ],
       },
