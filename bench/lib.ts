@@ -224,6 +224,15 @@ interface ProcCpu {
 }
 
 /** A snapshot to pass to {@link cpuSince}. */
+/** One process's parent, CPU used so far (ms, user + system) and name, from /proc (Linux); throws when it is gone. */
+export function procStat(pid: number): { ppid: number; ms: number; comm: string } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime, in clock ticks (100 per second on Linux).
+  return { ppid: Number(f[1]), ms: (Number(f[11]) + Number(f[12])) * 10, comm };
+}
+
 export function cpuTimes(): ProcCpu {
   const u = process.cpuUsage();
   const out: ProcCpu = { self: (u.user + u.system) / 1000, procs: new Map() };
@@ -232,11 +241,7 @@ export function cpuTimes(): ProcCpu {
     for (const name of readdirSync("/proc")) {
       if (!/^\d+$/.test(name)) continue;
       try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        // utime and stime, in clock ticks (100 per second on Linux).
-        all.set(Number(name), { ppid: Number(f[1]), ms: (Number(f[11]) + Number(f[12])) * 10, comm });
+        all.set(Number(name), procStat(Number(name)));
       } catch {
         // the process ended meanwhile
       }

@@ -7,36 +7,18 @@
  *   node bench/task-cpu.ts [--quick]      (baseline: BENCH_BASELINE_REF, default below)
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, ROOT } from "../dev/stack.ts";
 import { bundleWorker, WORKERD, workerdConfig, wranglerConfig } from "../dev/workerd-serve.ts";
-import { type benchStack, median, ms, note, type Provider, QUICK, sleep, table } from "./lib.ts";
+import { type benchStack, median, ms, note, type Provider, procStat, QUICK, sleep, table } from "./lib.ts";
 
 /** The last commit before issue 13's CPU work of 2026-11-29 (bundle cuts, Redis replies, body reads). */
 export const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? "4f39b43";
 const ROUNDS = QUICK ? 3 : 8;
 const PER_ROUND = QUICK ? 50 : 100;
-const WRANGLER = (root: string) => join(root, "node_modules/wrangler/bin/wrangler.js");
-
-const cpuMs = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
-};
-
-function dryRun(cwd: string, extra: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), "celeriac-taskcpu-"));
-  const r = spawnSync(process.execPath, [WRANGLER(cwd), "deploy", "--dry-run", "--outdir", dir, ...extra], {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    timeout: 180_000,
-  });
-  if (r.status !== 0) throw new Error(`[celeriac] bench: wrangler dry run in ${cwd} failed:\n${r.stdout}\n${r.stderr}`);
-  return join(dir, readdirSync(dir).find((f) => f.endsWith(".js"))!);
-}
-
+const cpuMs = (pid: number) => procStat(pid).ms;
 /** The deploy bundle of celeriac at `ref`: checked out and installed in a temp dir, built once, cached. */
 function bundleAt(ref: string): string {
   const cache = join(ROOT, "node_modules/.cache/celeriac-bench", `worker-${ref}.js`);
@@ -49,7 +31,9 @@ function bundleAt(ref: string): string {
     const ci = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: dir, encoding: "utf8", timeout: 600_000 });
     if (ci.status !== 0) throw new Error(`[celeriac] bench: npm ci at ${ref} failed: ${ci.stderr}`);
     mkdirSync(join(cache, ".."), { recursive: true });
-    copyFileSync(dryRun(dir, []), cache);
+    const built = bundleWorker(dir);
+    copyFileSync(join(built.dir, built.file), cache);
+    rmSync(built.dir, { recursive: true, force: true });
     return cache;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -75,8 +59,14 @@ export interface TaskCpu {
 /** Runs the comparison on `stack` (the webhook task may call `provider`). */
 export async function taskCpu(stack: Awaited<ReturnType<typeof benchStack>>, provider: Provider): Promise<TaskCpu> {
   const baselineFile = bundleAt(BASELINE_REF);
-  const currentFile = join(bundleWorker().dir, "worker.js");
-  const floorFile = dryRun(ROOT, ["--name", "floor", "--compatibility-date", "2026-11-01", join(ROOT, "bench/fixtures/floor-worker.ts")]);
+  const currentBundle = bundleWorker();
+  const floorBundle = bundleWorker(ROOT, [
+    "--name",
+    "floor",
+    "--compatibility-date",
+    "2026-11-01",
+    join(ROOT, "bench/fixtures/floor-worker.ts"),
+  ]);
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   const serve = async (bundle: string, extraEnv: Record<string, string>): Promise<Served> => {
@@ -124,8 +114,8 @@ export async function taskCpu(stack: Awaited<ReturnType<typeof benchStack>>, pro
   try {
     const [baseline, current, floor] = [
       await serve(baselineFile, {}),
-      await serve(currentFile, {}),
-      await serve(floorFile, { TARGET: provider.url }),
+      await serve(join(currentBundle.dir, currentBundle.file), {}),
+      await serve(join(floorBundle.dir, floorBundle.file), { TARGET: provider.url }),
     ];
     const out = { baseline: [] as number[], current: [] as number[], floorEnqueue: [] as number[], floorDelivery: [] as number[] };
     const steps: [keyof typeof out, () => Promise<number>][] = [
@@ -175,6 +165,6 @@ celeriac's own share per task (after − floor): ${ms(c - f)}; before: ${ms(b - 
   } finally {
     for (const ch of children) if (ch.exitCode === null) ch.kill("SIGTERM");
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    rmSync(join(floorFile, ".."), { recursive: true, force: true });
+    for (const b of [currentBundle, floorBundle]) rmSync(b.dir, { recursive: true, force: true });
   }
 }

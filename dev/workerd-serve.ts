@@ -11,15 +11,23 @@ import { unstable_readConfig } from "wrangler";
 export const WORKERD = join(import.meta.dirname, "../node_modules/workerd/bin/workerd");
 const ROOT = join(import.meta.dirname, "..");
 
-/** Bundles the Worker as `wrangler deploy` would; returns the directory holding it. */
-export function bundleWorker(): { dir: string; file: string } {
+/**
+ * Bundles the Worker as `wrangler deploy` would; returns the directory holding it.
+ * @param cwd the project to bundle (its wrangler config and node_modules). @default this checkout
+ * @param args more wrangler arguments, e.g. another entry. @default none
+ */
+export function bundleWorker(cwd = ROOT, args: string[] = []): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), "celeriac-bundle-"));
-  const r = spawnSync(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", dir], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    timeout: 120_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", dir, ...args],
+    {
+      cwd,
+      encoding: "utf8",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      timeout: 120_000,
+    },
+  );
   if (r.status !== 0) throw new Error(`[celeriac] wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
   const file = readdirSync(dir).find((f) => f.endsWith(".js"));
   if (!file) throw new Error(`[celeriac] wrangler deploy --dry-run wrote no .js into ${dir}`);
