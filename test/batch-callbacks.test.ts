@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveNode } from "../src/node.ts";
-import { call, keyPrefix, mailbox, settle, sign, stack, until } from "./helpers/api.ts";
+import { call, keyPrefix, mailbox, postAsQstash, settle, stack, until } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 
 /** Publishes of callback tasks the proxy still refuses (answering 500, as QStash down would). */
@@ -99,14 +99,7 @@ describe("callbacks of a batch's items", () => {
     const url = `${app.url}/qstash/failure`;
     const flush = { v: 1, flush: { task: "send-email", key: "", window } };
     const body = JSON.stringify({ status: 503, retried: 8, sourceMessageId: `msg_${mark}`, sourceBody: btoa(JSON.stringify(flush)) });
-    const res = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
-      },
-      body,
-    });
+    const res = await postAsQstash(url, body);
     expect(res.status).toBe(200);
     const got = await Promise.all(paths.map(told));
     expect(got.map(([g]) => g!.headers["webhook-id"])).toEqual(ids.map((id) => `${id}.task.succeeded`));

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveNode } from "../src/node.ts";
 import { defineTask, type TaskDefinition } from "../src/task.ts";
 import { tasks as builtIn } from "../tasks/index.ts";
-import { broker, call, keyPrefix, settle, sign, stack, until } from "./helpers/api.ts";
+import { broker, call, keyPrefix, postAsQstash, settle, stack, until } from "./helpers/api.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 /** Every runBatch call: the ids it ran. */
@@ -208,14 +208,7 @@ describe("when QStash gives up", () => {
       runAt: 0,
     };
     const body = JSON.stringify({ status: 503, retried: 1, sourceMessageId: `msg_${tag}`, sourceBody: btoa(JSON.stringify(source)) });
-    const res = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
-      },
-      body,
-    });
+    const res = await postAsQstash(url, body);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: ids[0], recorded: false });
     // The flush's retry sends both (its body is the first call's) and records both.

@@ -9,7 +9,7 @@ import { Resend } from "resend";
 import { describe, expect, it } from "vitest";
 import { DEV_API_KEY, freePort } from "../dev/stack.ts";
 import { createApp } from "../src/app.ts";
-import { call, keyPrefix, mailbox, settle, sign, stack, unique } from "./helpers/api.ts";
+import { call, keyPrefix, mailbox, postAsQstash, settle, stack, unique } from "./helpers/api.ts";
 
 const app = createApp();
 const DEAD = `http://127.0.0.1:${await freePort()}`; // nothing listens there
@@ -215,14 +215,7 @@ describe("a worker dies mid-task", () => {
         sourceMessageId: "msg_x",
         sourceBody: Buffer.from(JSON.stringify(source)).toString("base64"),
       });
-      return fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
-        },
-        body,
-      });
+      return postAsQstash(url, body);
     };
     expect(await (await callback(0)).json()).toEqual({ id, recorded: false });
     expect((await call("GET", `/v1/tasks/${id}`)).body.state).toBe("scheduled");

@@ -6,7 +6,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AppProcess, freePort, startApp } from "../dev/stack.ts";
 import { newTaskId } from "../src/ids.ts";
-import { call, settle, sign, stack } from "./helpers/api.ts";
+import { call, postAsQstash, settle, stack } from "./helpers/api.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./helpers/webhook-receiver.ts";
 
 let rx: WebhookReceiver;
@@ -245,14 +245,7 @@ describe("the SSRF guard at enqueue time", () => {
       createdAt: Date.now(),
       runAt: Date.now(),
     });
-    const res = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }),
-      },
-      body,
-    });
+    const res = await postAsQstash(url, body);
     expect(res.status).toBe(489);
     expect(res.headers.get("upstash-nonretryable-error")).toBe("true");
     const done = (await call("GET", `/v1/tasks/${id}`)).body;

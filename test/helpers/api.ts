@@ -125,4 +125,12 @@ export function sign(opts: {
   return `${header}.${claims}.${sig}`;
 }
 
+/** POSTs `body` (JSON text) to `url` as QStash does: signed with the stack's current signing key. */
+export const postAsQstash = (url: string, body: string) =>
+  fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "upstash-signature": sign({ key: stack().env.QSTASH_CURRENT_SIGNING_KEY!, url, body }) },
+    body,
+  });
+
 export const unique = (label: string) => `${label} ${randomUUID().slice(0, 8)}`;
